@@ -1,0 +1,59 @@
+"""ctxembed: adapt embedding models to your domain text and search with them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ctxembed.config import ContextualConfig, CorpusConfig, IndexConfig, IndexRunConfig, StaticConfig
+from ctxembed.errors import CtxEmbedError
+from ctxembed.index import VectorIndex
+from ctxembed.types import Backend, Embedder, SearchResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "ContextualConfig",
+    "CorpusConfig",
+    "CtxEmbedError",
+    "Embedder",
+    "IndexConfig",
+    "IndexRunConfig",
+    "SearchResult",
+    "StaticConfig",
+    "VectorIndex",
+    "__version__",
+    "embedder_from_identity",
+    "load_embedder",
+]
+
+
+def load_embedder(backend: Backend | str, config: StaticConfig | ContextualConfig | None = None) -> Embedder:
+    """Load the embedder of `backend` as `config` describes (defaults: GloVe 50d or MiniLM)."""
+    backend = Backend(backend)
+    if backend is Backend.STATIC:
+        from ctxembed.static import StaticEmbedder
+
+        return StaticEmbedder.from_config(config or StaticConfig())
+    from ctxembed.contextual import ContextualEmbedder
+
+    return ContextualEmbedder.from_config(config or ContextualConfig())
+
+
+def embedder_from_identity(identity: dict[str, Any], *, device: str | None = None) -> Embedder:
+    """Re-create the embedder an index manifest records (the index checks its fingerprint)."""
+    if identity["backend"] == Backend.STATIC.value:
+        config: Any = StaticConfig(
+            vectors=identity["model"],
+            pooling=identity["pooling"],
+            sif_a=identity.get("sif_a", 1e-3),
+            lowercase=identity["lowercase"],
+        )
+    else:
+        config = ContextualConfig(
+            model=identity["model"],
+            adapter=identity.get("adapter"),
+            device=device,
+            max_seq_length=identity.get("max_seq_length"),
+        )
+    return load_embedder(identity["backend"], config)

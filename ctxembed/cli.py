@@ -1,0 +1,186 @@
+"""The `ctxembed` command line: YAML config -> dataclass -> library call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+from ctxembed.errors import CtxEmbedError
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from ctxembed import VectorIndex, load_embedder
+    from ctxembed.config import IndexRunConfig, load_config, override
+    from ctxembed.data import load_corpus
+
+    config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
+    config = override(
+        config,
+        backend=args.backend,
+        **{"corpus.path": args.corpus, "index.factory": args.factory, "contextual.adapter": args.adapter},
+    )
+    if Path(args.out).exists() and not args.overwrite:
+        raise CtxEmbedError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
+    docs = load_corpus(config.corpus)
+    _say(f"corpus: {len(docs)} documents from {config.corpus.path}")
+    index = _build(config.backend.value, config, docs)
+    index.save(args.out, overwrite=args.overwrite)
+    _say(f"saved {len(index)} vectors to {args.out}")
+    return 0
+
+
+def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
+    """Load one backend's embedder and index `docs` with progress output."""
+    from ctxembed import VectorIndex, load_embedder
+
+    started = time.perf_counter()
+    embedder = load_embedder(backend, getattr(config, backend))
+    _say(f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {time.perf_counter() - started:.1f}s")
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = VectorIndex.build(
+            embedder,
+            docs,
+            factory=config.index.factory,
+            batch_size=config.index.batch_size,
+            show_progress=True,
+            nprobe=config.index.nprobe,
+            ef_search=config.index.ef_search,
+        )
+    for warning in caught:
+        _say(f"warning: {warning.message}")
+    _say(f"{backend}: indexed {len(index)} documents in {time.perf_counter() - started:.1f}s")
+    return index
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from ctxembed import VectorIndex, embedder_from_identity
+    from ctxembed.index import read_manifest
+
+    if args.queries:
+        path = Path(args.queries)
+        if not path.is_file():
+            raise CtxEmbedError(f"queries file {path} not found; pass a file with one query per line")
+        queries = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
+    else:
+        queries = list(args.query)
+    if not queries:
+        raise CtxEmbedError('no query given; pass one or more queries ("...") or --queries FILE')
+    manifest = read_manifest(args.index)
+    index = VectorIndex.load(args.index, embedder_from_identity(manifest["embedder"], device=args.device))
+    results = index.search(queries, k=args.k)
+    if args.json:
+        for query, hits in zip(queries, results):
+            print(json.dumps({"query": query, "hits": [h._asdict() for h in hits]}, ensure_ascii=False))
+        return 0
+    for query, hits in zip(queries, results):
+        print(f"query: {query}")
+        for rank, hit in enumerate(hits, start=1):
+            print(f"  {rank:>2}. {hit.score:.4f}  [{hit.doc_id}] {_snippet(hit.text, 90)}")
+    return 0
+
+
+def _snippet(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ctxembed.config import DemoConfig, load_config, override
+    from ctxembed.data import load_corpus
+
+    config = load_config(DemoConfig, args.config) if args.config else DemoConfig()
+    config = override(config, **{"corpus.path": args.corpus})
+    docs = load_corpus(config.corpus)
+    _say(f"corpus: {len(docs)} documents from {config.corpus.path}")
+    indexes = {}
+    for backend in ("static", "contextual"):
+        indexes[backend] = _build(backend, config, docs)
+        if args.out:
+            out = Path(args.out) / backend
+            indexes[backend].save(out, overwrite=True)
+            _say(f"{backend}: saved index to {out}")
+    results = {b: idx.search(list(config.queries), k=config.k) for b, idx in indexes.items()}
+    width = 58
+    for qi, query in enumerate(config.queries):
+        print(f"\nquery: {query}")
+        print(f"  {'static (GloVe, ' + config.static.pooling.value + ')':<{width + 18}}  contextual (MiniLM)")
+        for rank in range(config.k):
+            cells = []
+            for backend in ("static", "contextual"):
+                hits = results[backend][qi]
+                hit = hits[rank] if rank < len(hits) else None
+                cells.append(f"{hit.score:.3f} [{hit.doc_id:>3}] {_snippet(hit.text, width)}" if hit else "")
+            print(f"  {cells[0]:<{width + 18}}  {cells[1]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with one subcommand per workflow."""
+    from ctxembed import __version__
+
+    parser = argparse.ArgumentParser(prog="ctxembed", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ctxembed {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="embed a corpus with one backend and save a FAISS index")
+    p.add_argument("--config", help="YAML run config (see configs/)")
+    p.add_argument("--backend", choices=["static", "contextual"], help="override config's backend")
+    p.add_argument("--corpus", help="override corpus.path")
+    p.add_argument("--adapter", help="override contextual.adapter (a LoRA adapter folder)")
+    p.add_argument("--factory", help="override index.factory (Flat, HNSW32, IVF256,Flat...)")
+    p.add_argument("--out", required=True, help="index folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
+    p.set_defaults(func=_cmd_index)
+
+    p = sub.add_parser("search", help="query a saved index")
+    p.add_argument("index", help="index folder written by `ctxembed index`")
+    p.add_argument("query", nargs="*", help="query text(s)")
+    p.add_argument("--queries", help="file with one query per line")
+    p.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
+    p.add_argument("--json", action="store_true", help="print one JSON line per query")
+    p.add_argument("--device", help="cpu or cuda (contextual indexes)")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("demo", help="index one corpus with both backends and compare hits side by side")
+    p.add_argument("--config", help="YAML demo config (configs/demo.yaml)")
+    p.add_argument("--corpus", help="override corpus.path")
+    p.add_argument("--out", help="also save both indexes under this folder")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; user errors print one line and exit 1, usage errors exit 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    if not args.verbose:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    try:
+        return int(args.func(args))
+    except (CtxEmbedError, FileNotFoundError) as exc:
+        if args.verbose:
+            raise
+        print(f"ctxembed: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

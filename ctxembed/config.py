@@ -1,0 +1,190 @@
+"""Run configs: frozen dataclasses loaded from YAML, with unknown keys rejected."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ctxembed.errors import ConfigError
+from ctxembed.types import Backend, Pooling
+
+T = TypeVar("T")
+
+DEFAULT_CORPUS = "gensim:lee_background.cor"
+DEFAULT_CONTEXTUAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_STATIC_VECTORS = "glove-wiki-gigaword-50"
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Where the documents come from and how to read them."""
+
+    path: str = field(
+        default=DEFAULT_CORPUS,
+        metadata={"help": "A .txt file (one doc per line), a folder of .txt files, .jsonl, .csv "
+                  "or .parquet; 'gensim:NAME' names a file bundled with gensim."},
+    )
+    text_column: str = field(default="text", metadata={"help": "Text column of .csv/.parquet/.jsonl."})
+    id_column: str | None = field(default=None, metadata={"help": "Id column; default: row number."})
+    title_column: str | None = field(default=None, metadata={"help": "Optional title column."})
+    encoding: str = field(default="utf-8", metadata={"help": "Encoding of .txt files."})
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    """The static (word-vector) backend."""
+
+    vectors: str = field(
+        default=DEFAULT_STATIC_VECTORS,
+        metadata={"help": "A well-known name or a path to word2vec/GloVe/fastText vectors."},
+    )
+    pooling: Pooling = field(default=Pooling.MEAN, metadata={"help": "mean or sif."})
+    sif_a: float = field(default=1e-3, metadata={"help": "The a of SIF weights a/(a+p(w))."})
+    lowercase: bool = field(default=True, metadata={"help": "Lowercase tokens (GloVe 6B is lowercased)."})
+
+    def __post_init__(self) -> None:
+        if self.sif_a <= 0:
+            raise ConfigError(f"static.sif_a must be > 0, got {self.sif_a}")
+
+
+@dataclass(frozen=True)
+class ContextualConfig:
+    """The contextual (sentence-transformers) backend."""
+
+    model: str = field(
+        default=DEFAULT_CONTEXTUAL_MODEL,
+        metadata={"help": "A well-known name, a local sentence-transformers folder or a hub name."},
+    )
+    adapter: str | None = field(default=None, metadata={"help": "A LoRA adapter folder (peft format)."})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1...; default: best available."})
+    max_seq_length: int | None = field(default=None, metadata={"help": "Truncate inputs to this many tokens."})
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """The FAISS index."""
+
+    factory: str = field(
+        default="Flat",
+        metadata={"help": "A faiss.index_factory string: Flat (exact), HNSW32, IVF256,Flat, IVF256,PQ16..."},
+    )
+    nprobe: int = field(default=16, metadata={"help": "IVF lists visited per query."})
+    ef_search: int = field(default=64, metadata={"help": "HNSW search breadth."})
+    batch_size: int = field(default=64, metadata={"help": "Texts encoded per batch."})
+
+    def __post_init__(self) -> None:
+        if self.nprobe < 1 or self.ef_search < 1 or self.batch_size < 1:
+            raise ConfigError("index.nprobe, index.ef_search and index.batch_size must all be >= 1")
+
+
+@dataclass(frozen=True)
+class IndexRunConfig:
+    """What `ctxembed index` does: embed a corpus with one backend and index it."""
+
+    backend: Backend = field(default=Backend.CONTEXTUAL, metadata={"help": "static or contextual."})
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    static: StaticConfig = field(default_factory=StaticConfig)
+    contextual: ContextualConfig = field(default_factory=ContextualConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What `ctxembed demo` does: index one corpus with both backends and compare hits."""
+
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    static: StaticConfig = field(default_factory=StaticConfig)
+    contextual: ContextualConfig = field(default_factory=ContextualConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    queries: tuple[str, ...] = field(
+        default=("bushfires threaten homes", "peace talks in the Middle East"),
+        metadata={"help": "Queries whose top hits are printed side by side."},
+    )
+    k: int = field(default=3, metadata={"help": "Hits shown per query and backend."})
+
+
+def from_dict(cls: type[T], data: Any, *, where: str = "config") -> T:
+    """Build dataclass `cls` from a mapping, checking keys and types; `where` prefixes errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
+    valid = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys are: "
+            f"{', '.join(valid)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Check `value` against annotation `tp`, converting enums, nested configs and tuples."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, where)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where=where)  # type: ignore[arg-type]
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in tp)
+            raise ConfigError(f"{where}: {value!r} is not one of {choices}") from None
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (inner, _) = typing.get_args(tp)
+        return tuple(_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (str, int, float, bool):
+        if type(value) is not tp:
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return value
+    raise TypeError(f"{where}: unsupported config annotation {tp!r}")  # a bug, not user input
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Load a YAML run config into `cls`; errors name the file and the key."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    return from_dict(cls, data or {}, where=str(path))
+
+
+def override(config: T, **changes: Any) -> T:
+    """Return `config` with dotted keys replaced (`corpus.path=...`); `None` values are ignored."""
+    for dotted, value in changes.items():
+        if value is None:
+            continue
+        config = _replace_path(config, dotted.split("."), value)
+    return config
+
+
+def _replace_path(obj: Any, keys: list[str], value: Any) -> Any:
+    head, *rest = keys
+    new = _replace_path(getattr(obj, head), rest, value) if rest else value
+    hints = typing.get_type_hints(type(obj))
+    if not rest:
+        new = _coerce(hints[head], value, head)
+    return dataclasses.replace(obj, **{head: new})

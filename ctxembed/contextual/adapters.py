@@ -1,0 +1,46 @@
+"""Attach a LoRA adapter folder (peft format) to a sentence-transformers model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ctxembed.errors import AssetNotFoundError, IndexMismatchError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+def adapter_base_name(adapter: str | Path) -> str | None:
+    """The base model an adapter folder records (`base_model_name_or_path`)."""
+    config = Path(adapter) / "adapter_config.json"
+    if not config.is_file():
+        raise AssetNotFoundError(
+            f"{adapter} is not a peft adapter folder (no adapter_config.json); pass the folder "
+            f"that `ctxembed finetune` wrote"
+        )
+    return json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
+
+
+def attach_adapter(model: SentenceTransformer, adapter: str, *, base_name: str) -> tuple[str, str | None]:
+    """Load `adapter` onto `model` after checking that it was trained on `base_name`."""
+    from ctxembed.assets import resolve_contextual_model
+    from ctxembed.contextual.embedder import folder_fingerprint
+
+    path = Path(adapter).expanduser().resolve()
+    if not path.is_dir():
+        raise AssetNotFoundError(f"adapter folder {path} not found; pass the folder `ctxembed finetune` wrote")
+    recorded = adapter_base_name(path)
+    if recorded is not None:
+        try:
+            recorded_name = resolve_contextual_model(recorded).name
+        except AssetNotFoundError:
+            recorded_name = recorded
+        if recorded_name != base_name:
+            raise IndexMismatchError(
+                f"adapter {path} was trained on base model {recorded_name!r}, not {base_name!r}; "
+                f"load it on {recorded_name!r} (contextual.model) or train a new adapter"
+            )
+    model.load_adapter(str(path))
+    return str(path), folder_fingerprint(path)

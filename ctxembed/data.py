@@ -1,0 +1,137 @@
+"""Corpus input: .txt (a line or a file per document), BEIR .jsonl, .csv and .parquet."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ctxembed.assets import resolve_data_path
+from ctxembed.config import CorpusConfig
+from ctxembed.errors import CorpusError
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document of a corpus; `title` is empty when the source has none."""
+
+    id: str
+    text: str
+    title: str = ""
+
+    @property
+    def full_text(self) -> str:
+        """Title and text together, as they are embedded."""
+        return f"{self.title}. {self.text}" if self.title else self.text
+
+
+def load_corpus(config: CorpusConfig | str) -> list[Document]:
+    """Read a corpus; errors name the file (and line) and say how to fix it."""
+    if isinstance(config, str):
+        config = CorpusConfig(path=config)
+    path = Path(resolve_data_path(config.path)).expanduser()
+    if not path.exists():
+        raise CorpusError(
+            f"corpus {path} not found; pass an existing .txt/.jsonl/.csv/.parquet file or a folder "
+            f"of .txt files (--corpus PATH)"
+        )
+    if path.is_dir():
+        docs = _read_txt_folder(path, config.encoding)
+    else:
+        suffix = path.suffix.lower()
+        if suffix == ".jsonl":
+            docs = _read_jsonl(path, config)
+        elif suffix in (".csv", ".parquet"):
+            docs = _read_table(path, config)
+        else:
+            docs = _read_txt_lines(path, config.encoding)
+    if not docs:
+        raise CorpusError(f"corpus {path} holds no documents (every line or file is empty)")
+    seen: set[str] = set()
+    for doc in docs:
+        if doc.id in seen:
+            raise CorpusError(f"corpus {path}: document id {doc.id!r} occurs twice; ids must be unique")
+        seen.add(doc.id)
+    return docs
+
+
+def _decode(raw: bytes, path: Path, line: int | None, encoding: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        where = f"{path}, line {line}" if line is not None else str(path)
+        raise CorpusError(
+            f"{where}: cannot decode byte {raw[exc.start]:#04x} at offset {exc.start} as {encoding}; "
+            f"re-encode the file as UTF-8 or set corpus.encoding (e.g. latin-1)"
+        ) from None
+
+
+def _read_txt_lines(path: Path, encoding: str) -> list[Document]:
+    docs = []
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            text = _decode(raw, path, lineno, encoding).strip()
+            if text:
+                docs.append(Document(id=str(lineno), text=text))
+    return docs
+
+
+def _read_txt_folder(path: Path, encoding: str) -> list[Document]:
+    files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+    if not files:
+        raise CorpusError(f"corpus folder {path} has no .txt files; put one document per .txt file")
+    docs = []
+    for file in files:
+        text = _decode(file.read_bytes(), file, None, encoding).strip()
+        if text:
+            docs.append(Document(id=str(file.relative_to(path).with_suffix("")), text=text))
+    return docs
+
+
+def _read_jsonl(path: Path, config: CorpusConfig) -> list[Document]:
+    docs = []
+    id_key = config.id_column or "_id"
+    title_key = config.title_column or "title"
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = _decode(raw, path, lineno, "utf-8").strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or config.text_column not in row:
+                raise CorpusError(
+                    f"{path}, line {lineno}: missing key {config.text_column!r}; each line must be an "
+                    f'object like {{"_id": "d1", "title": "", "text": "..."}} (or set corpus.text_column)'
+                )
+            doc_id = str(row.get(id_key, lineno))
+            docs.append(Document(doc_id, str(row[config.text_column]), str(row.get(title_key) or "")))
+    return [d for d in docs if d.text.strip() or d.title.strip()]
+
+
+def _read_table(path: Path, config: CorpusConfig) -> list[Document]:
+    from datasets import load_dataset
+
+    kind = "csv" if path.suffix.lower() == ".csv" else "parquet"
+    try:
+        table = load_dataset(kind, data_files=str(path), split="train")
+    except Exception as exc:  # datasets raises many types for malformed files
+        raise CorpusError(f"{path}: cannot read as {kind}: {exc}") from None
+    for key in ("text_column", "id_column", "title_column"):
+        column = getattr(config, key)
+        if column is not None and column not in table.column_names:
+            raise CorpusError(
+                f"{path}: no column {column!r} (corpus.{key}); the columns are: "
+                f"{', '.join(table.column_names)}"
+            )
+    docs = []
+    for i, row in enumerate(table):
+        text = row[config.text_column]
+        if text is None or not str(text).strip():
+            continue
+        doc_id = str(row[config.id_column]) if config.id_column else str(i + 1)
+        title = str(row[config.title_column] or "") if config.title_column else ""
+        docs.append(Document(doc_id, str(text).strip(), title))
+    return docs

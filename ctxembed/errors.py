@@ -1,0 +1,31 @@
+"""The small family of errors ctxembed raises for problems a user can fix."""
+
+from __future__ import annotations
+
+
+class CtxEmbedError(Exception):
+    """Base class: a problem with the user's input, config or assets (not a bug)."""
+
+
+class ConfigError(CtxEmbedError, ValueError):
+    """A run config has an unknown key, a wrong type or conflicting values."""
+
+
+class CorpusError(CtxEmbedError, ValueError):
+    """A corpus file is empty, malformed or lacks a needed column."""
+
+
+class AssetNotFoundError(CtxEmbedError, FileNotFoundError):
+    """A model, adapter or vector file cannot be found or is not installed."""
+
+
+class IndexMismatchError(CtxEmbedError, ValueError):
+    """An index was built by a different model than the one used to query it."""
+
+
+class EmptyTextError(CtxEmbedError, ValueError):
+    """A text has no token the model knows, so it has no embedding."""
+
+
+class OutputExistsError(CtxEmbedError, FileExistsError):
+    """An output path already holds an artifact and `overwrite` was not asked for."""

@@ -1,0 +1,235 @@
+"""`VectorIndex`: FAISS maximum-inner-product search over any `Embedder`'s vectors."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from ctxembed._io import atomic_dir
+from ctxembed.data import Document
+from ctxembed.errors import CtxEmbedError, EmptyTextError, IndexMismatchError
+from ctxembed.types import Embedder, SearchResult
+
+INDEX_FILE = "index.faiss"
+MANIFEST_FILE = "manifest.json"
+DOCS_FILE = "docs.jsonl"
+FORMAT_VERSION = 1
+
+
+def _faiss() -> Any:
+    import faiss
+
+    return faiss
+
+
+class VectorIndex:
+    """Documents embedded by one `Embedder`, searchable by inner product (cosine on unit vectors).
+
+    `factory` is a `faiss.index_factory` string: `Flat` is exact; `HNSW32`,
+    `IVF256,Flat` or `IVF256,PQ16` trade exactness for speed on large corpora.
+    """
+
+    def __init__(self, embedder: Embedder, *, factory: str = "Flat", nprobe: int = 16, ef_search: int = 64) -> None:
+        faiss = _faiss()
+        self.embedder = embedder
+        self.factory = factory
+        try:
+            self.faiss_index = faiss.index_factory(embedder.dim, factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise CtxEmbedError(
+                f"invalid FAISS factory string {factory!r}: {str(exc).strip().splitlines()[-1]}; "
+                f"try Flat, HNSW32 or IVF256,Flat"
+            ) from None
+        self.nprobe = nprobe
+        self.ef_search = ef_search
+        self.docs: list[Document] = []
+        self.skipped: list[str] = []
+        self._apply_search_params()
+
+    def _apply_search_params(self) -> None:
+        faiss = _faiss()
+        inner = self.faiss_index
+        if "IVF" in self.factory:
+            faiss.extract_index_ivf(inner).nprobe = self.nprobe
+        if hasattr(inner, "hnsw"):
+            inner.hnsw.efSearch = self.ef_search
+
+    @classmethod
+    def build(
+        cls,
+        embedder: Embedder,
+        docs: Sequence[Document],
+        *,
+        factory: str = "Flat",
+        batch_size: int = 64,
+        show_progress: bool = False,
+        **params: Any,
+    ) -> VectorIndex:
+        """Embed `docs` and index them."""
+        index = cls(embedder, factory=factory, **params)
+        index.add(docs, batch_size=batch_size, show_progress=show_progress)
+        return index
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def add(self, docs: Sequence[Document], *, batch_size: int = 64, show_progress: bool = False) -> None:
+        """Embed and append documents; documents with no known word are skipped with a warning."""
+        known = {d.id for d in self.docs}
+        for doc in docs:
+            if doc.id in known:
+                raise CtxEmbedError(f"document id {doc.id!r} is already in the index; ids must be unique")
+            known.add(doc.id)
+        vectors = self.embedder.encode([d.full_text for d in docs], batch_size=batch_size, show_progress=show_progress)
+        empty = np.linalg.norm(vectors, axis=1) == 0
+        if empty.any():
+            skipped = [d.id for d, e in zip(docs, empty) if e]
+            self.skipped.extend(skipped)
+            warnings.warn(
+                f"{len(skipped)} document(s) have no word the model knows and were left out of the "
+                f"index (ids: {', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''})",
+                stacklevel=2,
+            )
+            docs = [d for d, e in zip(docs, empty) if not e]
+            vectors = vectors[~empty]
+        if not len(docs):
+            return
+        if not self.faiss_index.is_trained:
+            self._train(vectors)
+        self.faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.docs.extend(docs)
+
+    def _train(self, vectors: np.ndarray) -> None:
+        try:
+            self.faiss_index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+        except RuntimeError as exc:
+            raise CtxEmbedError(
+                f"cannot train FAISS index {self.factory!r} on {len(vectors)} vectors "
+                f"({str(exc).strip().splitlines()[-1]}); use fewer IVF lists or the exact Flat index"
+            ) from None
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Embed queries, refusing any with nothing the model knows."""
+        vectors = self.embedder.encode(list(queries))
+        for query, vec in zip(queries, vectors):
+            if not np.any(vec):
+                raise EmptyTextError(f"query {query!r} has no word the model knows; rephrase it")
+        return vectors
+
+    def search_vectors(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Raw FAISS search: (scores, positions), both (n, k); position -1 means no hit."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        return self.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+
+    def search(self, queries: str | Sequence[str], k: int = 10) -> list[list[SearchResult]]:
+        """Top-`k` hits for each query, best first."""
+        if isinstance(queries, str):
+            queries = [queries]
+        scores, positions = self.search_vectors(self.encode_queries(queries), k)
+        return [
+            [
+                SearchResult(self.docs[p].id, float(s), self.docs[p].full_text)
+                for s, p in zip(row_scores, row_pos)
+                if p >= 0
+            ]
+            for row_scores, row_pos in zip(scores, positions)
+        ]
+
+    def manifest(self) -> dict[str, Any]:
+        """What a saved index records about itself and the model that built it."""
+        from ctxembed import __version__
+
+        return {
+            "format_version": FORMAT_VERSION,
+            "ctxembed_version": __version__,
+            "embedder": self.embedder.identity(),
+            "metric": "inner_product",
+            "normalized": True,
+            "factory": self.factory,
+            "nprobe": self.nprobe,
+            "ef_search": self.ef_search,
+            "count": len(self.docs),
+            "skipped": self.skipped,
+        }
+
+    def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
+        """Write `index.faiss`, `manifest.json` and `docs.jsonl` into `folder`, atomically."""
+        faiss = _faiss()
+        with atomic_dir(folder, overwrite=overwrite) as tmp:
+            faiss.write_index(self.faiss_index, str(tmp / INDEX_FILE))
+            with (tmp / DOCS_FILE).open("w", encoding="utf-8") as fh:
+                for doc in self.docs:
+                    fh.write(json.dumps({"_id": doc.id, "title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n")
+            (tmp / MANIFEST_FILE).write_text(json.dumps(self.manifest(), indent=2) + "\n", encoding="utf-8")
+        return Path(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, embedder: Embedder) -> VectorIndex:
+        """Load a saved index; refuse it if `embedder` is not the model that built it."""
+        faiss = _faiss()
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        check_identity(manifest["embedder"], embedder.identity(), folder)
+        index = cls.__new__(cls)
+        index.embedder = embedder
+        index.factory = manifest["factory"]
+        index.nprobe = manifest["nprobe"]
+        index.ef_search = manifest["ef_search"]
+        index.skipped = list(manifest.get("skipped", []))
+        index.faiss_index = faiss.read_index(str(folder / INDEX_FILE))
+        index.docs = list(_read_docs(folder / DOCS_FILE))
+        if len(index.docs) != index.faiss_index.ntotal or len(index.docs) != manifest["count"]:
+            raise CtxEmbedError(
+                f"{folder} is inconsistent: {index.faiss_index.ntotal} vectors, {len(index.docs)} documents, "
+                f"manifest count {manifest['count']}; rebuild the index"
+            )
+        index._apply_search_params()
+        return index
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """Read and check `manifest.json` of a saved index folder."""
+    folder = Path(folder)
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise CtxEmbedError(f"{folder} is not a ctxembed index (no {MANIFEST_FILE}); build one with `ctxembed index`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CtxEmbedError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}); rebuild the index") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise CtxEmbedError(
+            f"{path}: index format {manifest.get('format_version')!r} is not {FORMAT_VERSION}; rebuild the index"
+        )
+    return manifest
+
+
+def describe_identity(identity: dict[str, Any]) -> str:
+    """A one-line name for an embedder identity, for messages."""
+    text = f"{identity.get('backend')} model {identity.get('model')!r}"
+    if identity.get("adapter"):
+        text += f" + adapter {identity['adapter']!r}"
+    return text
+
+
+def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Path) -> None:
+    """Refuse an embedder whose identity differs from the one recorded in a manifest."""
+    differing = [key for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]
+    if differing:
+        raise IndexMismatchError(
+            f"index {folder} was built with {describe_identity(recorded)} but is queried with "
+            f"{describe_identity(current)} (differing: {', '.join(differing)}); query it with the model "
+            f"it was built with, or rebuild it with `ctxembed index`"
+        )
+
+
+def _read_docs(path: Path) -> Iterable[Document]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            yield Document(row["_id"], row["text"], row.get("title", ""))

@@ -1,0 +1,144 @@
+"""`StaticEmbedder`: documents as pooled word vectors from gensim `KeyedVectors`."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from ctxembed.types import Backend, Pooling
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+_TOKEN = re.compile(r"\w+(?:[-'.]\w+)*")
+
+
+def tokenize(text: str, *, lowercase: bool = True) -> list[str]:
+    """Split text into word tokens the way GloVe-style vocabularies expect."""
+    return _TOKEN.findall(text.lower() if lowercase else text)
+
+
+@dataclass
+class OOVStats:
+    """Running counts of what the embedder could and could not look up."""
+
+    tokens: int = 0
+    oov_tokens: int = 0
+    empty_texts: int = 0
+
+    @property
+    def oov_rate(self) -> float:
+        return self.oov_tokens / self.tokens if self.tokens else 0.0
+
+
+class StaticEmbedder:
+    """Mean or SIF-weighted average of word vectors, L2-normalised.
+
+    Out-of-vocabulary tokens are skipped and counted in `stats`. A text with no
+    known token becomes a row of zeros, which `VectorIndex` refuses to index.
+    Hyphenated or dotted tokens that the vocabulary lacks are split into parts.
+    """
+
+    def __init__(
+        self,
+        vectors: KeyedVectors,
+        *,
+        name: str,
+        pooling: Pooling | str = Pooling.MEAN,
+        sif_a: float = 1e-3,
+        lowercase: bool = True,
+    ) -> None:
+        self.kv = vectors
+        self.name = name
+        self.pooling = Pooling(pooling)
+        self.sif_a = sif_a
+        self.lowercase = lowercase
+        self.stats = OOVStats()
+        self._fingerprint: str | None = None
+        # Vector files list words by falling frequency; without real counts,
+        # Zipf's law p(rank r) ~ 1 / (r * H_n) estimates the SIF word probability.
+        ranks = np.arange(1, len(vectors.index_to_key) + 1, dtype=np.float64)
+        self._sif_weights = (sif_a / (sif_a + 1.0 / (ranks * np.log(len(ranks) + 1)))).astype(np.float32)
+
+    @classmethod
+    def from_config(cls, config: Any) -> StaticEmbedder:
+        """Build from a `StaticConfig`."""
+        from ctxembed.static.vectors import load_vectors
+
+        kv, name = load_vectors(config.vectors)
+        return cls(kv, name=name, pooling=config.pooling, sif_a=config.sif_a, lowercase=config.lowercase)
+
+    @property
+    def dim(self) -> int:
+        return int(self.kv.vector_size)
+
+    def token_ids(self, text: str) -> list[int]:
+        """Vocabulary indices of the known tokens of `text`; updates `stats`."""
+        ids = []
+        tokens = tokenize(text, lowercase=self.lowercase)
+        for token in tokens:
+            index = self.kv.key_to_index.get(token)
+            if index is not None:
+                ids.append(index)
+                continue
+            parts = [self.kv.key_to_index.get(p) for p in re.split(r"[-'.]", token) if p]
+            known = [p for p in parts if p is not None]
+            ids.extend(known)
+            if not known:
+                self.stats.oov_tokens += 1
+        self.stats.tokens += len(tokens)
+        return ids
+
+    def _pool(self, ids: list[int]) -> np.ndarray:
+        if not ids:
+            return np.zeros(self.dim, dtype=np.float32)
+        vecs = self.kv.vectors[ids]
+        if self.pooling is Pooling.SIF:
+            vec = self._sif_weights[ids] @ vecs
+        else:
+            vec = vecs.mean(axis=0)
+        norm = float(np.linalg.norm(vec))
+        return (vec / norm if norm > 0 else vec).astype(np.float32)
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """One L2-normalised row per text; zeros where a text has no known word."""
+        from tqdm.auto import tqdm
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(tqdm(texts, desc="encode (static)", disable=not show_progress)):
+            ids = self.token_ids(text)
+            if not ids:
+                self.stats.empty_texts += 1
+            out[i] = self._pool(ids)
+        return out
+
+    def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
+        """The word's own vector: a static model ignores the sentence around it."""
+        start, end = span
+        return self._pool(self.token_ids(text[start:end]))
+
+    def fingerprint(self) -> str:
+        """A short hash of the vocabulary and vectors, to tell vector sets apart."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(np.ascontiguousarray(self.kv.vectors).tobytes())
+            digest.update("\n".join(self.kv.index_to_key).encode("utf-8"))
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "backend": Backend.STATIC.value,
+            "model": self.name,
+            "adapter": None,
+            "dim": self.dim,
+            "pooling": self.pooling.value,
+            "sif_a": self.sif_a,
+            "lowercase": self.lowercase,
+            "fingerprint": self.fingerprint(),
+        }

