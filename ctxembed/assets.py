@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ctxembed.errors import AssetNotFoundError
 
@@ -35,8 +35,7 @@ _GLOVE50 = PackagedAsset(
 )
 
 CONTEXTUAL_MODELS = {
-    name.lower(): _MINILM
-    for name in ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "minilm")
+    name.lower(): _MINILM for name in ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "minilm")
 }
 STATIC_VECTORS = {
     name.lower(): _GLOVE50 for name in ("glove-wiki-gigaword-50", "glove.6B.50d", "glove-6b-50d")
@@ -52,9 +51,7 @@ class ResolvedAsset:
     is_local: bool
 
 
-def _resolve(
-    name: str, table: dict[str, PackagedAsset], kind: str, *, allow_hub: bool
-) -> ResolvedAsset:
+def _resolve(name: str, table: dict[str, PackagedAsset], kind: str, *, allow_hub: bool) -> ResolvedAsset:
     path = Path(name).expanduser()
     if path.exists():
         return ResolvedAsset(str(path.resolve()), str(path.resolve()), True)

@@ -9,8 +9,9 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ctxembed.errors import CtxEmbedError
 
@@ -20,7 +21,6 @@ def _say(message: str) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    from ctxembed import VectorIndex, load_embedder
     from ctxembed.config import IndexRunConfig, load_config, override
     from ctxembed.data import load_corpus
 
@@ -31,7 +31,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
         **{"corpus.path": args.corpus, "index.factory": args.factory, "contextual.adapter": args.adapter},
     )
     if Path(args.out).exists() and not args.overwrite:
-        raise CtxEmbedError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
+        raise CtxEmbedError(
+            f"{args.out} already exists; choose another --out or pass --overwrite to replace it"
+        )
     docs = load_corpus(config.corpus)
     _say(f"corpus: {len(docs)} documents from {config.corpus.path}")
     index = _build(config.backend.value, config, docs)
@@ -46,7 +48,8 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
 
     started = time.perf_counter()
     embedder = load_embedder(backend, getattr(config, backend))
-    _say(f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {time.perf_counter() - started:.1f}s")
+    elapsed = time.perf_counter() - started
+    _say(f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {elapsed:.1f}s")
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -26,8 +26,10 @@ class CorpusConfig:
 
     path: str = field(
         default=DEFAULT_CORPUS,
-        metadata={"help": "A .txt file (one doc per line), a folder of .txt files, .jsonl, .csv "
-                  "or .parquet; 'gensim:NAME' names a file bundled with gensim."},
+        metadata={
+            "help": "A .txt file (one doc per line), a folder of .txt files, .jsonl, .csv "
+            "or .parquet; 'gensim:NAME' names a file bundled with gensim."
+        },
     )
     text_column: str = field(default="text", metadata={"help": "Text column of .csv/.parquet/.jsonl."})
     id_column: str | None = field(default=None, metadata={"help": "Id column; default: row number."})
@@ -61,8 +63,12 @@ class ContextualConfig:
         metadata={"help": "A well-known name, a local sentence-transformers folder or a hub name."},
     )
     adapter: str | None = field(default=None, metadata={"help": "A LoRA adapter folder (peft format)."})
-    device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1...; default: best available."})
-    max_seq_length: int | None = field(default=None, metadata={"help": "Truncate inputs to this many tokens."})
+    device: str | None = field(
+        default=None, metadata={"help": "cpu, cuda, cuda:1...; default: best available."}
+    )
+    max_seq_length: int | None = field(
+        default=None, metadata={"help": "Truncate inputs to this many tokens."}
+    )
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,7 @@ def from_dict(cls: type[T], data: Any, *, where: str = "config") -> T:
     unknown = sorted(set(data) - set(valid))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys are: "
-            f"{', '.join(valid)}"
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys are: {', '.join(valid)}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}

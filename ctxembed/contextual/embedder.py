@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,7 +36,9 @@ def folder_fingerprint(folder: str | Path) -> str | None:
     return digest.hexdigest()[:16] if found else None
 
 
-def load_sentence_transformer(name: str, device: str | None = None) -> tuple[SentenceTransformer, str, str | None]:
+def load_sentence_transformer(
+    name: str, device: str | None = None
+) -> tuple[SentenceTransformer, str, str | None]:
     """Load a model by well-known name, local folder or hub name; also return its name and fingerprint."""
     from sentence_transformers import SentenceTransformer
 
@@ -91,7 +94,9 @@ class ContextualEmbedder:
             from ctxembed.contextual.adapters import attach_adapter
 
             adapter_path, adapter_fp = attach_adapter(st, adapter, base_name=name)
-        return cls(st, name=name, fingerprint=fingerprint, adapter=adapter_path, adapter_fingerprint=adapter_fp)
+        return cls(
+            st, name=name, fingerprint=fingerprint, adapter=adapter_path, adapter_fingerprint=adapter_fp
+        )
 
     @classmethod
     def from_config(cls, config: Any) -> ContextualEmbedder:

@@ -78,7 +78,30 @@ def _load_file(path: Path, fmt: str) -> KeyedVectors:
         binary = fmt == "word2vec-binary"
         return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=fmt == "glove")
     except (ValueError, EOFError, UnicodeDecodeError, NotImplementedError, AssertionError) as exc:
+        where = _find_bad_line(path, fmt) if fmt in ("word2vec", "glove", "fasttext-vec") else None
         raise CorpusError(
-            f"{path}: cannot read as {fmt} vectors: {exc}; check the file or pass the right format "
-            f"({', '.join(FORMATS[1:])})"
+            f"{where or path}: cannot read as {fmt} vectors: {exc}; fix the file or pass the right "
+            f"format ({', '.join(FORMATS[1:])})"
         ) from None
+
+
+def _find_bad_line(path: Path, fmt: str) -> str | None:
+    """Name the first line of a text vector file whose fields do not parse as `word v1 ... vd`."""
+    dim = None
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                parts = raw.decode("utf-8").rstrip().split(" ")
+            except UnicodeDecodeError:
+                return f"{path}, line {lineno} (not UTF-8)"
+            if lineno == 1 and fmt != "glove":
+                dim = int(parts[1]) if len(parts) == 2 and parts[1].isdigit() else None
+                continue
+            dim = dim or len(parts) - 1
+            try:
+                [float(x) for x in parts[1:]]
+            except ValueError:
+                return f"{path}, line {lineno} (a value is not a number)"
+            if len(parts) - 1 != dim:
+                return f"{path}, line {lineno} ({len(parts) - 1} values, expected {dim})"
+    return None

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ctxembed.errors import EmptyTextError
+
+
+def test_encode_is_float32_and_unit_length(tiny_contextual):
+    out = tiny_contextual.encode(["the river bank", "open a file", "crane"], batch_size=2)
+    assert out.shape == (3, 32) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+
+
+def test_encode_in_context_averages_the_tokens_of_the_span(tiny_contextual):
+    text = "we sat on the river bank"
+    tokens, offsets = tiny_contextual.token_vectors(text)
+    rows = [i for i, (s, e) in enumerate(offsets) if (s, e) == (20, 24)]
+    assert len(rows) == 1  # "bank" is one token in the tiny vocabulary
+    expected = tokens[rows[0]] / np.linalg.norm(tokens[rows[0]])
+    np.testing.assert_allclose(tiny_contextual.encode_in_context(text, (20, 24)), expected, rtol=1e-5)
+
+
+def test_word_pieces_of_a_span_are_pooled(tiny_contextual):
+    text = "the banks"
+    _, offsets = tiny_contextual.token_vectors(text)
+    inside = [(s, e) for s, e in offsets if e > s and s >= 4]
+    assert len(inside) >= 2  # "banks" splits into word pieces
+    assert tiny_contextual.encode_in_context(text, (4, 9)).shape == (32,)
+
+
+def test_same_word_differs_with_context(tiny_contextual):
+    a = tiny_contextual.encode_in_context("we sat on the river bank", (20, 24))
+    b = tiny_contextual.encode_in_context("money in the bank account", (13, 17))
+    assert not np.allclose(a, b)
+
+
+def test_bad_spans(tiny_contextual):
+    with pytest.raises(ValueError, match="span"):
+        tiny_contextual.encode_in_context("bank", (2, 9))
+    long_text = "river " * 100 + "bank"
+    with pytest.raises(EmptyTextError, match="max_seq_length"):
+        tiny_contextual.encode_in_context(long_text, (600, 604))
+
+
+def test_identity_names_model_and_fingerprint(tiny_contextual, tiny_bert_dir):
+    identity = tiny_contextual.identity()
+    assert identity["backend"] == "contextual"
+    assert identity["model"] == str(tiny_bert_dir.resolve())
+    assert identity["dim"] == 32 and len(identity["fingerprint"]) == 16
+    assert identity["adapter"] is None

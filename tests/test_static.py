@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gensim.test.utils import datapath
+
+from ctxembed.errors import CorpusError
+from ctxembed.static import StaticEmbedder, load_vectors
+from ctxembed.static.embedder import tokenize
+
+
+def test_tokenize_lowercases_and_keeps_inner_hyphens():
+    assert tokenize("The E-mail, Bob's   file!") == ["the", "e-mail", "bob's", "file"]
+    assert tokenize("The", lowercase=False) == ["The"]
+
+
+def test_mean_pooling_is_normalised_mean_of_known_words(tiny_static, tiny_vectors):
+    vec = tiny_static.encode(["River bank zzzunknown"])[0]
+    expected = (tiny_vectors["river"] + tiny_vectors["bank"]) / 2
+    np.testing.assert_allclose(vec, expected / np.linalg.norm(expected), rtol=1e-5)
+    assert vec.dtype == np.float32
+    assert tiny_static.stats.oov_tokens == 1 and tiny_static.stats.tokens == 3
+
+
+def test_sif_weights_down_frequent_words(tiny_vectors):
+    sif = StaticEmbedder(tiny_vectors, name="tiny", pooling="sif")
+    mean = StaticEmbedder(tiny_vectors, name="tiny", pooling="mean")
+    text = "the the the the river"
+    river = tiny_vectors["river"] / np.linalg.norm(tiny_vectors["river"])
+    assert sif.encode([text])[0] @ river > mean.encode([text])[0] @ river
+
+
+def test_text_without_known_words_is_a_counted_zero_row(tiny_static):
+    out = tiny_static.encode(["qqq zzz", "river"])
+    assert not out[0].any() and out[1].any()
+    assert tiny_static.stats.empty_texts == 1
+
+
+def test_unknown_hyphenated_word_falls_back_to_parts(tiny_static, tiny_vectors):
+    vec = tiny_static.encode(["river-bank"])[0]
+    expected = tiny_vectors["river"] + tiny_vectors["bank"]
+    np.testing.assert_allclose(vec, expected / np.linalg.norm(expected), rtol=1e-5)
+
+
+def test_encode_in_context_ignores_the_context(tiny_static):
+    a = tiny_static.encode_in_context("we sat on the river bank", (20, 24))
+    b = tiny_static.encode_in_context("bank money loan deposit", (0, 4))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_identity_fingerprint_tells_vector_sets_apart(tiny_vectors):
+    a = StaticEmbedder(tiny_vectors, name="tiny").identity()
+    changed = tiny_vectors.__class__(vector_size=16)
+    changed.add_vectors(tiny_vectors.index_to_key, tiny_vectors.vectors + 1)
+    b = StaticEmbedder(changed, name="tiny").identity()
+    assert a["fingerprint"] != b["fingerprint"] and a["dim"] == 16 and a["backend"] == "static"
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("lee_fasttext.vec", "auto"),  # word2vec text with a header
+        ("test_glove.txt", "auto"),  # GloVe text, no header
+        ("euclidean_vectors.bin", "word2vec-binary"),
+        ("lee_fasttext.bin", "auto"),  # full fastText model, subwords
+    ],
+)
+def test_loaders_read_gensim_test_files(name, fmt):
+    kv, recorded = load_vectors(datapath(name), fmt)
+    assert len(kv.index_to_key) > 0 and kv.vector_size > 0
+    assert recorded == datapath(name)
+    assert np.isfinite(kv.vectors).all()
+
+
+def test_fasttext_bin_embeds_unseen_words_from_subwords():
+    kv, _ = load_vectors(datapath("lee_fasttext.bin"))
+    assert "bushfirez" not in kv.key_to_index
+    assert kv["bushfirez"].any()
+
+
+def test_malformed_vector_file_is_reported(tmp_path):
+    path = tmp_path / "bad.vec"
+    path.write_text("3 4\nhello 1 2 3 4\nworld 1 2\nthere 1 2 3 4\n")
+    with pytest.raises(CorpusError, match=r"bad.vec, line 3 \(2 values, expected 4\)"):
+        load_vectors(str(path))
+
+
+@pytest.mark.slow
+def test_packaged_glove_loads_with_real_neighbours():
+    kv, name = load_vectors("glove-wiki-gigaword-50")
+    assert name == "glove-wiki-gigaword-50"
+    assert kv.vectors.shape == (400000, 50)
+    assert "queen" in [w for w, _ in kv.most_similar("king", topn=10)]
+
+
+def test_malformed_glove_value_names_the_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("hello 1 2 3 4\nworld 1 x 3 4\n")
+    with pytest.raises(CorpusError, match=r"bad.txt, line 2 \(a value is not a number\)"):
+        load_vectors(str(path))
