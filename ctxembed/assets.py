@@ -37,9 +37,7 @@ _GLOVE50 = PackagedAsset(
 CONTEXTUAL_MODELS = {
     name.lower(): _MINILM for name in ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "minilm")
 }
-STATIC_VECTORS = {
-    name.lower(): _GLOVE50 for name in ("glove-wiki-gigaword-50", "glove.6B.50d", "glove-6b-50d")
-}
+STATIC_VECTORS = {name.lower(): _GLOVE50 for name in ("glove-wiki-gigaword-50", "glove.6B.50d", "glove-6b-50d")}
 
 
 @dataclass(frozen=True)

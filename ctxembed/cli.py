@@ -31,9 +31,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         **{"corpus.path": args.corpus, "index.factory": args.factory, "contextual.adapter": args.adapter},
     )
     if Path(args.out).exists() and not args.overwrite:
-        raise CtxEmbedError(
-            f"{args.out} already exists; choose another --out or pass --overwrite to replace it"
-        )
+        raise CtxEmbedError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
     docs = load_corpus(config.corpus)
     _say(f"corpus: {len(docs)} documents from {config.corpus.path}")
     index = _build(config.backend.value, config, docs)

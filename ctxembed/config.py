@@ -63,12 +63,8 @@ class ContextualConfig:
         metadata={"help": "A well-known name, a local sentence-transformers folder or a hub name."},
     )
     adapter: str | None = field(default=None, metadata={"help": "A LoRA adapter folder (peft format)."})
-    device: str | None = field(
-        default=None, metadata={"help": "cpu, cuda, cuda:1...; default: best available."}
-    )
-    max_seq_length: int | None = field(
-        default=None, metadata={"help": "Truncate inputs to this many tokens."}
-    )
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1...; default: best available."})
+    max_seq_length: int | None = field(default=None, metadata={"help": "Truncate inputs to this many tokens."})
 
 
 @dataclass(frozen=True)

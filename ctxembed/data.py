@@ -123,8 +123,7 @@ def _read_table(path: Path, config: CorpusConfig) -> list[Document]:
         column = getattr(config, key)
         if column is not None and column not in table.column_names:
             raise CorpusError(
-                f"{path}: no column {column!r} (corpus.{key}); the columns are: "
-                f"{', '.join(table.column_names)}"
+                f"{path}: no column {column!r} (corpus.{key}); the columns are: {', '.join(table.column_names)}"
             )
     docs = []
     for i, row in enumerate(table):

@@ -34,9 +34,7 @@ class VectorIndex:
     `IVF256,Flat` or `IVF256,PQ16` trade exactness for speed on large corpora.
     """
 
-    def __init__(
-        self, embedder: Embedder, *, factory: str = "Flat", nprobe: int = 16, ef_search: int = 64
-    ) -> None:
+    def __init__(self, embedder: Embedder, *, factory: str = "Flat", nprobe: int = 16, ef_search: int = 64) -> None:
         faiss = _faiss()
         self.embedder = embedder
         self.factory = factory
@@ -87,9 +85,7 @@ class VectorIndex:
             if doc.id in known:
                 raise CtxEmbedError(f"document id {doc.id!r} is already in the index; ids must be unique")
             known.add(doc.id)
-        vectors = self.embedder.encode(
-            [d.full_text for d in docs], batch_size=batch_size, show_progress=show_progress
-        )
+        vectors = self.embedder.encode([d.full_text for d in docs], batch_size=batch_size, show_progress=show_progress)
         empty = np.linalg.norm(vectors, axis=1) == 0
         if empty.any():
             skipped = [d.id for d, e in zip(docs, empty) if e]
@@ -170,8 +166,7 @@ class VectorIndex:
             with (tmp / DOCS_FILE).open("w", encoding="utf-8") as fh:
                 for doc in self.docs:
                     fh.write(
-                        json.dumps({"_id": doc.id, "title": doc.title, "text": doc.text}, ensure_ascii=False)
-                        + "\n"
+                        json.dumps({"_id": doc.id, "title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n"
                     )
             (tmp / MANIFEST_FILE).write_text(json.dumps(self.manifest(), indent=2) + "\n", encoding="utf-8")
         return Path(folder)
@@ -205,19 +200,14 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / MANIFEST_FILE
     if not path.is_file():
-        raise CtxEmbedError(
-            f"{folder} is not a ctxembed index (no {MANIFEST_FILE}); build one with `ctxembed index`"
-        )
+        raise CtxEmbedError(f"{folder} is not a ctxembed index (no {MANIFEST_FILE}); build one with `ctxembed index`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise CtxEmbedError(
-            f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}); rebuild the index"
-        ) from None
+        raise CtxEmbedError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}); rebuild the index") from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise CtxEmbedError(
-            f"{path}: index format {manifest.get('format_version')!r} is not {FORMAT_VERSION}; "
-            f"rebuild the index"
+            f"{path}: index format {manifest.get('format_version')!r} is not {FORMAT_VERSION}; rebuild the index"
         )
     return manifest
 

@@ -34,9 +34,7 @@ class Embedder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray: ...
 
     def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
         """The vector of the word at character `span` of `text` (static: ignores context)."""

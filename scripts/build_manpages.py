@@ -13,9 +13,7 @@ from ctxembed.evaluate.manpages import build_manpages
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="data/manpages", help="output folder (BEIR layout)")
     parser.add_argument("--sections", default="2,3", help="man sections, comma-separated")
     parser.add_argument("--max-words", type=int, default=1000, help="words kept per document")

@@ -61,9 +61,7 @@ def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertModel(config).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     transformer = Transformer(str(hf_dir), max_seq_length=64)
-    model = SentenceTransformer(
-        modules=[transformer, Pooling(32, pooling_mode="mean"), Normalize()], device="cpu"
-    )
+    model = SentenceTransformer(modules=[transformer, Pooling(32, pooling_mode="mean"), Normalize()], device="cpu")
     out = root / "st"
     model.save(str(out))
     return out

@@ -109,7 +109,5 @@ def test_console_entry_point_runs_without_traceback(tmp_path):
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "not a ctxembed index" in result.stderr
-    usage = subprocess.run(
-        [sys.executable, "-m", "ctxembed.cli", "frobnicate"], capture_output=True, text=True
-    )
+    usage = subprocess.run([sys.executable, "-m", "ctxembed.cli", "frobnicate"], capture_output=True, text=True)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr

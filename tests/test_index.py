@@ -63,11 +63,7 @@ def test_round_trip_gives_the_same_results(tmp_path, tiny_static):
         "manifest.json",
     ]
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    assert (
-        manifest["count"] == 10
-        and manifest["embedder"]["dim"] == 16
-        and manifest["metric"] == "inner_product"
-    )
+    assert manifest["count"] == 10 and manifest["embedder"]["dim"] == 16 and manifest["metric"] == "inner_product"
     loaded = VectorIndex.load(tmp_path / "idx", tiny_static)
     assert loaded.search(["bank river", "crane lift"], k=3) == index.search(["bank river", "crane lift"], k=3)
 
@@ -87,9 +83,7 @@ def test_loading_with_another_model_is_refused(tmp_path, tiny_static, tiny_vecto
     other = StaticEmbedder(other_kv, name="tiny")
     with pytest.raises(IndexMismatchError, match="differing: fingerprint"):
         VectorIndex.load(tmp_path / "idx", other)
-    with pytest.raises(
-        IndexMismatchError, match=r"built with static model 'tiny' but is queried with contextual"
-    ):
+    with pytest.raises(IndexMismatchError, match=r"built with static model 'tiny' but is queried with contextual"):
         VectorIndex.load(tmp_path / "idx", tiny_contextual)
 
 

@@ -30,9 +30,7 @@ def attach_adapter(model: SentenceTransformer, adapter: str, *, base_name: str) 
 
     path = Path(adapter).expanduser().resolve()
     if not path.is_dir():
-        raise AssetNotFoundError(
-            f"adapter folder {path} not found; pass the folder `ctxembed finetune` wrote"
-        )
+        raise AssetNotFoundError(f"adapter folder {path} not found; pass the folder `ctxembed finetune` wrote")
     recorded = adapter_base_name(path)
     if recorded is not None:
         try:

@@ -36,9 +36,7 @@ def folder_fingerprint(folder: str | Path) -> str | None:
     return digest.hexdigest()[:16] if found else None
 
 
-def load_sentence_transformer(
-    name: str, device: str | None = None
-) -> tuple[SentenceTransformer, str, str | None]:
+def load_sentence_transformer(name: str, device: str | None = None) -> tuple[SentenceTransformer, str, str | None]:
     """Load a model by well-known name, local folder or hub name; also return its name and fingerprint."""
     from sentence_transformers import SentenceTransformer
 
@@ -94,9 +92,7 @@ class ContextualEmbedder:
             from ctxembed.contextual.adapters import attach_adapter
 
             adapter_path, adapter_fp = attach_adapter(st, adapter, base_name=name)
-        return cls(
-            st, name=name, fingerprint=fingerprint, adapter=adapter_path, adapter_fingerprint=adapter_fp
-        )
+        return cls(st, name=name, fingerprint=fingerprint, adapter=adapter_path, adapter_fingerprint=adapter_fp)
 
     @classmethod
     def from_config(cls, config: Any) -> ContextualEmbedder:
@@ -116,9 +112,7 @@ class ContextualEmbedder:
     def device(self) -> str:
         return str(self.model.device)
 
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         """One L2-normalised float32 row per text."""
         vectors = self.model.encode(
             list(texts),

@@ -24,9 +24,7 @@ class BeirDataset:
         """The queries of one split and their relevant documents (grade > 0)."""
         if name not in self.qrels:
             raise CorpusError(f"dataset has no qrels split {name!r}; it has: {', '.join(sorted(self.qrels))}")
-        relevant = {
-            qid: {doc for doc, grade in docs.items() if grade > 0} for qid, docs in self.qrels[name].items()
-        }
+        relevant = {qid: {doc for doc, grade in docs.items() if grade > 0} for qid, docs in self.qrels[name].items()}
         relevant = {qid: docs for qid, docs in relevant.items() if docs and qid in self.queries}
         return {qid: self.queries[qid] for qid in relevant}, relevant
 

@@ -95,9 +95,7 @@ def parse(page_id: str, text: str) -> ManPage | None:
     names, sep, description = " ".join(name_parts[0].split()).partition(" - ")
     if not sep or not description:
         return None
-    body_parts = [
-        f"{title}\n" + " ".join(" ".join(body).split()) for title, body in sections if title != "NAME"
-    ]
+    body_parts = [f"{title}\n" + " ".join(" ".join(body).split()) for title, body in sections if title != "NAME"]
     body = "\n".join(body_parts)
     # The exact query sentence must not sit in the document it should find.
     body = re.sub(re.escape(description), " ", body, flags=re.IGNORECASE)
