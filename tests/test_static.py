@@ -98,3 +98,11 @@ def test_malformed_glove_value_names_the_line(tmp_path):
     path.write_text("hello 1 2 3 4\nworld 1 x 3 4\n")
     with pytest.raises(CorpusError, match=r"bad.txt, line 2 \(a value is not a number\)"):
         load_vectors(str(path))
+
+
+def test_context_window_averages_neighbouring_words(tiny_static, tiny_vectors):
+    windowed = tiny_static.with_context_window(1)
+    vec = windowed.encode_in_context("we sat on the river bank", (20, 24))
+    expected = tiny_vectors["river"] + tiny_vectors["bank"]
+    np.testing.assert_allclose(vec, expected / np.linalg.norm(expected), rtol=1e-5)
+    assert tiny_static.context_window == 0  # the original is unchanged

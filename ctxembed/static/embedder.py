@@ -52,8 +52,10 @@ class StaticEmbedder:
         pooling: Pooling | str = Pooling.MEAN,
         sif_a: float = 1e-3,
         lowercase: bool = True,
+        context_window: int = 0,
     ) -> None:
         self.kv = vectors
+        self.context_window = context_window
         self.name = name
         self.pooling = Pooling(pooling)
         self.sif_a = sif_a
@@ -118,9 +120,16 @@ class StaticEmbedder:
         return out
 
     def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
-        """The word's own vector: a static model ignores the sentence around it."""
+        """The word's own vector; with `context_window` N, the mean over it and N words each side."""
         start, end = span
-        return self._pool(self.token_ids(text[start:end]))
+        if self.context_window <= 0:
+            return self._pool(self.token_ids(text[start:end]))
+        tokens = list(_TOKEN.finditer(text.lower() if self.lowercase else text))
+        inside = [i for i, m in enumerate(tokens) if m.start() < end and m.end() > start]
+        if not inside:
+            return self._pool([])
+        lo, hi = max(0, inside[0] - self.context_window), inside[-1] + self.context_window + 1
+        return self._pool(self.token_ids(" ".join(m.group() for m in tokens[lo:hi])))
 
     def fingerprint(self) -> str:
         """A short hash of the vocabulary and vectors, to tell vector sets apart."""
@@ -129,6 +138,14 @@ class StaticEmbedder:
             digest.update("\n".join(self.kv.index_to_key).encode("utf-8"))
             self._fingerprint = digest.hexdigest()[:16]
         return self._fingerprint
+
+    def with_context_window(self, window: int) -> StaticEmbedder:
+        """The same vectors, reading `window` words each side of a target word."""
+        clone = StaticEmbedder.__new__(StaticEmbedder)
+        clone.__dict__.update(self.__dict__)
+        clone.context_window = window
+        clone.stats = OOVStats()
+        return clone
 
     def identity(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,34 @@
+"""Merge a LoRA adapter into its base model and save a standalone sentence-transformers folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ctxembed._io import atomic_dir
+from ctxembed.contextual.adapters import adapter_base_name
+
+
+def export_merged(adapter: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write base + adapter, merged by peft, as a folder that plain `SentenceTransformer(out)` loads."""
+    from peft import PeftModel
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel
+
+    adapter = Path(adapter)
+    base = adapter_base_name(adapter)
+    # Loading the adapter folder keeps its pooling, normalisation and max_seq_length.
+    model = SentenceTransformer(str(adapter), device="cpu")
+    merged = PeftModel.from_pretrained(AutoModel.from_pretrained(base), str(adapter)).merge_and_unload()
+    _set_backbone(model[0], merged)
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        model.save(str(tmp))
+    return Path(out)
+
+
+def _set_backbone(transformer: Any, backbone: Any) -> None:
+    # sentence-transformers >= 6 stores the backbone as `model` (`auto_model` is a read-only alias).
+    if isinstance(getattr(type(transformer), "auto_model", None), property):
+        transformer.model = backbone
+    else:
+        transformer.auto_model = backbone

@@ -1,0 +1,301 @@
+"""Fine-tune a sentence-transformers model on domain text: LoRA (peft) or full, via SentenceTransformerTrainer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import resource
+import shutil
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ctxembed._io import atomic_dir
+from ctxembed.config import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
+from ctxembed.contextual.embedder import load_sentence_transformer
+from ctxembed.contextual.objectives import build_training_data, mine_ict_pairs
+from ctxembed.data import Document, load_corpus
+from ctxembed.errors import ConfigError, CorpusError, OutputExistsError
+
+logger = logging.getLogger(__name__)
+TRAINING_INFO = "ctxembed_training.json"
+
+
+@dataclass
+class FinetuneResult:
+    """What a run produced and measured."""
+
+    out: str
+    base_metrics: dict[str, float]
+    tuned_metrics: dict[str, float]
+    primary_metric: str
+    trainable_params: int
+    total_params: int
+    train_seconds: float
+    peak_rss_mb: float
+    size_mb: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def improved(self) -> bool:
+        return self.tuned_metrics[self.primary_metric] > self.base_metrics[self.primary_metric]
+
+
+def apply_lora(model: Any, lora: LoraSettings) -> None:
+    """Attach a fresh LoRA adapter; unknown target modules get the model's real module names."""
+    from peft import LoraConfig, TaskType
+
+    backbone = model[0].auto_model
+    linear = sorted(
+        {name.rsplit(".", 1)[-1] for name, mod in backbone.named_modules() if type(mod).__name__ == "Linear"}
+    )
+    missing = [t for t in lora.target_modules if t not in linear]
+    if missing:
+        raise ConfigError(
+            f"lora.target_modules {missing} match no linear layer of this model; its linear modules are: "
+            f"{', '.join(linear)}"
+        )
+    model.add_adapter(
+        LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            task_type=TaskType.FEATURE_EXTRACTION,
+        )
+    )
+
+
+def dev_evaluator(config: ContextualFinetuneConfig, docs: Sequence[Document]) -> tuple[Any, list[Document]]:
+    """An IR evaluator on held-out data, and the documents left for training.
+
+    With `eval.dataset`, its `eval.split` queries (never test) are used. Otherwise a seeded
+    share of the documents is held out and its mined (sentence, passage) pairs become queries.
+    """
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    kwargs = {
+        "ndcg_at_k": [10],
+        "mrr_at_k": [10],
+        "accuracy_at_k": [1, 10],
+        "precision_recall_at_k": [10],
+        "map_at_k": [100],
+        "batch_size": 64,
+        "write_csv": False,
+    }
+    if config.eval.dataset:
+        from ctxembed.evaluate.beir import load_beir
+
+        if config.eval.split == "test":
+            raise ConfigError("eval.split must not be 'test': tune and select on train/dev only")
+        dataset = load_beir(config.eval.dataset)
+        queries, relevant = dataset.split(config.eval.split)
+        corpus = {d.id: d.full_text for d in dataset.corpus}
+        return InformationRetrievalEvaluator(queries, corpus, relevant, name="dev", **kwargs), list(docs)
+    shuffled = list(docs)
+    random.Random(config.training.seed).shuffle(shuffled)
+    n_dev = max(1, int(len(shuffled) * config.eval.holdout))
+    dev_docs, train_docs = shuffled[:n_dev], shuffled[n_dev:]
+    pairs = mine_ict_pairs(dev_docs, per_doc=1, seed=config.training.seed)
+    if len(pairs) < 2 or not train_docs:
+        raise CorpusError(
+            f"too few documents ({len(docs)}) to hold out a dev split of {config.eval.holdout:.0%}; add documents "
+            f"or set eval.dataset to a BEIR folder"
+        )
+    queries = {f"q{i}": p["anchor"] for i, p in enumerate(pairs)}
+    corpus = {f"d{i}": p["positive"] for i, p in enumerate(pairs)}
+    relevant = {f"q{i}": {f"d{i}"} for i in range(len(pairs))}
+    return InformationRetrievalEvaluator(queries, corpus, relevant, name="dev", **kwargs), train_docs
+
+
+def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *, use_cuda: bool) -> Any:
+    """`SentenceTransformerTrainingArguments` for a run: checkpoints, best-model selection, precision."""
+    import torch
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+
+    precision = settings.precision
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if use_cuda else "fp32"
+    return SentenceTransformerTrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        per_device_eval_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio in transformers 5
+        seed=settings.seed,
+        data_seed=settings.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        gradient_checkpointing=settings.gradient_checkpointing,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,  # duplicates would be false in-batch negatives
+        eval_strategy="steps",
+        eval_steps=settings.eval_steps,
+        save_strategy="steps",
+        save_steps=settings.eval_steps,
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=f"eval_{metric}",
+        greater_is_better=True,
+        logging_steps=max(1, settings.eval_steps // 5),
+        report_to="none",
+        disable_tqdm=False,
+        use_cpu=not use_cuda,
+    )
+
+
+def count_truncated(model: Any, texts: Sequence[str], max_len: int) -> int:
+    """How many texts are longer than `max_len` tokens (they will be truncated)."""
+    lengths = model.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+    return sum(len(ids) > max_len for ids in lengths)
+
+
+def finetune_contextual(
+    config: ContextualFinetuneConfig, *, resume: bool = False, overwrite: bool = False
+) -> FinetuneResult:
+    """Train an adapter (or the full model) as `config` says, compare it with the base on dev, save it."""
+    import torch
+
+    out = Path(config.out)
+    work = out.parent / f"{out.name}.checkpoints"
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} already exists; choose another --out or pass --overwrite to replace it")
+    if work.exists() and not resume:
+        shutil.rmtree(work)  # stale checkpoints of an earlier, unfinished run
+    settings = config.training
+    device = config.contextual.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    use_cuda = device.startswith("cuda")
+    model, base_name, _ = load_sentence_transformer(config.contextual.model, device)
+    if config.contextual.max_seq_length is not None:
+        model.max_seq_length = config.contextual.max_seq_length
+    inference_length = model.max_seq_length
+    docs = load_corpus(config.corpus) if config.objective is not Objective.PAIRS or not config.eval.dataset else []
+    evaluator, train_docs = dev_evaluator(config, docs)
+    base_metrics = evaluator(model)  # at the inference length, like the tuned model below
+    primary = evaluator.primary_metric
+    model.max_seq_length = settings.max_seq_length  # training length: cost grows with it
+    logger.info("base model: %s = %.4f", primary, base_metrics[primary])
+
+    if config.lora is not None:
+        apply_lora(model, config.lora)
+    data = build_training_data(config.objective, model, train_docs, settings, config.pairs)
+    texts = [t for col in data.dataset.column_names for t in data.dataset[col]]
+    truncated = count_truncated(model, texts, settings.max_seq_length)
+    if truncated:
+        warnings.warn(
+            f"{truncated} of {len(texts)} training texts are longer than max_seq_length={settings.max_seq_length} "
+            f"tokens and are truncated",
+            stacklevel=2,
+        )
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+
+    args = training_arguments(settings, str(work), primary, use_cuda=use_cuda)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=data.dataset, loss=data.loss, evaluator=evaluator
+    )
+    started = time.perf_counter()
+    checkpoint = resume and any(work.glob("checkpoint-*"))
+    trainer.train(resume_from_checkpoint=True if checkpoint else None)
+    train_seconds = time.perf_counter() - started
+    model.max_seq_length = inference_length
+    tuned_metrics = evaluator(model)
+    stats = {
+        **data.stats,
+        "documents": len(train_docs),
+        "truncated_texts": truncated,
+        "steps": trainer.state.global_step,
+    }
+
+    result = FinetuneResult(
+        out=str(out),
+        base_metrics=_clean(base_metrics),
+        tuned_metrics=_clean(tuned_metrics),
+        primary_metric=primary,
+        trainable_params=trainable,
+        total_params=total,
+        train_seconds=train_seconds,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        size_mb=0.0,
+        data=stats,
+    )
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        model.save(str(tmp))
+        result.size_mb = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) / 2**20
+        info = {
+            "base_model": base_name,
+            "objective": config.objective.value,
+            "config": _jsonable(asdict(config)),
+            **{k: v for k, v in asdict(result).items() if k != "out"},
+            "improved": result.improved,
+        }
+        (tmp / TRAINING_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        (tmp / "README.md").write_text(model_card(info), encoding="utf-8")
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _clean(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return getattr(obj, "value", obj)
+
+
+def model_card(info: dict[str, Any]) -> str:
+    """A markdown card: base model, objective, data, hyperparameters, metrics before and after."""
+    config = info["config"]
+    kind = "LoRA adapter" if config["lora"] else "fully fine-tuned model"
+    primary = info["primary_metric"]
+    rows = "\n".join(
+        f"| {name} | {info['base_metrics'][name]:.4f} | {info['tuned_metrics'][name]:.4f} |"
+        for name in info["base_metrics"]
+        if "ndcg" in name or "mrr" in name or "recall" in name or "map" in name
+    )
+    verdict = (
+        "The tuned model beats the base model on the dev split."
+        if info["improved"]
+        else "**Warning: the tuned model does not beat the base model on the dev split; prefer the base model.**"
+    )
+    return f"""---
+library_name: sentence-transformers
+base_model: {info["base_model"]}
+tags: [ctxembed, sentence-transformers, {"peft, lora" if config["lora"] else "full-finetune"}]
+---
+# {kind} for {info["base_model"]}
+
+Trained by ctxembed with objective `{info["objective"]}` on `{config["corpus"]["path"]}`.
+
+Load it with `SentenceTransformer("<this folder>")`, or in ctxembed as `contextual.adapter`.
+
+## Data
+{json.dumps(info["data"], indent=2)}
+
+## Hyperparameters
+- LoRA: {json.dumps(config["lora"])}
+- training: {json.dumps(config["training"])}
+- trainable parameters: {info["trainable_params"]:,} of {info["total_params"]:,} ({100 * info["trainable_params"] / info["total_params"]:.2f}%)
+- training time: {info["train_seconds"]:.0f} s; peak memory (RSS): {info["peak_rss_mb"]:.0f} MB
+
+## Dev metrics (primary: {primary})
+| metric | base | tuned |
+| --- | --- | --- |
+{rows}
+
+{verdict}
+"""

@@ -1,0 +1,29 @@
+"""Lexical benchmarks bundled with gensim: SimLex-999, WordSim-353 and the Google analogies."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ctxembed.assets import gensim_datapath
+
+
+def lexical_scores(kv: Any, *, analogies: bool = True, restrict_vocab: int = 30000) -> dict[str, float]:
+    """Spearman on SimLex-999 and WordSim-353, analogy accuracy, and the share of pairs out of vocabulary."""
+    scores: dict[str, float] = {}
+    gensim_logger = logging.getLogger("gensim.models.keyedvectors")
+    level = gensim_logger.level
+    gensim_logger.setLevel(logging.ERROR)  # gensim logs every evaluation at INFO
+    try:
+        for name, file in (("simlex999", "simlex999.txt"), ("wordsim353", "wordsim353.tsv")):
+            _, spearman, oov = kv.evaluate_word_pairs(gensim_datapath(file), restrict_vocab=restrict_vocab * 10)
+            scores[f"{name}_spearman"] = float(spearman.statistic if hasattr(spearman, "statistic") else spearman[0])
+            scores[f"{name}_oov_pct"] = float(oov)
+        if analogies:
+            accuracy, _ = kv.evaluate_word_analogies(
+                gensim_datapath("questions-words.txt"), restrict_vocab=restrict_vocab
+            )
+            scores["analogy_accuracy"] = float(accuracy)
+    finally:
+        gensim_logger.setLevel(level)
+    return scores

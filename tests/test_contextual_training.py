@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from ctxembed import VectorIndex
+from ctxembed.config import (
+    ContextualConfig,
+    ContextualFinetuneConfig,
+    CorpusConfig,
+    LoraSettings,
+    Objective,
+    TrainSettings,
+    load_config,
+)
+from ctxembed.contextual import ContextualEmbedder
+from ctxembed.contextual.export import export_merged
+from ctxembed.contextual.training import finetune_contextual
+from ctxembed.data import Document
+from ctxembed.errors import ConfigError, CorpusError, IndexMismatchError, OutputExistsError
+
+
+def make_config(model_dir, out, **changes) -> ContextualFinetuneConfig:
+    settings = {"max_steps": 4, "batch_size": 8, "eval_steps": 2, "max_seq_length": 64, **changes.pop("training", {})}
+    return ContextualFinetuneConfig(
+        corpus=changes.pop("corpus", CorpusConfig(path="gensim:lee_background.cor")),
+        contextual=ContextualConfig(model=str(model_dir), device="cpu"),
+        training=TrainSettings(**settings),
+        out=str(out),
+        **changes,
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_bert_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lora") / "adapter"
+    return finetune_contextual(make_config(tiny_bert_dir, out))
+
+
+def test_training_changes_the_adapter_weights(trained):
+    weights = load_file(f"{trained.out}/adapter_model.safetensors")
+    lora_b = [v for k, v in weights.items() if "lora_B" in k]
+    assert lora_b and any(np.abs(v).max() > 0 for v in lora_b)  # peft initialises B to zero
+    assert 0 < trained.trainable_params < trained.total_params
+    assert trained.data["steps"] == 4 and trained.data["pairs"] > 100
+
+
+def test_artifacts_card_and_metrics(trained):
+    info = json.loads(open(f"{trained.out}/ctxembed_training.json").read())
+    assert info["objective"] == "ict" and info["config"]["lora"]["r"] == 8
+    assert trained.primary_metric in info["base_metrics"] and trained.primary_metric in info["tuned_metrics"]
+    card = open(f"{trained.out}/README.md").read()
+    assert "| metric | base | tuned |" in card and "trainable parameters" in card
+
+
+def test_adapter_round_trip_gives_identical_embeddings(trained, tiny_bert_dir):
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["we sat on the river bank", "open a file for writing"]
+    plain = SentenceTransformer(trained.out, device="cpu").encode(texts)
+    ours = ContextualEmbedder.load(str(tiny_bert_dir), adapter=trained.out, device="cpu")
+    np.testing.assert_allclose(ours.encode(texts), plain, atol=1e-6)
+    base = ContextualEmbedder.load(str(tiny_bert_dir), device="cpu").encode(texts)
+    assert not np.allclose(base, plain, atol=1e-4)
+
+
+def test_adapter_folder_loads_in_plain_peft(trained, tiny_bert_dir):
+    from peft import PeftModel
+    from transformers import AutoModel
+
+    model = PeftModel.from_pretrained(AutoModel.from_pretrained(f"{tiny_bert_dir}"), trained.out)
+    assert model.peft_config["default"].r == 8
+
+
+def test_merged_export_matches_base_plus_adapter(trained, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    export_merged(trained.out, tmp_path / "merged")
+    assert not (tmp_path / "merged" / "adapter_config.json").exists()
+    texts = ["crane construction site", "bank money loan"]
+    merged = SentenceTransformer(str(tmp_path / "merged"), device="cpu").encode(texts)
+    adapted = SentenceTransformer(trained.out, device="cpu").encode(texts)
+    np.testing.assert_allclose(merged, adapted, atol=1e-5)
+
+
+def test_index_manifest_records_the_adapter(trained, tiny_bert_dir, tmp_path):
+    embedder = ContextualEmbedder.load(str(tiny_bert_dir), adapter=trained.out, device="cpu")
+    VectorIndex.build(embedder, [Document("1", "river bank"), Document("2", "web server")]).save(tmp_path / "i")
+    identity = json.loads((tmp_path / "i" / "manifest.json").read_text())["embedder"]
+    assert identity["adapter"] == trained.out and len(identity["adapter_fingerprint"]) == 16
+    base = ContextualEmbedder.load(str(tiny_bert_dir), device="cpu")
+    with pytest.raises(IndexMismatchError, match="adapter"):
+        VectorIndex.load(tmp_path / "i", base)
+
+
+def test_adapter_on_the_wrong_base_is_refused(trained, tiny_bert_dir, copy_dir):
+    other = copy_dir(tiny_bert_dir)
+    with pytest.raises(IndexMismatchError, match=r"was trained on base model .* not .*; load it on"):
+        ContextualEmbedder.load(str(other), adapter=trained.out, device="cpu")
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_bert_dir, tmp_path, monkeypatch, caplog):
+    import ctxembed.contextual.training as training
+
+    out = tmp_path / "adapter"
+    real_atomic_dir = training.atomic_dir
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # the run dies after training, before saving
+
+    monkeypatch.setattr(training, "atomic_dir", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        finetune_contextual(make_config(tiny_bert_dir, out))
+    assert (tmp_path / "adapter.checkpoints" / "checkpoint-4").is_dir()
+    monkeypatch.setattr(training, "atomic_dir", real_atomic_dir)
+    with caplog.at_level(logging.WARNING):
+        result = finetune_contextual(make_config(tiny_bert_dir, out, training={"max_steps": 6}), resume=True)
+    assert result.data["steps"] == 6
+    logged = " ".join(r.getMessage().lower() for r in caplog.records)
+    assert "missing" not in logged and "unexpected" not in logged
+    assert not (tmp_path / "adapter.checkpoints").exists()
+
+
+def test_full_finetuning_with_lora_null(tiny_bert_dir, tmp_path):
+    result = finetune_contextual(make_config(tiny_bert_dir, tmp_path / "full", lora=None, training={"max_steps": 2}))
+    assert result.trainable_params == result.total_params
+    assert (tmp_path / "full" / "model.safetensors").is_file()
+
+
+def test_existing_output_is_refused(trained, tiny_bert_dir):
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        finetune_contextual(make_config(tiny_bert_dir, trained.out))
+
+
+def test_unknown_target_module_lists_real_names(tiny_bert_dir, tmp_path):
+    config = make_config(tiny_bert_dir, tmp_path / "a", lora=LoraSettings(target_modules=("q_proj",)))
+    with pytest.raises(ConfigError, match=r"\['q_proj'\] match no linear layer.*dense, key, query, value"):
+        finetune_contextual(config)
+
+
+def test_too_few_documents(tiny_bert_dir, tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("\n".join(f"River bank number {i} is wide. Fish swim near the boat today." for i in range(12)))
+    with pytest.raises(CorpusError, match=r"only \d+ mined \(sentence, passage\) pairs; it needs at least 16"):
+        finetune_contextual(make_config(tiny_bert_dir, tmp_path / "a", corpus=CorpusConfig(path=str(corpus))))
+
+
+def test_pairs_objective_and_bad_pairs_files(tiny_bert_dir, tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [{"query": f"bank {i}", "positive": f"river bank water fish {i}"} for i in range(20)]
+    pairs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    config = make_config(
+        tiny_bert_dir,
+        tmp_path / "a",
+        objective=Objective.PAIRS,
+        pairs=str(pairs),
+        training={"max_steps": 2, "hard_negatives": True},
+    )
+    result = finetune_contextual(config)
+    assert result.data["pairs"] == 20 and result.data["with_negatives"]
+    pairs.write_text('{"query": "a", "positive": "b"}\n{"query": "c"}\n')
+    with pytest.raises(CorpusError, match=r"pairs.jsonl, line 2: missing or empty field\(s\) positive"):
+        finetune_contextual(make_config(tiny_bert_dir, tmp_path / "b", objective=Objective.PAIRS, pairs=str(pairs)))
+
+
+def test_pairs_objective_needs_a_pairs_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("objective: pairs\n")
+    with pytest.raises(ConfigError, match="needs a pairs file"):
+        load_config(ContextualFinetuneConfig, path)
+
+
+def test_test_split_cannot_select_models(tiny_bert_dir, tmp_path):
+    from ctxembed.config import EvalSettings
+
+    config = make_config(tiny_bert_dir, tmp_path / "a", eval=EvalSettings(dataset=str(tmp_path), split="test"))
+    with pytest.raises(ConfigError, match="must not be 'test'"):
+        finetune_contextual(config)
