@@ -65,7 +65,7 @@ def test_adapter_round_trip_gives_identical_embeddings(trained, tiny_bert_dir):
     ours = ContextualEmbedder.load(str(tiny_bert_dir), adapter=trained.out, device="cpu")
     np.testing.assert_allclose(ours.encode(texts), plain, atol=1e-6)
     base = ContextualEmbedder.load(str(tiny_bert_dir), device="cpu").encode(texts)
-    assert not np.allclose(base, plain, atol=1e-4)
+    assert np.abs(base - plain).max() > 1e-5  # the adapter changed the embeddings
 
 
 def test_adapter_folder_loads_in_plain_peft(trained, tiny_bert_dir):
@@ -142,11 +142,17 @@ def test_unknown_target_module_lists_real_names(tiny_bert_dir, tmp_path):
         finetune_contextual(config)
 
 
-def test_too_few_documents(tiny_bert_dir, tmp_path):
+def test_too_few_documents_or_pairs(tiny_bert_dir, tmp_path):
     corpus = tmp_path / "tiny.txt"
-    corpus.write_text("\n".join(f"River bank number {i} is wide. Fish swim near the boat today." for i in range(12)))
-    with pytest.raises(CorpusError, match=r"only \d+ mined \(sentence, passage\) pairs; it needs at least 16"):
+    corpus.write_text("\n".join(f"River bank number {i} is wide. Fish swim near the boat today." for i in range(5)))
+    with pytest.raises(CorpusError, match=r"too few documents \(5\) to hold out a dev split"):
         finetune_contextual(make_config(tiny_bert_dir, tmp_path / "a", corpus=CorpusConfig(path=str(corpus))))
+    corpus.write_text("\n".join(f"River bank number {i} is wide. Fish swim near the boat today." for i in range(40)))
+    config = make_config(
+        tiny_bert_dir, tmp_path / "a", corpus=CorpusConfig(path=str(corpus)), training={"min_examples": 100}
+    )
+    with pytest.raises(CorpusError, match=r"only 72 mined \(sentence, passage\) pairs; it needs at least 100"):
+        finetune_contextual(config)
 
 
 def test_pairs_objective_and_bad_pairs_files(tiny_bert_dir, tmp_path):

@@ -82,7 +82,7 @@ def test_beir_round_trip_and_errors(tmp_path):
     (tmp_path / "b" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq2\tnope\t1\n")
     with pytest.raises(CorpusError, match=r"test.tsv, line 2: corpus-id 'nope' is not in corpus.jsonl"):
         load_beir(tmp_path / "b")
-    with pytest.raises(CorpusError, match="queries.jsonl is missing"):
+    with pytest.raises(CorpusError, match="is not a BEIR dataset: corpus.jsonl is missing"):
         load_beir(tmp_path)
 
 

@@ -16,13 +16,19 @@ def lexical_scores(kv: Any, *, analogies: bool = True, restrict_vocab: int = 300
     gensim_logger.setLevel(logging.ERROR)  # gensim logs every evaluation at INFO
     try:
         for name, file in (("simlex999", "simlex999.txt"), ("wordsim353", "wordsim353.tsv")):
-            _, spearman, oov = kv.evaluate_word_pairs(gensim_datapath(file), restrict_vocab=restrict_vocab * 10)
-            scores[f"{name}_spearman"] = float(spearman.statistic if hasattr(spearman, "statistic") else spearman[0])
+            try:
+                _, spearman, oov = kv.evaluate_word_pairs(gensim_datapath(file), restrict_vocab=restrict_vocab * 10)
+            except ValueError:  # gensim raises when every pair is out of vocabulary
+                spearman, oov = (float("nan"),), 100.0
+            scores[f"{name}_spearman"] = float(spearman[0])
             scores[f"{name}_oov_pct"] = float(oov)
         if analogies:
-            accuracy, _ = kv.evaluate_word_analogies(
-                gensim_datapath("questions-words.txt"), restrict_vocab=restrict_vocab
-            )
+            try:
+                accuracy, _ = kv.evaluate_word_analogies(
+                    gensim_datapath("questions-words.txt"), restrict_vocab=restrict_vocab
+                )
+            except (ValueError, ZeroDivisionError):
+                accuracy = float("nan")
             scores["analogy_accuracy"] = float(accuracy)
     finally:
         gensim_logger.setLevel(level)

@@ -74,10 +74,14 @@ def evaluate_retrieval(
 
 
 def index_retriever(index) -> Retriever:  # type: ignore[no-untyped-def]
-    """A `Retriever` over a `VectorIndex`."""
+    """A `Retriever` over a `VectorIndex`; a query the model cannot embed ranks nothing (a miss)."""
 
     def retrieve(queries: Sequence[str], k: int) -> list[list[str]]:
-        return [[hit.doc_id for hit in hits] for hits in index.search(list(queries), k=min(k, len(index)))]
+        vectors = index.embedder.encode(list(queries))
+        _, positions = index.search_vectors(vectors, k=min(k, len(index)))
+        return [
+            [index.docs[p].id for p in row if p >= 0] if np.any(vec) else [] for vec, row in zip(vectors, positions)
+        ]
 
     return retrieve
 

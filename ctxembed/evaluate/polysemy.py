@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ctxembed.errors import EmptyTextError
 from ctxembed.types import Embedder
 
 CURATED_WORDS = ("bank", "server", "crane", "bass", "cell", "bat", "plant", "spring")
@@ -94,13 +95,19 @@ def build_wic(wn: Any, *, seed: int = 0, max_pairs_per_lemma: int = 4) -> list[W
 
 
 def pair_similarities(embedder: Embedder, pairs: Sequence[WicPair]) -> np.ndarray:
-    """Cosine similarity of the target word's two in-context vectors, per pair."""
+    """Cosine similarity of the target word's two in-context vectors, per pair.
+
+    A word the embedder cannot place (beyond its max_seq_length) scores 0 with anything.
+    """
     cache: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
 
     def vec(occ: Occurrence) -> np.ndarray:
         key = (occ.text, occ.span)
         if key not in cache:
-            cache[key] = embedder.encode_in_context(occ.text, occ.span)
+            try:
+                cache[key] = embedder.encode_in_context(occ.text, occ.span)
+            except EmptyTextError:
+                cache[key] = np.zeros(embedder.dim, dtype=np.float32)
         return cache[key]
 
     return np.array([float(vec(p.a) @ vec(p.b)) for p in pairs], dtype=np.float64)
