@@ -129,8 +129,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from ctxembed.config import ContextualFinetuneConfig, load_config, override
+    from ctxembed.config import (
+        ContextualFinetuneConfig,
+        StaticFinetuneConfig,
+        finetune_config_class,
+        load_config,
+        override,
+    )
 
+    cls = finetune_config_class(args.config, args.backend)
+    if cls is StaticFinetuneConfig:
+        return _finetune_static(args)
     config = load_config(ContextualFinetuneConfig, args.config) if args.config else ContextualFinetuneConfig()
     config = override(
         config,
@@ -156,6 +165,26 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     print(f"dev {metric}: base {result.base_metrics[metric]:.4f} -> tuned {result.tuned_metrics[metric]:.4f}")
     if not result.improved:
         _say("warning: the tuned model does not beat the base model on the dev split; prefer the base model")
+    return 0
+
+
+def _finetune_static(args: argparse.Namespace) -> int:
+    from ctxembed.config import StaticFinetuneConfig, load_config, override
+    from ctxembed.static.run import VECTORS_FILE, finetune_static
+
+    if args.pairs or args.model or args.resume:
+        raise CtxEmbedError("--pairs, --model and --resume are for contextual fine-tuning; use --vectors for static")
+    config = load_config(StaticFinetuneConfig, args.config) if args.config else StaticFinetuneConfig()
+    config = override(config, out=args.out, vectors=args.vectors, **{"corpus.path": args.corpus})
+    report = finetune_static(config, overwrite=args.overwrite)
+    c = report["coverage"]
+    print(f"saved {config.out}/{VECTORS_FILE}, report.md, report.json, neighbours.png")
+    print(f"coverage: {100 * c['known_token_share']:.1f}% of tokens known, {c['new_types']} new words")
+    for name, scores in report["lexical"].items():
+        line = f"{name:>20}: SimLex {scores['simlex999_spearman']:.4f}  WordSim {scores['wordsim353_spearman']:.4f}"
+        if "retrieval" in report:
+            line += f"  nDCG@10 {report['retrieval'][name]['ndcg@10']:.4f}"
+        print(line)
     return 0
 
 
@@ -209,11 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (contextual indexes)")
     p.set_defaults(func=_cmd_search)
 
-    p = sub.add_parser("finetune", help="adapt a contextual model to domain text (LoRA or full fine-tuning)")
+    p = sub.add_parser("finetune", help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)")
     p.add_argument("--config", help="YAML finetune config (configs/contextual-lora.yaml)")
     p.add_argument("--corpus", help="override corpus.path (raw domain documents)")
     p.add_argument("--pairs", help="override pairs (JSONL of query/positive[/negative])")
     p.add_argument("--model", help="override contextual.model (the base model)")
+    p.add_argument("--vectors", help="override vectors (static: the pretrained vectors)")
+    p.add_argument("--backend", choices=["static", "contextual"], help="override the config's backend")
     p.add_argument("--out", help="override out (the adapter folder to write)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of an unfinished run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")

@@ -330,3 +330,76 @@ class EvaluateConfig:
             raise ConfigError(f"models: names must be unique, got {names}")
         if not self.models and not self.bm25:
             raise ConfigError("nothing to evaluate: list `models:` or set `bm25: true`")
+
+
+class Algorithm(str, Enum):
+    """The gensim model that continues training the vectors."""
+
+    WORD2VEC = "word2vec"
+    FASTTEXT = "fasttext"
+
+
+@dataclass(frozen=True)
+class StaticFinetuneConfig:
+    """What `ctxembed finetune` does for the static backend (gensim 4)."""
+
+    backend: Backend = field(default=Backend.STATIC, metadata={"help": "static (here) or contextual."})
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    vectors: str = field(
+        default=DEFAULT_STATIC_VECTORS,
+        metadata={"help": "Pretrained vectors: a well-known name, word2vec/GloVe text or binary, fastText .vec/.bin."},
+    )
+    algorithm: Algorithm = field(default=Algorithm.WORD2VEC, metadata={"help": "word2vec or fasttext."})
+    sg: bool = field(default=True, metadata={"help": "Skip-gram (true) or CBOW (false)."})
+    window: int = field(default=5, metadata={"help": "Context window."})
+    negative: int = field(default=5, metadata={"help": "Negative samples."})
+    min_count: int = field(default=3, metadata={"help": "Domain words seen fewer times are ignored."})
+    epochs: int = field(default=10, metadata={"help": "Passes over the corpus."})
+    alpha: float = field(default=0.01, metadata={"help": "Start learning rate (gensim default 0.025 for scratch)."})
+    seed: int = field(default=42, metadata={"help": "gensim seed (with workers: 1 a run is reproducible)."})
+    workers: int = field(default=1, metadata={"help": "Training threads; >1 is faster but not bit-reproducible."})
+    lock_known: float = field(
+        default=1.0, metadata={"help": "Lock factor of pretrained words: 0 frozen, 1 fully trainable."}
+    )
+    lock_new: float = field(default=1.0, metadata={"help": "Lock factor of new domain words."})
+    anchor: float = field(
+        default=0.0,
+        metadata={
+            "help": "Anchored mode: after each epoch pull known words this share back to their pretrained vector."
+        },
+    )
+    drift_limit: float | None = field(
+        default=None, metadata={"help": "Stop when SimLex/WordSim Spearman falls this far below pretrained."}
+    )
+    baselines: bool = field(
+        default=True, metadata={"help": "Also train from scratch (and plain, if anchored) for the report."}
+    )
+    eval_dataset: str | None = field(default=None, metadata={"help": "BEIR folder for the retrieval comparison."})
+    eval_split: str = field(default="dev", metadata={"help": "qrels split for retrieval (dev while tuning)."})
+    pooling: Pooling = field(default=Pooling.SIF, metadata={"help": "Document pooling in the retrieval comparison."})
+    neighbour_words: tuple[str, ...] = field(
+        default=(), metadata={"help": "Words for the neighbour table and plot; empty: the most frequent domain words."}
+    )
+    out: str = field(default="runs/static", metadata={"help": "Output folder: vectors.bin, report.{json,md}, PNG."})
+
+    def __post_init__(self) -> None:
+        for key in ("lock_known", "lock_new", "anchor"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{key} must be between 0 and 1, got {getattr(self, key)}")
+        if self.epochs < 1 or self.min_count < 1 or self.window < 1:
+            raise ConfigError("epochs, min_count and window must all be >= 1")
+        if self.eval_split == "test":
+            raise ConfigError("eval_split must not be 'test' while tuning; score test once with `ctxembed evaluate`")
+
+
+def finetune_config_class(path: str | Path | None, backend: str | None = None) -> type:
+    """The finetune config class a YAML file asks for through its `backend` key (default contextual)."""
+    import yaml
+
+    if backend is None and path is not None and Path(path).is_file():
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        backend = data.get("backend") if isinstance(data, dict) else None
+    return StaticFinetuneConfig if backend == Backend.STATIC.value else ContextualFinetuneConfig

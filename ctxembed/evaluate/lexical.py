@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ctxembed.assets import gensim_datapath
 
 
+@contextmanager
+def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise a chatty library logger's level for the duration of a block."""
+    target = logging.getLogger(name)
+    previous = target.level
+    target.setLevel(level)
+    try:
+        yield
+    finally:
+        target.setLevel(previous)
+
+
 def lexical_scores(kv: Any, *, analogies: bool = True, restrict_vocab: int = 30000) -> dict[str, float]:
     """Spearman on SimLex-999 and WordSim-353, analogy accuracy, and the share of pairs out of vocabulary."""
     scores: dict[str, float] = {}
-    gensim_logger = logging.getLogger("gensim.models.keyedvectors")
-    level = gensim_logger.level
-    gensim_logger.setLevel(logging.ERROR)  # gensim logs every evaluation at INFO
-    try:
+    with quiet_logger("gensim.models.keyedvectors"):  # gensim logs every evaluation at INFO
         for name, file in (("simlex999", "simlex999.txt"), ("wordsim353", "wordsim353.tsv")):
             try:
                 _, spearman, oov = kv.evaluate_word_pairs(gensim_datapath(file), restrict_vocab=restrict_vocab * 10)
@@ -30,6 +41,4 @@ def lexical_scores(kv: Any, *, analogies: bool = True, restrict_vocab: int = 300
             except (ValueError, ZeroDivisionError):
                 accuracy = float("nan")
             scores["analogy_accuracy"] = float(accuracy)
-    finally:
-        gensim_logger.setLevel(level)
     return scores

@@ -25,7 +25,9 @@ def load_vectors(name_or_path: str, fmt: str = "auto") -> tuple[KeyedVectors, st
     """
     if fmt not in FORMATS:
         raise AssetNotFoundError(f"unknown vector format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    resolved = resolve_static_vectors(name_or_path)
+    from ctxembed.assets import resolve_data_path
+
+    resolved = resolve_static_vectors(resolve_data_path(name_or_path))
     path = Path(resolved.location)
     if name_or_path.lower() in STATIC_VECTORS or fmt == "packaged" or path.is_dir():
         return _load_packaged_glove(path), resolved.name
@@ -55,15 +57,14 @@ def _load_packaged_glove(folder: Path) -> KeyedVectors:
 
 def _sniff_format(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix == ".bin":
-        return "fasttext-bin"
     if suffix == ".kv":
         return "kv"
     with path.open("rb") as fh:
-        first = fh.readline().split()
-    if len(first) == 2 and all(part.isdigit() for part in first):
-        return "word2vec"
-    return "glove"
+        first = fh.readline(100).split()
+    header = len(first) == 2 and all(part.isdigit() for part in first)
+    if suffix == ".bin":  # word2vec binary starts with a "count dim" text line; fastText with a magic number
+        return "word2vec-binary" if header else "fasttext-bin"
+    return "word2vec" if header else "glove"
 
 
 def _load_file(path: Path, fmt: str) -> KeyedVectors:
