@@ -31,7 +31,7 @@ __all__ = [
 def load_embedder(backend: Backend | str, config: StaticConfig | ContextualConfig | None = None) -> Embedder:
     """Load the embedder of `backend` as `config` describes (defaults: GloVe 50d or MiniLM)."""
     backend = Backend(backend)
-    if backend is Backend.STATIC:
+    if backend == Backend.STATIC:
         from ctxembed.static import StaticEmbedder
 
         return StaticEmbedder.from_config(config or StaticConfig())

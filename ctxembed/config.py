@@ -271,7 +271,7 @@ class ContextualFinetuneConfig:
     out: str = field(default="runs/adapter", metadata={"help": "Output folder (adapter or full model)."})
 
     def __post_init__(self) -> None:
-        if self.objective is Objective.PAIRS and self.pairs is None:
+        if self.objective == Objective.PAIRS and self.pairs is None:
             raise ConfigError("objective 'pairs' needs a pairs file: set `pairs:` (or --pairs PATH)")
 
 
@@ -285,7 +285,7 @@ class ModelEntry:
     contextual: ContextualConfig | None = field(default=None, metadata={"help": "Settings when contextual."})
 
     def __post_init__(self) -> None:
-        other = self.contextual if self.backend is Backend.STATIC else self.static
+        other = self.contextual if self.backend == Backend.STATIC else self.static
         if other is not None:
             wanted = self.backend.value
             raise ConfigError(f"model {self.name!r} is {wanted}: give only `{wanted}:` settings")
@@ -293,7 +293,7 @@ class ModelEntry:
     @property
     def settings(self) -> StaticConfig | ContextualConfig:
         """This backend's settings, defaults where none were given."""
-        if self.backend is Backend.STATIC:
+        if self.backend == Backend.STATIC:
             return self.static or StaticConfig()
         return self.contextual or ContextualConfig()
 

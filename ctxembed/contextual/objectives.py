@@ -107,14 +107,14 @@ def build_training_data(
     from datasets import Dataset
     from sentence_transformers.sentence_transformer import losses
 
-    if objective is Objective.TSDAE:
+    if objective == Objective.TSDAE:
         sentences = tsdae_sentences(docs)
         _require(len(sentences), settings.min_examples, "sentences of >= 5 words", objective)
         rng = random.Random(settings.seed)
         dataset = Dataset.from_dict({"damaged": [delete_words(s, rng) for s in sentences], "original": sentences})
         loss = losses.DenoisingAutoEncoderLoss(model, tie_encoder_decoder=True)
         return TrainingData(dataset, loss, {"sentences": len(sentences)})
-    if objective is Objective.ICT:
+    if objective == Objective.ICT:
         rows = mine_ict_pairs(docs, per_doc=settings.pairs_per_doc, seed=settings.seed)
         _require(len(rows), settings.min_examples, "mined (sentence, passage) pairs", objective)
     else:

@@ -177,7 +177,7 @@ def finetune_contextual(
     if config.contextual.max_seq_length is not None:
         model.max_seq_length = config.contextual.max_seq_length
     inference_length = model.max_seq_length
-    docs = load_corpus(config.corpus) if config.objective is not Objective.PAIRS or not config.eval.dataset else []
+    docs = load_corpus(config.corpus) if config.objective != Objective.PAIRS or not config.eval.dataset else []
     evaluator, train_docs = dev_evaluator(config, docs)
     base_metrics = evaluator(model)  # at the inference length, like the tuned model below
     primary = evaluator.primary_metric

@@ -57,7 +57,7 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
             report["retrieval"][entry.name] = evaluate_retrieval(index_retriever(index), queries, relevant)
         if pairs is not None:
             _score_polysemy(report, entry, embedder, wn, pairs, config)
-        if config.lexical and entry.backend is Backend.STATIC:
+        if config.lexical and entry.backend == Backend.STATIC:
             from ctxembed.evaluate.lexical import lexical_scores
 
             report["lexical"][entry.name] = lexical_scores(embedder.kv)  # type: ignore[attr-defined]
@@ -69,7 +69,7 @@ def _score_polysemy(report: dict[str, Any], entry: ModelEntry, embedder: Any, wn
     from ctxembed.evaluate.polysemy import evaluate_wic, word_senses
 
     variants = [(entry.name, embedder)]
-    if entry.backend is Backend.STATIC and config.polysemy.static_context_window > 0:
+    if entry.backend == Backend.STATIC and config.polysemy.static_context_window > 0:
         window = config.polysemy.static_context_window
         variants.append((f"{entry.name} (+-{window} words)", embedder.with_context_window(window)))
     for name, variant in variants:

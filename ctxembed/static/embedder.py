@@ -100,7 +100,7 @@ class StaticEmbedder:
         if not ids:
             return np.zeros(self.dim, dtype=np.float32)
         vecs = self.kv.vectors[ids]
-        if self.pooling is Pooling.SIF:
+        if self.pooling == Pooling.SIF:
             vec = self._sif_weights[ids] @ vecs
         else:
             vec = vecs.mean(axis=0)

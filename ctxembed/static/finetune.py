@@ -96,6 +96,11 @@ def merge_vectors(pretrained: Any, trained: Any) -> Any:
     """Pretrained vocabulary with the trained rows replaced, plus the new domain words appended."""
     from gensim.models import KeyedVectors
 
+    if trained.vector_size != pretrained.vector_size:
+        raise ConfigError(
+            f"mismatched dimensions: pretrained vectors have {pretrained.vector_size}, trained ones "
+            f"{trained.vector_size}; train with the pretrained dimension"
+        )
     merged = KeyedVectors(vector_size=pretrained.vector_size, count=0, dtype=np.float32)
     merged.add_vectors(list(pretrained.index_to_key), pretrained.vectors.copy())
     words = list(trained.index_to_key)
@@ -129,7 +134,7 @@ def load_fasttext_model(config: StaticFinetuneConfig, sentences: list[list[str]]
             f"(got {config.vectors!r}); use algorithm: word2vec for GloVe/word2vec/.vec vectors"
         )
     model = load_facebook_model(path)
-    model.workers, model.random = config.workers, np.random.default_rng(config.seed)
+    model.workers = config.workers
     model.min_count = config.min_count
     model.build_vocab(sentences, update=True)
     return model
@@ -167,7 +172,7 @@ def train_vectors(
     drift_check: Any = None,
 ) -> TrainedVectors:
     """Continue training from `pretrained` (or from scratch with `init=False`)."""
-    fasttext = config.algorithm is Algorithm.FASTTEXT and init
+    fasttext = config.algorithm == Algorithm.FASTTEXT and init
     if fasttext:
         model = load_fasttext_model(config, sentences)  # pretrained rows are already in place
     else:

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ctxembed.config import Algorithm, CorpusConfig, StaticFinetuneConfig
+from ctxembed.errors import ConfigError, CorpusError, OutputExistsError
+from ctxembed.static.finetune import coverage, domain_sentences, merge_vectors, train_vectors, uses_lowercase
+from ctxembed.static.run import VECTORS_FILE, finetune_static
+from ctxembed.static.vectors import load_vectors
+
+
+@pytest.fixture(scope="module")
+def lee_sentences():
+    from ctxembed.data import load_corpus
+
+    return domain_sentences([d.text for d in load_corpus("gensim:lee_background.cor")], lowercase=True)
+
+
+@pytest.fixture(scope="module")
+def small_glove(lee_sentences):
+    """The real GloVe rows of the Lee vocabulary (plus frequent words), to keep tests fast."""
+    from gensim.models import KeyedVectors
+
+    full, _ = load_vectors("glove-wiki-gigaword-50")
+    words = list(dict.fromkeys(full.index_to_key[:20000] + [w for s in lee_sentences for w in s if w in full]))
+    kv = KeyedVectors(vector_size=50)
+    kv.add_vectors(words, full.vectors[[full.key_to_index[w] for w in words]])
+    return kv
+
+
+def config(**changes) -> StaticFinetuneConfig:
+    return StaticFinetuneConfig(**{"epochs": 3, "min_count": 3, "baselines": False, **changes})
+
+
+def test_coverage_counts_known_new_and_oov(small_glove):
+    sentences = [["river", "bank", "zzqx", "zzqx", "zzqx", "qqwy"]]
+    c = coverage(sentences, small_glove, min_count=3)
+    assert c["known_types"] == 2 and c["new_types"] == 1 and c["oov_types"] == 1
+    assert c["known_token_share"] == pytest.approx(2 / 6) and c["new_token_share"] == pytest.approx(3 / 6)
+
+
+def test_known_words_start_from_pretrained_and_new_words_are_added(small_glove, lee_sentences):
+    trained = train_vectors(config(epochs=1, lock_known=0.0), lee_sentences, small_glove, name="t")
+    new = [w for w in trained.model.wv.index_to_key if w not in small_glove]
+    assert new and all(w in trained.vectors for w in new)  # new domain words join the vocabulary
+    assert len(trained.vectors) == len(small_glove) + len(new)
+    np.testing.assert_array_equal(trained.vectors["king"], small_glove["king"])  # not in the corpus: untouched
+
+
+def test_lock_factor_zero_freezes_known_vectors_bit_for_bit(small_glove, lee_sentences):
+    trained = train_vectors(config(lock_known=0.0, lock_new=1.0), lee_sentences, small_glove, name="t")
+    for word in ("bushfire", "sydney", "government", "police"):
+        assert word in trained.model.wv
+        np.testing.assert_array_equal(trained.vectors[word], small_glove[word])
+    new = [w for w in trained.model.wv.index_to_key if w not in small_glove]
+    assert new and trained.model.wv.vectors_lockf[trained.model.wv.key_to_index[new[0]]] == 1.0
+
+
+def test_lock_factor_one_trains_known_vectors(small_glove, lee_sentences):
+    trained = train_vectors(config(), lee_sentences, small_glove, name="t")
+    assert not np.array_equal(trained.vectors["sydney"], small_glove["sydney"])
+
+
+def test_anchoring_reduces_drift_on_a_fixed_seed(small_glove, lee_sentences):
+    plain = train_vectors(config(epochs=5), lee_sentences, small_glove, name="plain")
+    anchored = train_vectors(config(epochs=5), lee_sentences, small_glove, name="anchored", anchor=0.5)
+    words = [w for w in plain.model.wv.index_to_key if w in small_glove]
+
+    def drift(kv):
+        a = np.stack([kv[w] for w in words])
+        b = np.stack([small_glove[w] for w in words])
+        return float(np.linalg.norm(a - b, axis=1).mean())
+
+    assert drift(anchored.vectors) < 0.7 * drift(plain.vectors)
+
+
+def test_drift_limit_stops_training(small_glove, lee_sentences):
+    from ctxembed.static.finetune import drift_guard
+
+    _, check = drift_guard(small_glove, limit=-1.0)  # any score counts as too much drift
+    trained = train_vectors(config(alpha=0.05), lee_sentences, small_glove, name="t", drift_check=check)
+    assert trained.stopped_early and len(trained.history) == 1
+
+
+def test_training_is_reproducible_with_one_worker(small_glove, lee_sentences):
+    a = train_vectors(config(epochs=1), lee_sentences, small_glove, name="a")
+    b = train_vectors(config(epochs=1), lee_sentences, small_glove, name="b")
+    np.testing.assert_array_equal(a.model.wv.vectors, b.model.wv.vectors)
+
+
+def test_merge_keeps_pretrained_order_and_appends_new_words(small_glove):
+    from gensim.models import KeyedVectors
+
+    trained = KeyedVectors(vector_size=50)
+    trained.add_vectors(["the", "zzqx"], np.ones((2, 50), dtype=np.float32))
+    merged = merge_vectors(small_glove, trained)
+    assert merged.index_to_key[: len(small_glove)] == small_glove.index_to_key
+    assert merged.index_to_key[-1] == "zzqx" and (merged["the"] == 1).all()
+
+
+def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch):
+    import ctxembed.static.run as run
+
+    monkeypatch.setattr(run, "load_vectors", lambda name: (small_glove, "small-glove"))
+    out = tmp_path / "out"
+    report = finetune_static(
+        config(corpus=CorpusConfig(path="gensim:lee_background.cor"), anchor=0.5, baselines=True, out=str(out))
+    )
+    assert set(report["lexical"]) == {"pretrained", "fine-tuned", "fine-tuned (plain)", "from scratch"}
+    assert {"report.json", "report.md", "neighbours.png", VECTORS_FILE} <= {p.name for p in out.iterdir()}
+    assert len(report["neighbours"]) == 5 and all(len(r["after"]) == 5 for r in report["neighbours"].values())
+    kv, _ = load_vectors(str(out / VECTORS_FILE))  # word2vec binary, readable by plain gensim
+    assert len(kv) > len(small_glove) and kv.vector_size == 50
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["coverage"]["known_token_share"] > 0.9 and saved["mode"] == "anchored"
+    with pytest.raises(OutputExistsError):
+        finetune_static(config(corpus=CorpusConfig(path="gensim:lee_background.cor"), out=str(out)))
+
+
+def test_fasttext_bin_continues_training_with_subwords(tmp_path):
+    report = finetune_static(
+        config(
+            vectors="gensim:lee_fasttext.bin",
+            algorithm=Algorithm.FASTTEXT,
+            epochs=1,
+            corpus=CorpusConfig(path="gensim:lee_background.cor"),
+            out=str(tmp_path / "ft"),
+        )
+    )
+    assert report["coverage"]["known_types"] > 0
+    kv, _ = load_vectors(str(tmp_path / "ft" / VECTORS_FILE))
+    assert kv.vector_size == 10
+
+
+def test_bad_inputs(tmp_path, small_glove, monkeypatch):
+    import ctxembed.static.run as run
+
+    monkeypatch.setattr(run, "load_vectors", lambda name: (small_glove, "small-glove"))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    from ctxembed.errors import CorpusError as Err
+
+    with pytest.raises(Err, match="holds no documents"):
+        finetune_static(config(corpus=CorpusConfig(path=str(empty)), out=str(tmp_path / "a")))
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("\n".join(["qzxv wqpz zzqx xqzw vvqz"] * 20))
+    with pytest.raises(CorpusError, match="shares no word with the pretrained vectors.*from scratch"):
+        finetune_static(config(corpus=CorpusConfig(path=str(foreign)), out=str(tmp_path / "b")))
+    with pytest.raises(ConfigError, match="must be a .bin file"):
+        finetune_static(
+            config(
+                algorithm=Algorithm.FASTTEXT,
+                corpus=CorpusConfig(path="gensim:lee_background.cor"),
+                out=str(tmp_path / "c"),
+            )
+        )
+    with pytest.raises(ConfigError, match="lock_known must be between 0 and 1"):
+        config(lock_known=2.0)
+    with pytest.raises(ConfigError, match="eval_split must not be 'test'"):
+        config(eval_split="test")
+
+
+def test_mismatched_dimensions_are_refused(tmp_path, small_glove):
+    from ctxembed.static.finetune import merge_vectors as merge
+    from gensim.models import KeyedVectors
+
+    other = KeyedVectors(vector_size=10)
+    other.add_vectors(["river"], np.ones((1, 10), dtype=np.float32))
+    with pytest.raises(ConfigError, match="dimensions"):
+        merge(small_glove, other)
+
+
+def test_lowercase_detection(small_glove):
+    from gensim.models import KeyedVectors
+
+    cased = KeyedVectors(vector_size=2)
+    cased.add_vectors(["Paris", "the"], np.ones((2, 2), dtype=np.float32))
+    assert uses_lowercase(small_glove) and not uses_lowercase(cased)
