@@ -52,8 +52,9 @@ def test_known_words_start_from_pretrained_and_new_words_are_added(small_glove, 
 
 def test_lock_factor_zero_freezes_known_vectors_bit_for_bit(small_glove, lee_sentences):
     trained = train_vectors(config(lock_known=0.0, lock_new=1.0), lee_sentences, small_glove, name="t")
-    for word in ("bushfire", "sydney", "government", "police"):
-        assert word in trained.model.wv
+    known = [w for w in trained.model.wv.index_to_key if w in small_glove]
+    assert len(known) > 1000 and {"sydney", "government", "police"} <= set(known)
+    for word in known:
         np.testing.assert_array_equal(trained.vectors[word], small_glove[word])
     new = [w for w in trained.model.wv.index_to_key if w not in small_glove]
     assert new and trained.model.wv.vectors_lockf[trained.model.wv.key_to_index[new[0]]] == 1.0
@@ -164,8 +165,9 @@ def test_bad_inputs(tmp_path, small_glove, monkeypatch):
 
 
 def test_mismatched_dimensions_are_refused(tmp_path, small_glove):
-    from ctxembed.static.finetune import merge_vectors as merge
     from gensim.models import KeyedVectors
+
+    from ctxembed.static.finetune import merge_vectors as merge
 
     other = KeyedVectors(vector_size=10)
     other.add_vectors(["river"], np.ones((1, 10), dtype=np.float32))
