@@ -185,6 +185,8 @@ def _finetune_static(args: argparse.Namespace) -> int:
         if "retrieval" in report:
             line += f"  nDCG@10 {report['retrieval'][name]['ndcg@10']:.4f}"
         print(line)
+    for warning in report["warnings"]:
+        _say(f"warning: {warning}")
     return 0
 
 

@@ -354,8 +354,8 @@ class StaticFinetuneConfig:
     window: int = field(default=5, metadata={"help": "Context window."})
     negative: int = field(default=5, metadata={"help": "Negative samples."})
     min_count: int = field(default=3, metadata={"help": "Domain words seen fewer times are ignored."})
-    epochs: int = field(default=10, metadata={"help": "Passes over the corpus."})
-    alpha: float = field(default=0.01, metadata={"help": "Start learning rate (gensim default 0.025 for scratch)."})
+    epochs: int = field(default=20, metadata={"help": "Passes over the corpus."})
+    alpha: float = field(default=0.025, metadata={"help": "Start learning rate (decays linearly to alpha/100)."})
     seed: int = field(default=42, metadata={"help": "gensim seed (with workers: 1 a run is reproducible)."})
     workers: int = field(default=1, metadata={"help": "Training threads; >1 is faster but not bit-reproducible."})
     lock_known: float = field(
@@ -363,7 +363,7 @@ class StaticFinetuneConfig:
     )
     lock_new: float = field(default=1.0, metadata={"help": "Lock factor of new domain words."})
     anchor: float = field(
-        default=0.0,
+        default=0.1,
         metadata={
             "help": "Anchored mode: after each epoch pull known words this share back to their pretrained vector."
         },

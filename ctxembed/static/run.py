@@ -92,6 +92,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
     report["most_changed"] = most_changed(pretrained, tuned.vectors, counts, config.min_count * 5)
     if config.eval_dataset:
         report["retrieval"] = _retrieval(config, variants, lowercase)
+    report["warnings"] = verdict(report)
 
     with atomic_dir(out, overwrite=overwrite) as tmp:
         with quiet_logger("gensim.models.keyedvectors"):  # "attribute count not present": none is needed
@@ -100,6 +101,28 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
         plots = plot_neighbours(words, pretrained, tuned.vectors, tmp / "neighbours.png")
         (tmp / "report.md").write_text(render_static_report(report, plots), encoding="utf-8")
     return report
+
+
+MAX_LEXICAL_DROP = 0.02
+
+
+def verdict(report: dict[str, Any]) -> list[str]:
+    """Warnings when the fine-tuned vectors are worse than the pretrained ones on dev data."""
+    warnings = []
+    for key, drop in report["drift"]["fine-tuned"].items():
+        if drop < -MAX_LEXICAL_DROP:
+            warnings.append(
+                f"{key} fell by {-drop:.3f} (more than {MAX_LEXICAL_DROP}): the vectors drifted from general "
+                f"English; raise `anchor` or lower `epochs`/`alpha`"
+            )
+    if "retrieval" in report:
+        before, after = report["retrieval"]["pretrained"]["ndcg@10"], report["retrieval"]["fine-tuned"]["ndcg@10"]
+        if after <= before:
+            warnings.append(
+                f"fine-tuned vectors do not beat the pretrained ones on dev retrieval (nDCG@10 {after:.4f} vs "
+                f"{before:.4f}); keep the pretrained vectors or train longer (epochs, alpha)"
+            )
+    return warnings
 
 
 def _analogy(kv: Any) -> dict[str, float]:
@@ -243,5 +266,7 @@ def render_static_report(report: dict[str, Any], plots: list[str]) -> str:
             f"- {name}: {run['vocabulary']:,} words, {run['seconds']:.1f}s, {run['words_per_second']:,.0f} words/s"
             + (", stopped early by the drift limit" if run["stopped_early"] else "")
         )
+    if report.get("warnings"):
+        lines += ["", "## Warnings"] + [f"- {w}" for w in report["warnings"]]
     lines += [""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
