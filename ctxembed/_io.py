@@ -59,3 +59,16 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
     os.replace(tmp, path)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, enums, tuples and dicts as plain JSON values."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(asdict(obj))
+    if isinstance(obj, dict):
+        return {k: to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    return getattr(obj, "value", obj)

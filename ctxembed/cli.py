@@ -28,7 +28,12 @@ def _cmd_index(args: argparse.Namespace) -> int:
     config = override(
         config,
         backend=args.backend,
-        **{"corpus.path": args.corpus, "index.factory": args.factory, "contextual.adapter": args.adapter},
+        **{
+            "corpus.path": args.corpus,
+            "index.factory": args.factory,
+            "contextual.adapter": args.adapter,
+            "static.vectors": args.vectors,
+        },
     )
     if Path(args.out).exists() and not args.overwrite:
         raise CtxEmbedError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
@@ -226,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["static", "contextual"], help="override config's backend")
     p.add_argument("--corpus", help="override corpus.path")
     p.add_argument("--adapter", help="override contextual.adapter (a LoRA adapter folder)")
+    p.add_argument("--vectors", help="override static.vectors (e.g. runs/glove-manpages/vectors.bin)")
     p.add_argument("--factory", help="override index.factory (Flat, HNSW32, IVF256,Flat...)")
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")

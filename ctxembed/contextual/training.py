@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxembed._io import atomic_dir
+from ctxembed._io import atomic_dir, to_jsonable
 from ctxembed.config import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import build_training_data, mine_ict_pairs
@@ -229,13 +229,15 @@ def finetune_contextual(
         size_mb=0.0,
         data=stats,
     )
+    if not trainer.is_world_process_zero():  # under torchrun/accelerate only rank 0 writes
+        return result
     with atomic_dir(out, overwrite=overwrite) as tmp:
         model.save(str(tmp))
         result.size_mb = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) / 2**20
         info = {
             "base_model": base_name,
             "objective": config.objective.value,
-            "config": _jsonable(asdict(config)),
+            "config": to_jsonable(asdict(config)),
             **{k: v for k, v in asdict(result).items() if k != "out"},
             "improved": result.improved,
         }
@@ -247,14 +249,6 @@ def finetune_contextual(
 
 def _clean(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return getattr(obj, "value", obj)
 
 
 def model_card(info: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir
+from ctxembed._io import atomic_dir, to_jsonable
 from ctxembed.config import EvaluateConfig, ModelEntry
 from ctxembed.types import Backend
 
@@ -23,7 +23,13 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.metrics import bm25_retriever, evaluate_retrieval, index_retriever
 
-    report: dict[str, Any] = {"config": _jsonable(config), "retrieval": {}, "polysemy": {}, "lexical": {}, "words": {}}
+    report: dict[str, Any] = {
+        "config": to_jsonable(config),
+        "retrieval": {},
+        "polysemy": {},
+        "lexical": {},
+        "words": {},
+    }
     dataset = load_beir(config.dataset) if config.dataset else None
     if dataset is not None:
         queries, relevant = dataset.split(config.split)
@@ -204,15 +210,3 @@ def _pca_2d(vectors: np.ndarray) -> np.ndarray:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-
-
-def _jsonable(obj: Any) -> Any:
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(obj):
-        return _jsonable(asdict(obj))
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return getattr(obj, "value", obj)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir
+from ctxembed._io import atomic_dir, to_jsonable
 from ctxembed.config import StaticFinetuneConfig
 from ctxembed.data import load_corpus
 from ctxembed.errors import OutputExistsError
@@ -62,9 +62,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
         "documents": len(docs),
         "lowercase": lowercase,
         "mode": "anchored" if config.anchor > 0 else "plain",
-        "settings": {
-            k: getattr(v, "value", v) for k, v in vars(config).items() if not hasattr(v, "__dataclass_fields__")
-        },
+        "settings": to_jsonable(config),
         "coverage": cover,
         "lexical": {"pretrained": {**base_lexical, **_analogy(pretrained)}},
         "runs": {
