@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from ctxembed._logs import quiet_logger
 from ctxembed.assets import gensim_datapath
-
-
-@contextmanager
-def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
-    """Raise a chatty library logger's level for the duration of a block."""
-    target = logging.getLogger(name)
-    previous = target.level
-    target.setLevel(level)
-    try:
-        yield
-    finally:
-        target.setLevel(previous)
 
 
 def lexical_scores(kv: Any, *, analogies: bool = True, restrict_vocab: int = 30000) -> dict[str, float]:

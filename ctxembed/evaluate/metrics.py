@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ctxembed._logs import quiet_logger
 from ctxembed.data import Document
 
 Ranking = Sequence[str]  # doc ids, best first
@@ -93,15 +94,17 @@ def bm25_retriever(corpus: Sequence[Document]) -> Retriever:
     except ImportError:
         raise ImportError("the BM25 baseline needs bm25s: pip install 'ctxembed[eval]'") from None
     retriever = bm25s.BM25()
-    retriever.index(
-        bm25s.tokenize([d.full_text for d in corpus], stopwords="en", show_progress=False),
-        show_progress=False,
-    )
+    with quiet_logger("bm25s"):  # bm25s logs at DEBUG
+        retriever.index(
+            bm25s.tokenize([d.full_text for d in corpus], stopwords="en", show_progress=False),
+            show_progress=False,
+        )
     ids = [d.id for d in corpus]
 
     def retrieve(queries: Sequence[str], k: int) -> list[list[str]]:
         tokens = bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
-        positions, _ = retriever.retrieve(tokens, k=min(k, len(ids)), show_progress=False)
+        with quiet_logger("bm25s"):
+            positions, _ = retriever.retrieve(tokens, k=min(k, len(ids)), show_progress=False)
         return [[ids[p] for p in row] for row in positions]
 
     return retrieve

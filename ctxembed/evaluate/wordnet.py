@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,4 +55,6 @@ def load_wordnet(cache: str | Path | None = None) -> Any:
     root = nltk_data_dir(cache)
     if str(root) not in nltk.data.path:  # nltk only reads corpora below its data path
         nltk.data.path.append(str(root))
-    return WordNetCorpusReader(str(root / "corpora" / "wordnet"), None)
+    with warnings.catch_warnings():  # "multilingual functions are not available": not needed here
+        warnings.filterwarnings("ignore", message="The multilingual functions", category=UserWarning)
+        return WordNetCorpusReader(str(root / "corpora" / "wordnet"), None)

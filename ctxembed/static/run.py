@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from ctxembed._io import atomic_dir, to_jsonable
+from ctxembed._logs import quiet_logger
 from ctxembed.config import StaticFinetuneConfig
 from ctxembed.data import load_corpus
 from ctxembed.errors import OutputExistsError
-from ctxembed.evaluate.lexical import quiet_logger
 from ctxembed.static.finetune import coverage, domain_sentences, drift_guard, train_vectors, uses_lowercase
 from ctxembed.static.vectors import load_vectors
 
