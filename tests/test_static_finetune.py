@@ -111,7 +111,9 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
         config(corpus=CorpusConfig(path="gensim:lee_background.cor"), anchor=0.5, baselines=True, out=str(out))
     )
     assert set(report["lexical"]) == {"pretrained", "fine-tuned", "fine-tuned (plain)", "from scratch"}
-    assert {"report.json", "report.md", "neighbours.png", VECTORS_FILE} <= {p.name for p in out.iterdir()}
+    files = {p.name for p in out.iterdir()}
+    assert {"report.json", "report.md", "neighbours.png", VECTORS_FILE} <= files
+    assert {"vectors-fine-tuned-plain.bin", "vectors-from-scratch.bin"} <= files
     assert len(report["neighbours"]) == 5 and all(len(r["after"]) == 5 for r in report["neighbours"].values())
     kv, _ = load_vectors(str(out / VECTORS_FILE))  # word2vec binary, readable by plain gensim
     assert len(kv) > len(small_glove) and kv.vector_size == 50

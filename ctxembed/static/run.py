@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 VECTORS_FILE = "vectors.bin"
 
 
+def baseline_file(name: str) -> str:
+    """File name of a baseline variant's vectors, e.g. vectors-from-scratch.bin."""
+    return "vectors-" + "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-") + ".bin"
+
+
 def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) -> dict[str, Any]:
     """Fine-tune, measure against pretrained (and baselines), and write the output folder."""
     from ctxembed.evaluate.lexical import lexical_scores
@@ -95,6 +100,8 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
     with atomic_dir(out, overwrite=overwrite) as tmp:
         with quiet_logger("gensim.models.keyedvectors"):  # "attribute count not present": none is needed
             tuned.vectors.save_word2vec_format(str(tmp / VECTORS_FILE), binary=True)
+            for run in runs[1:]:  # the baselines, so they can be indexed and evaluated too
+                run.vectors.save_word2vec_format(str(tmp / baseline_file(run.name)), binary=True)
         (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         plots = plot_neighbours(words, pretrained, tuned.vectors, tmp / "neighbours.png")
         (tmp / "report.md").write_text(render_static_report(report, plots), encoding="utf-8")
