@@ -261,6 +261,7 @@ def model_card(info: dict[str, Any]) -> str:
         for name in info["base_metrics"]
         if "ndcg" in name or "mrr" in name or "recall" in name or "map" in name
     )
+    data = "\n".join(f"- {key.replace('_', ' ')}: {value}" for key, value in info["data"].items())
     verdict = (
         "The tuned model beats the base model on the dev split."
         if info["improved"]
@@ -278,7 +279,7 @@ Trained by ctxembed with objective `{info["objective"]}` on `{config["corpus"]["
 Load it with `SentenceTransformer("<this folder>")`, or in ctxembed as `contextual.adapter`.
 
 ## Data
-{json.dumps(info["data"], indent=2)}
+{data}
 
 ## Hyperparameters
 - LoRA: {json.dumps(config["lora"])}
