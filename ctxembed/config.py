@@ -20,6 +20,15 @@ DEFAULT_CONTEXTUAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_STATIC_VECTORS = "glove-wiki-gigaword-50"
 
 
+def _normalize_enums(config: Any) -> None:
+    """Accept plain strings for Enum fields (`objective="tsdae"`), as YAML does."""
+    for f in fields(config):
+        tp = typing.get_type_hints(type(config))[f.name]
+        value = getattr(config, f.name)
+        if isinstance(tp, type) and issubclass(tp, Enum) and not isinstance(value, tp):
+            object.__setattr__(config, f.name, _coerce(tp, value, f.name))
+
+
 @dataclass(frozen=True)
 class CorpusConfig:
     """Where the documents come from and how to read them."""
@@ -50,6 +59,7 @@ class StaticConfig:
     lowercase: bool = field(default=True, metadata={"help": "Lowercase tokens (GloVe 6B is lowercased)."})
 
     def __post_init__(self) -> None:
+        _normalize_enums(self)
         if self.sif_a <= 0:
             raise ConfigError(f"static.sif_a must be > 0, got {self.sif_a}")
 
@@ -93,6 +103,9 @@ class IndexRunConfig:
     static: StaticConfig = field(default_factory=StaticConfig)
     contextual: ContextualConfig = field(default_factory=ContextualConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+
+    def __post_init__(self) -> None:
+        _normalize_enums(self)
 
 
 @dataclass(frozen=True)
@@ -271,6 +284,7 @@ class ContextualFinetuneConfig:
     out: str = field(default="runs/adapter", metadata={"help": "Output folder (adapter or full model)."})
 
     def __post_init__(self) -> None:
+        _normalize_enums(self)
         if self.objective == Objective.PAIRS and self.pairs is None:
             raise ConfigError("objective 'pairs' needs a pairs file: set `pairs:` (or --pairs PATH)")
 
@@ -285,6 +299,7 @@ class ModelEntry:
     contextual: ContextualConfig | None = field(default=None, metadata={"help": "Settings when contextual."})
 
     def __post_init__(self) -> None:
+        _normalize_enums(self)
         other = self.contextual if self.backend == Backend.STATIC else self.static
         if other is not None:
             wanted = self.backend.value
@@ -383,6 +398,7 @@ class StaticFinetuneConfig:
     out: str = field(default="runs/static", metadata={"help": "Output folder: vectors.bin, report.{json,md}, PNG."})
 
     def __post_init__(self) -> None:
+        _normalize_enums(self)
         for key in ("lock_known", "lock_new", "anchor"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"{key} must be between 0 and 1, got {getattr(self, key)}")

@@ -186,3 +186,11 @@ def test_test_split_cannot_select_models(tiny_bert_dir, tmp_path):
     config = make_config(tiny_bert_dir, tmp_path / "a", eval=EvalSettings(dataset=str(tmp_path), split="test"))
     with pytest.raises(ConfigError, match="must not be 'test'"):
         finetune_contextual(config)
+
+
+@pytest.mark.parametrize("lora", [LoraSettings(), None], ids=["lora", "full"])
+def test_tsdae_objective_trains(tiny_bert_dir, tmp_path, lora):
+    config = make_config(tiny_bert_dir, tmp_path / "t", objective="tsdae", lora=lora, training={"max_steps": 2})
+    result = finetune_contextual(config)
+    assert result.data["sentences"] > 100 and result.data["steps"] == 2
+    assert (tmp_path / "t" / ("adapter_config.json" if lora else "model.safetensors")).is_file()

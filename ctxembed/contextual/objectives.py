@@ -112,7 +112,14 @@ def build_training_data(
         _require(len(sentences), settings.min_examples, "sentences of >= 5 words", objective)
         rng = random.Random(settings.seed)
         dataset = Dataset.from_dict({"damaged": [delete_words(s, rng) for s in sentences], "original": sentences})
-        loss = losses.DenoisingAutoEncoderLoss(model, tie_encoder_decoder=True)
+        # Tying decoder to encoder weights cannot go through LoRA-wrapped layers; with an adapter the
+        # decoder is a separate, training-only copy and only the encoder's adapter is saved.
+        has_adapter = bool(getattr(model[0].auto_model, "peft_config", None))
+        loss = losses.DenoisingAutoEncoderLoss(
+            model,
+            decoder_name_or_path=model[0].auto_model.config._name_or_path if has_adapter else None,
+            tie_encoder_decoder=not has_adapter,
+        )
         return TrainingData(dataset, loss, {"sentences": len(sentences)})
     if objective == Objective.ICT:
         rows = mine_ict_pairs(docs, per_doc=settings.pairs_per_doc, seed=settings.seed)
