@@ -48,3 +48,18 @@ def test_glove_sif_index_finds_the_topic(lee_docs):
     hits = index.search("cricket test match", k=3)[0]
     assert all("cricket" in h.text.lower() or "wicket" in h.text.lower() for h in hits)
     assert np.isclose(np.linalg.norm(glove.encode(["cricket"])[0]), 1.0)
+
+
+def test_curated_words_separate_senses_in_minilm_not_in_static_vectors(minilm):
+    from ctxembed.evaluate.polysemy import word_senses
+    from ctxembed.evaluate.wordnet import load_wordnet
+
+    wn = load_wordnet()
+    glove = load_embedder("static", StaticConfig())
+    for word in ("server", "crane", "cell"):
+        contextual = word_senses(minilm, wn, word)
+        static = word_senses(glove, wn, word)
+        assert contextual["senses"] >= 2 and contextual["gap"] > 0.03, word
+        forms = {p["text"][p["span"][0] : p["span"][1]].lower() for p in static["points"]}
+        if len(forms) == 1:  # one word form has one static vector, whatever the sense
+            assert abs(static["gap"]) < 1e-5, word

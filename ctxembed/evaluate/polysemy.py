@@ -8,10 +8,12 @@ Labels are balanced per lemma and the lemmas (not the pairs) are split into dev 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,9 +149,26 @@ def evaluate_wic(embedder: Embedder, pairs: Sequence[WicPair]) -> dict[str, floa
     }
 
 
+def curated_occurrences(word: str) -> dict[str, list[Occurrence]]:
+    """Hand-written uses of each sense of a curated word (WordNet has few examples for most words)."""
+    table = json.loads((Path(__file__).parent / "data" / "curated_senses.json").read_text(encoding="utf-8"))
+    found: dict[str, list[Occurrence]] = {}
+    for sense, sentences in table.get(word, {}).items():
+        for sentence in sentences:
+            span = find_span(word, sentence)
+            if span is not None:
+                found.setdefault(sense, []).append(Occurrence(word, sense.split(".")[-2], sense, sentence, span))
+    return found
+
+
 def word_senses(embedder: Embedder, wn: Any, word: str) -> dict[str, Any]:
-    """Within-sense vs across-sense similarity of one word's occurrences, and their vectors."""
-    found = {**occurrences(wn, word, "n"), **occurrences(wn, word, "v")}
+    """Within-sense vs across-sense similarity of one word's occurrences, and their vectors.
+
+    Occurrences are the curated sentences plus WordNet's own examples that contain the word.
+    """
+    found = curated_occurrences(word)
+    for sense, occs in {**occurrences(wn, word, "n"), **occurrences(wn, word, "v")}.items():
+        found.setdefault(sense, []).extend(occs)
     occs = [o for group in found.values() for o in group]
     if len(found) < 2:
         return {"word": word, "senses": len(found), "occurrences": len(occs)}

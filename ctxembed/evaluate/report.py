@@ -178,7 +178,7 @@ def _plots(report: dict[str, Any], folder: Path) -> list[str]:
         shown = [w for w in words if w.get("points")]
         if not shown:
             continue
-        fig, axes = plt.subplots(1, len(shown), figsize=(3.2 * len(shown), 3.2), squeeze=False)
+        fig, axes = plt.subplots(1, len(shown), figsize=(max(6.0, 3.4 * len(shown)), 3.6), squeeze=False)
         for ax, word in zip(axes[0], shown):
             vectors = np.stack([p["vector"] for p in word["points"]])
             xy = _pca_2d(vectors)
