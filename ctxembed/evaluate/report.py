@@ -183,9 +183,9 @@ def _plots(report: dict[str, Any], folder: Path) -> list[str]:
             vectors = np.stack([p["vector"] for p in word["points"]])
             xy = _pca_2d(vectors)
             senses = [p["sense"] for p in word["points"]]
-            for sense in sorted(set(senses)):
+            for i, sense in enumerate(sorted(set(senses))):
                 mask = np.array([s == sense for s in senses])
-                ax.scatter(xy[mask, 0], xy[mask, 1], label=sense, s=22)
+                ax.scatter(xy[mask, 0], xy[mask, 1], label=sense, s=22, color=plt.cm.tab20(i % 20))
             ax.set_title(f"{word['word']} (gap {word['gap']:+.2f})", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
