@@ -33,6 +33,15 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def refuse_existing(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Raise `OutputExistsError` when `path` exists and `overwrite` was not asked for.
+
+    Commands call this before long work, so a run fails fast instead of after training.
+    """
+    if Path(path).exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; choose another --out or pass --overwrite to replace it")
+
+
 @contextmanager
 def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that replaces `path` only if the block succeeds.
@@ -41,10 +50,7 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
     kept until the new one is fully written, so a failure leaves it intact.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{path} already exists; choose another output folder or pass --overwrite to replace it"
-        )
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     umask = os.umask(0)

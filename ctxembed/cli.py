@@ -9,7 +9,8 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,19 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+@contextmanager
+def _show_warnings() -> Iterator[None]:
+    """Print ctxembed's own warnings (skipped documents, truncation) as `warning:` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, UserWarning) and "ctxembed" in warning.filename:
+            _say(f"warning: {warning.message}")
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
+    from ctxembed._io import refuse_existing
     from ctxembed.config import IndexRunConfig, load_config, override
     from ctxembed.data import load_corpus
 
@@ -35,8 +48,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             "static.vectors": args.vectors,
         },
     )
-    if Path(args.out).exists() and not args.overwrite:
-        raise CtxEmbedError(f"{args.out} already exists; choose another --out or pass --overwrite to replace it")
+    refuse_existing(args.out, args.overwrite)
     docs = load_corpus(config.corpus)
     _say(f"corpus: {len(docs)} documents from {config.corpus.path}")
     index = _build(config.backend.value, config, docs)
@@ -54,8 +66,7 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
     elapsed = time.perf_counter() - started
     _say(f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {elapsed:.1f}s")
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _show_warnings():
         index = VectorIndex.build(
             embedder,
             docs,
@@ -65,8 +76,6 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
             nprobe=config.index.nprobe,
             ef_search=config.index.ef_search,
         )
-    for warning in caught:
-        _say(f"warning: {warning.message}")
     _say(f"{backend}: indexed {len(index)} documents in {time.perf_counter() - started:.1f}s")
     return index
 
@@ -154,12 +163,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     )
     from ctxembed.contextual.training import finetune_contextual
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
+    with _show_warnings():
         result = finetune_contextual(config, resume=args.resume, overwrite=args.overwrite)
-    for warning in caught:
-        if issubclass(warning.category, UserWarning) and warning.filename.find("ctxembed") >= 0:
-            _say(f"warning: {warning.message}")
     metric = result.primary_metric
     share = 100 * result.trainable_params / result.total_params
     print(f"saved {'adapter' if config.lora else 'model'} to {result.out} ({result.size_mb:.1f} MB)")

@@ -79,9 +79,10 @@ def test_anchoring_reduces_drift_on_a_fixed_seed(small_glove, lee_sentences):
 
 
 def test_drift_limit_stops_training(small_glove, lee_sentences):
+    from ctxembed.evaluate.lexical import lexical_scores
     from ctxembed.static.finetune import drift_guard
 
-    _, check = drift_guard(small_glove, limit=-1.0)  # any score counts as too much drift
+    check = drift_guard(small_glove, lexical_scores(small_glove, analogies=False), limit=-1.0)  # any drop is too much
     trained = train_vectors(config(alpha=0.05), lee_sentences, small_glove, name="t", drift_check=check)
     assert trained.stopped_early and len(trained.history) == 1
 

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxembed._io import atomic_dir, to_jsonable
+from ctxembed._io import atomic_dir, refuse_existing, to_jsonable
 from ctxembed.config import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import build_training_data, mine_ict_pairs
 from ctxembed.data import Document, load_corpus
-from ctxembed.errors import ConfigError, CorpusError, OutputExistsError
+from ctxembed.errors import ConfigError, CorpusError
 
 logger = logging.getLogger(__name__)
 TRAINING_INFO = "ctxembed_training.json"
@@ -166,8 +166,7 @@ def finetune_contextual(
 
     out = Path(config.out)
     work = out.parent / f"{out.name}.checkpoints"
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} already exists; choose another --out or pass --overwrite to replace it")
+    refuse_existing(out, overwrite)
     if work.exists() and not resume:
         shutil.rmtree(work)  # stale checkpoints of an earlier, unfinished run
     settings = config.training
@@ -237,7 +236,7 @@ def finetune_contextual(
         info = {
             "base_model": base_name,
             "objective": config.objective.value,
-            "config": to_jsonable(asdict(config)),
+            "config": to_jsonable(config),
             **{k: v for k, v in asdict(result).items() if k != "out"},
             "improved": result.improved,
         }

@@ -232,15 +232,13 @@ def train_vectors(
     return TrainedVectors(name, model, merged, history, stopped, seconds, words / seconds if seconds else 0.0)
 
 
-def drift_guard(pretrained: Any, limit: float | None) -> tuple[dict[str, float], Any]:
-    """Pretrained lexical scores and a per-epoch check that flags drops beyond `limit`."""
+def drift_guard(pretrained: Any, base: dict[str, float], limit: float) -> Any:
+    """A per-epoch check that flags SimLex/WordSim drops beyond `limit` below the pretrained `base` scores."""
     from ctxembed.evaluate.lexical import lexical_scores
-
-    base = lexical_scores(pretrained, analogies=False)
 
     def check(trained_wv: Any) -> dict[str, float]:
         scores = lexical_scores(merge_vectors(pretrained, trained_wv), analogies=False)
         drops = {k: base[k] - v for k, v in scores.items() if k.endswith("_spearman")}
-        return {**scores, "exceeded": float(limit is not None and max(drops.values()) > limit)}
+        return {**scores, "exceeded": float(max(drops.values()) > limit)}
 
-    return base, check
+    return check

@@ -10,11 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir, to_jsonable
+from ctxembed._io import atomic_dir, refuse_existing, to_jsonable
 from ctxembed._logs import quiet_logger
 from ctxembed.config import StaticFinetuneConfig
 from ctxembed.data import load_corpus
-from ctxembed.errors import OutputExistsError
 from ctxembed.static.finetune import coverage, domain_sentences, drift_guard, train_vectors, uses_lowercase
 from ctxembed.static.vectors import load_vectors
 
@@ -32,8 +31,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
     from ctxembed.evaluate.lexical import lexical_scores
 
     out = Path(config.out)
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} already exists; choose another --out or pass --overwrite to replace it")
+    refuse_existing(out, overwrite)
     docs = load_corpus(config.corpus)
     pretrained, pretrained_name = load_vectors(config.vectors)
     lowercase = uses_lowercase(pretrained)
@@ -41,15 +39,9 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
     cover = coverage(sentences, pretrained, config.min_count)
     logger.info("coverage: %.1f%% of tokens known to %s", 100 * cover["known_token_share"], pretrained_name)
 
-    base_lexical, check = drift_guard(pretrained, config.drift_limit)
-    tuned = train_vectors(
-        config,
-        sentences,
-        pretrained,
-        name="fine-tuned",
-        anchor=config.anchor,
-        drift_check=check if config.drift_limit is not None else None,
-    )
+    pretrained_lexical = lexical_scores(pretrained)
+    check = None if config.drift_limit is None else drift_guard(pretrained, pretrained_lexical, config.drift_limit)
+    tuned = train_vectors(config, sentences, pretrained, name="fine-tuned", anchor=config.anchor, drift_check=check)
     variants = {"pretrained": pretrained, tuned.name: tuned.vectors}
     runs = [tuned]
     if config.baselines:
@@ -69,7 +61,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
         "mode": "anchored" if config.anchor > 0 else "plain",
         "settings": to_jsonable(config),
         "coverage": cover,
-        "lexical": {"pretrained": {**base_lexical, **_analogy(pretrained)}},
+        "lexical": {"pretrained": pretrained_lexical},
         "runs": {
             r.name: {
                 "seconds": r.seconds,
@@ -128,12 +120,6 @@ def verdict(report: dict[str, Any]) -> list[str]:
                 f"{before:.4f}); keep the pretrained vectors or train longer (epochs, alpha)"
             )
     return warnings
-
-
-def _analogy(kv: Any) -> dict[str, float]:
-    from ctxembed.evaluate.lexical import lexical_scores
-
-    return {"analogy_accuracy": lexical_scores(kv)["analogy_accuracy"]}
 
 
 def _frequent_content_words(counts: Counter[str], tuned: Any, pretrained: Any, n: int) -> list[str]:
