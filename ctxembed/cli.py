@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ctxembed.errors import CtxEmbedError
+from ctxembed.errors import CtxEmbedError, EmptyTextError
 
 
 def _say(message: str) -> None:
@@ -46,6 +46,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             "index.factory": args.factory,
             "contextual.adapter": args.adapter,
             "static.vectors": args.vectors,
+            "static.trust_pickle": args.trust_pickle or None,
         },
     )
     refuse_existing(args.out, args.overwrite)
@@ -84,40 +85,62 @@ def _cmd_search(args: argparse.Namespace) -> int:
     from ctxembed import VectorIndex, embedder_from_identity
     from ctxembed.index import read_manifest
 
+    if args.k < 1:
+        raise CtxEmbedError(f"-k must be >= 1 (hits per query), got {args.k}")
     if args.queries:
         path = Path(args.queries)
         if not path.is_file():
             raise CtxEmbedError(f"queries file {path} not found; pass a file with one query per line")
-        queries = [q.strip() for q in path.read_text(encoding="utf-8").splitlines() if q.strip()]
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            raise CtxEmbedError(f"{path}: not UTF-8 (byte {exc.start}); re-encode the queries file as UTF-8") from None
+        queries = [q.strip() for q in lines if q.strip()]
     else:
         queries = list(args.query)
     if not queries:
         raise CtxEmbedError('no query given; pass one or more queries ("...") or --queries FILE')
     manifest = read_manifest(args.index)
     index = VectorIndex.load(args.index, embedder_from_identity(manifest["embedder"], device=args.device))
-    results = index.search(queries, k=args.k)
-    if args.json:
-        for query, hits in zip(queries, results):
+    failed = 0
+    for query in queries:
+        try:
+            (hits,) = index.search([query], k=args.k)
+        except EmptyTextError as exc:  # one unknown query is reported; the others are still answered
+            failed += 1
+            if args.json:
+                print(json.dumps({"query": query, "error": str(exc)}, ensure_ascii=False))
+            else:
+                print(f"query: {_printable(query)}\n  error: {_printable(str(exc))}")
+            continue
+        if args.json:
             print(json.dumps({"query": query, "hits": [h._asdict() for h in hits]}, ensure_ascii=False))
-        return 0
-    for query, hits in zip(queries, results):
-        print(f"query: {query}")
+            continue
+        print(f"query: {_printable(query)}")
         for rank, hit in enumerate(hits, start=1):
-            print(f"  {rank:>2}. {hit.score:.4f}  [{hit.doc_id}] {_snippet(hit.text, 90)}")
-    return 0
+            print(f"  {rank:>2}. {hit.score:.4f}  [{_printable(hit.doc_id)}] {_snippet(hit.text, 90)}")
+    return 1 if failed == len(queries) else 0
+
+
+def _printable(text: str) -> str:
+    """Text with control characters (terminal escape sequences) shown as escapes, not executed."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
 def _snippet(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    text = _printable(" ".join(text.split()))
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from ctxembed._io import refuse_existing
     from ctxembed.config import DemoConfig, load_config, override
     from ctxembed.data import load_corpus
 
     config = load_config(DemoConfig, args.config) if args.config else DemoConfig()
     config = override(config, **{"corpus.path": args.corpus})
+    if args.out:
+        refuse_existing(args.out, args.overwrite)
     docs = load_corpus(config.corpus)
     _say(f"corpus: {len(docs)} documents from {config.corpus.path}")
     indexes = {}
@@ -125,7 +148,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         indexes[backend] = _build(backend, config, docs)
         if args.out:
             out = Path(args.out) / backend
-            indexes[backend].save(out, overwrite=True)
+            indexes[backend].save(out, overwrite=args.overwrite)
             _say(f"{backend}: saved index to {out}")
     results = {b: idx.search(list(config.queries), k=config.k) for b, idx in indexes.items()}
     width = 58
@@ -172,9 +195,17 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     print(
         f"training: {result.train_seconds:.0f}s, {result.data.get('steps')} steps, peak RSS {result.peak_rss_mb:.0f} MB"
     )
-    print(f"dev {metric}: base {result.base_metrics[metric]:.4f} -> tuned {result.tuned_metrics[metric]:.4f}")
+    c = result.comparison
+    print(
+        f"dev {metric}: base {result.base_metrics[metric]:.4f} -> tuned {result.tuned_metrics[metric]:.4f} "
+        f"({c.delta:+.4f}, 95% paired-bootstrap interval {c.low:+.4f} to {c.high:+.4f} over {c.queries} queries; "
+        f"dev set: {result.data.get('dev_set')})"
+    )
     if not result.improved:
-        _say("warning: the tuned model does not beat the base model on the dev split; prefer the base model")
+        _say(
+            "warning: the tuned model does not beat the base model on dev by more than noise (the interval "
+            "includes zero or lies below it); it is not an improvement: prefer the base model"
+        )
     return 0
 
 
@@ -209,14 +240,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ctxembed._io import refuse_existing
     from ctxembed.config import EvaluateConfig, load_config, override
     from ctxembed.evaluate.report import render_markdown, run_evaluation, write_report
 
     config = load_config(EvaluateConfig, args.config) if args.config else EvaluateConfig()
     config = override(config, dataset=args.dataset, out=args.out, split=args.split)
+    refuse_existing(config.out, args.overwrite)
     started = time.perf_counter()
     report = run_evaluation(config)
-    out = write_report(report, config.out)
+    out = write_report(report, config.out, overwrite=args.overwrite)
     print(render_markdown({**report, "words": {}}, []))
     _say(f"wrote {out}/report.md, report.json and plots in {time.perf_counter() - started:.0f}s")
     return 0
@@ -237,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="override corpus.path")
     p.add_argument("--adapter", help="override contextual.adapter (a LoRA adapter folder)")
     p.add_argument("--vectors", help="override static.vectors (e.g. runs/glove-manpages/vectors.bin)")
+    p.add_argument(
+        "--trust-pickle", action="store_true", help="allow a gensim .kv file (a pickle that can run code) as --vectors"
+    )
     p.add_argument("--factory", help="override index.factory (Flat, HNSW32, IVF256,Flat...)")
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
@@ -275,12 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="override dataset (a BEIR folder)")
     p.add_argument("--split", help="override split (default test)")
     p.add_argument("--out", help="override out (the report folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="index one corpus with both backends and compare hits side by side")
     p.add_argument("--config", help="YAML demo config (configs/demo.yaml)")
     p.add_argument("--corpus", help="override corpus.path")
     p.add_argument("--out", help="also save both indexes under this folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing indexes under --out")
     p.set_defaults(func=_cmd_demo)
     return parser
 
@@ -298,11 +336,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         hf_logging.disable_progress_bar()
     try:
         return int(args.func(args))
-    except (CtxEmbedError, FileNotFoundError) as exc:
+    except (CtxEmbedError, OSError, ValueError) as exc:  # user input, files, disks: one line, no traceback
         if args.verbose:
             raise
-        print(f"ctxembed: error: {exc}", file=sys.stderr)
+        print(f"ctxembed: error: {_printable(_describe(exc))}", file=sys.stderr)
         return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an error; OS errors name the path and the cause."""
+    if isinstance(exc, OSError) and not isinstance(exc, CtxEmbedError) and exc.strerror:
+        where = exc.filename or ""
+        hint = {
+            "No space left on device": "free disk space or choose another --out",
+            "Permission denied": "choose a location you can write to",
+            "Not a directory": "a parent of the path is a file; choose another --out",
+            "Read-only file system": "choose a writable location",
+        }.get(exc.strerror, "check the path")
+        return f"{where}: {exc.strerror}; {hint}" if where else f"{exc.strerror}; {hint}"
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

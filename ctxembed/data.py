@@ -56,6 +56,8 @@ def load_corpus(config: CorpusConfig | str) -> list[Document]:
 
 
 def _decode(raw: bytes, path: Path, line: int | None, encoding: str) -> str:
+    if line in (None, 1) and encoding.replace("_", "-").lower() in ("utf-8", "utf8"):
+        encoding = "utf-8-sig"  # a byte-order mark is not part of the first document
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -94,7 +96,7 @@ def _read_jsonl(path: Path, config: CorpusConfig) -> list[Document]:
     title_key = config.title_column or "title"
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            line = _decode(raw, path, lineno, "utf-8").strip()
+            line = _decode(raw, path, lineno, config.encoding).strip()
             if not line:
                 continue
             try:
@@ -106,9 +108,24 @@ def _read_jsonl(path: Path, config: CorpusConfig) -> list[Document]:
                     f"{path}, line {lineno}: missing key {config.text_column!r}; each line must be an "
                     f'object like {{"_id": "d1", "title": "", "text": "..."}} (or set corpus.text_column)'
                 )
-            doc_id = str(row.get(id_key, lineno))
-            docs.append(Document(doc_id, str(row[config.text_column]), str(row.get(title_key) or "")))
+            doc_id = row.get(id_key, str(lineno))
+            text, title = row[config.text_column], row.get(title_key) or ""
+            if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+                doc_id = str(doc_id)
+            for key, value in ((id_key, doc_id), (config.text_column, text), (title_key, title)):
+                _check_string(value, f"{path}, line {lineno}", key)
+            docs.append(Document(doc_id, text, title))
     return [d for d in docs if d.text.strip() or d.title.strip()]
+
+
+def _check_string(value: object, where: str, key: str) -> None:
+    """Refuse a non-string field (null, list, number) and text that cannot be written back as UTF-8."""
+    if not isinstance(value, str):
+        raise CorpusError(f"{where}: {key!r} must be a string, got {json.dumps(value)[:40]}; quote it or fix the row")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CorpusError(f"{where}: {key!r} holds a lone surrogate escape (e.g. \\ud800); remove it") from None
 
 
 def _read_table(path: Path, config: CorpusConfig) -> list[Document]:

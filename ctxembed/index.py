@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 DOCS_FILE = "docs.jsonl"
 FORMAT_VERSION = 1
+MANIFEST_KEYS = ("format_version", "embedder", "factory", "count", "nprobe", "ef_search")
 
 
 def _faiss() -> Any:
@@ -38,6 +40,7 @@ class VectorIndex:
         faiss = _faiss()
         self.embedder = embedder
         self.factory = factory
+        check_factory(factory)
         try:
             self.faiss_index = faiss.index_factory(embedder.dim, factory, faiss.METRIC_INNER_PRODUCT)
         except RuntimeError as exc:
@@ -122,9 +125,10 @@ class VectorIndex:
         return vectors
 
     def search_vectors(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Raw FAISS search: (scores, positions), both (n, k); position -1 means no hit."""
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        """Raw FAISS search: (scores, positions), at most (n, len(index)); position -1 means no hit."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a whole number >= 1, got {k!r}")
+        k = max(1, min(int(k), self.faiss_index.ntotal))  # FAISS allocates n x k results
         return self.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
 
     def search(self, queries: str | Sequence[str], k: int = 10) -> list[list[SearchResult]]:
@@ -163,12 +167,14 @@ class VectorIndex:
         faiss = _faiss()
         with atomic_dir(folder, overwrite=overwrite) as tmp:
             faiss.write_index(self.faiss_index, str(tmp / INDEX_FILE))
+            checksum = _sha256(tmp / INDEX_FILE)
             with (tmp / DOCS_FILE).open("w", encoding="utf-8") as fh:
                 for doc in self.docs:
                     fh.write(
                         json.dumps({"_id": doc.id, "title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n"
                     )
-            (tmp / MANIFEST_FILE).write_text(json.dumps(self.manifest(), indent=2) + "\n", encoding="utf-8")
+            manifest = {**self.manifest(), "index_sha256": checksum}
+            (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         return Path(folder)
 
     @classmethod
@@ -184,7 +190,21 @@ class VectorIndex:
         index.nprobe = manifest["nprobe"]
         index.ef_search = manifest["ef_search"]
         index.skipped = list(manifest.get("skipped", []))
-        index.faiss_index = faiss.read_index(str(folder / INDEX_FILE))
+        path = folder / INDEX_FILE
+        expected = manifest.get("index_sha256")
+        if path.is_file() and expected and _sha256(path) != expected:
+            raise CtxEmbedError(
+                f"{path} does not match the checksum in {MANIFEST_FILE}: it is damaged; rebuild the index"
+            )
+        try:
+            index.faiss_index = faiss.read_index(str(path))
+        except RuntimeError:
+            raise CtxEmbedError(f"{path} is missing or not a readable FAISS index; rebuild the index") from None
+        if index.faiss_index.d != embedder.dim:
+            raise CtxEmbedError(
+                f"{path} holds {index.faiss_index.d}-d vectors but the manifest's model gives {embedder.dim}-d; "
+                f"the folder mixes two indexes: rebuild it"
+            )
         index.docs = list(_read_docs(folder / DOCS_FILE))
         if len(index.docs) != index.faiss_index.ntotal or len(index.docs) != manifest["count"]:
             raise CtxEmbedError(
@@ -203,8 +223,17 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         raise CtxEmbedError(f"{folder} is not a ctxembed index (no {MANIFEST_FILE}); build one with `ctxembed index`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise CtxEmbedError(f"{path}: not UTF-8 text; the index folder is damaged: rebuild the index") from None
     except json.JSONDecodeError as exc:
         raise CtxEmbedError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}); rebuild the index") from None
+    if not isinstance(manifest, dict):
+        raise CtxEmbedError(f"{path}: expected a JSON object, got {type(manifest).__name__}; rebuild the index")
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise CtxEmbedError(f"{path}: missing key(s) {', '.join(missing)}; the manifest is damaged: rebuild the index")
+    if not isinstance(manifest["embedder"], dict) or not isinstance(manifest["count"], int):
+        raise CtxEmbedError(f"{path}: 'embedder' must be an object and 'count' a number; rebuild the index")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise CtxEmbedError(
             f"{path}: index format {manifest.get('format_version')!r} is not {FORMAT_VERSION}; rebuild the index"
@@ -222,7 +251,12 @@ def describe_identity(identity: dict[str, Any]) -> str:
 
 def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Path) -> None:
     """Refuse an embedder whose identity differs from the one recorded in a manifest."""
-    differing = [key for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]
+    # Paths are hints: a moved or copied model or adapter with the same content (fingerprint) is the same.
+    ignored = {"adapter"}
+    if recorded.get("fingerprint") and recorded.get("fingerprint") == current.get("fingerprint"):
+        ignored.add("model")
+    keys = sorted((set(recorded) | set(current)) - ignored)
+    differing = [key for key in keys if recorded.get(key) != current.get(key)]
     if differing:
         raise IndexMismatchError(
             f"index {folder} was built with {describe_identity(recorded)} but is queried with "
@@ -232,7 +266,44 @@ def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Pa
 
 
 def _read_docs(path: Path) -> Iterable[Document]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            yield Document(row["_id"], row["text"], row.get("title", ""))
+    if not path.is_file():
+        raise CtxEmbedError(f"{path} is missing; rebuild the index")
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                row = json.loads(raw.decode("utf-8"))
+                doc = Document(row["_id"], row["text"], row.get("title", ""))
+                if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
+                    raise TypeError
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                raise CtxEmbedError(
+                    f"{path}, line {lineno}: not a JSON object with string '_id' and 'text'; the index folder is "
+                    f"damaged: rebuild it"
+                ) from None
+            yield doc
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_FACTORY_NUMBER = re.compile(r"(HNSW|IVF|PQ|NSG)(\d+)")
+
+
+def check_factory(factory: str) -> None:
+    """Refuse factory strings that FAISS accepts but that abort, fail later or clash with ctxembed's ids."""
+    if not isinstance(factory, str) or not factory.strip():
+        raise CtxEmbedError("index.factory must be a FAISS factory string such as Flat, HNSW32 or IVF256,Flat")
+    if "IDMap" in factory:
+        raise CtxEmbedError(f"index.factory {factory!r}: drop 'IDMap'; ctxembed keeps document ids itself")
+    for kind, number in _FACTORY_NUMBER.findall(factory):
+        if int(number) < (2 if kind in ("HNSW", "NSG") else 1):
+            raise CtxEmbedError(
+                f"index.factory {factory!r}: {kind}{number} is not a usable size; try Flat, HNSW32 or IVF256,Flat"
+            )

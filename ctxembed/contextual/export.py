@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from ctxembed._io import atomic_dir
+from ctxembed.assets import resolve_contextual_model
 from ctxembed.contextual.adapters import adapter_base_name
 
 
@@ -13,13 +15,17 @@ def export_merged(adapter: str | Path, out: str | Path, *, overwrite: bool = Fal
     """Write base + adapter, merged by peft, as a folder that plain `SentenceTransformer(out)` loads."""
     from peft import PeftModel
     from sentence_transformers import SentenceTransformer
-    from transformers import AutoModel
 
     adapter = Path(adapter)
-    base = adapter_base_name(adapter)
-    # Loading the adapter folder keeps its pooling, normalisation and max_seq_length.
-    model = SentenceTransformer(str(adapter), device="cpu")
-    merged = PeftModel.from_pretrained(AutoModel.from_pretrained(base), str(adapter)).merge_and_unload()
+    base = resolve_contextual_model(adapter_base_name(adapter) or "").location  # a packaged copy when offline
+    model = SentenceTransformer(base, device="cpu")
+    settings = adapter / "sentence_bert_config.json"
+    if settings.is_file():  # the adapter run's max_seq_length
+        model.max_seq_length = json.loads(settings.read_text(encoding="utf-8")).get("max_seq_length", None) or (
+            model.max_seq_length
+        )
+    backbone = model[0].auto_model
+    merged = PeftModel.from_pretrained(backbone, str(adapter)).merge_and_unload()
     _set_backbone(model[0], merged)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         model.save(str(tmp))

@@ -1,59 +1,19 @@
-"""Training examples and losses for each objective: mined from raw documents, or read from pairs."""
+"""Training examples and losses for each objective, and for a weighted mixture of them."""
 
 from __future__ import annotations
 
 import json
 import random
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctxembed.config import Objective, TrainSettings
+from ctxembed.config import GenqSettings, Objective, TrainSettings
+from ctxembed.contextual.genq import genq_pairs
+from ctxembed.contextual.mining import delete_words, mine_pairs, tsdae_sentences
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
-MIN_SENTENCE_WORDS = 5
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences (or lines) of a text, as whitespace-normalised strings."""
-    return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
-
-
-def mine_ict_pairs(docs: Sequence[Document], *, per_doc: int, seed: int) -> list[dict[str, str]]:
-    """Inverse-cloze pairs: a sentence as the anchor, the rest of its document as the positive.
-
-    A document with a title also gives (title, text). Documents with fewer than two usable
-    sentences give only the title pair, if any.
-    """
-    rng = random.Random(seed)
-    pairs = []
-    for doc in docs:
-        if doc.title.strip():
-            pairs.append({"anchor": doc.title.strip(), "positive": doc.text})
-        sentences = split_sentences(doc.text)
-        usable = [i for i, s in enumerate(sentences) if len(s.split()) >= MIN_SENTENCE_WORDS]
-        if len(sentences) < 2 or not usable:
-            continue
-        for i in rng.sample(usable, min(per_doc, len(usable))):
-            rest = " ".join(sentences[:i] + sentences[i + 1 :])
-            pairs.append({"anchor": sentences[i], "positive": rest})
-    return pairs
-
-
-def tsdae_sentences(docs: Sequence[Document]) -> list[str]:
-    """Sentences for the denoising auto-encoder objective."""
-    return [s for d in docs for s in split_sentences(d.text) if len(s.split()) >= MIN_SENTENCE_WORDS]
-
-
-def delete_words(text: str, rng: random.Random, ratio: float = 0.6) -> str:
-    """TSDAE noise: drop each word with probability `ratio`, keeping at least one."""
-    words = text.split()
-    kept = [w for w in words if rng.random() >= ratio]
-    return " ".join(kept) if kept else rng.choice(words)
 
 
 def read_pairs(path: str | Path) -> list[dict[str, str]]:
@@ -71,14 +31,16 @@ def read_pairs(path: str | Path) -> list[dict[str, str]]:
             except json.JSONDecodeError as exc:
                 raise CorpusError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from None
             missing = [
-                k for k in ("query", "positive") if not isinstance(row, dict) or not str(row.get(k) or "").strip()
+                k
+                for k in ("query", "positive")
+                if not isinstance(row, dict) or not isinstance(row.get(k), str) or not row[k].strip()
             ]
             if missing:
                 raise CorpusError(
-                    f"{path}, line {lineno}: missing or empty field(s) {', '.join(missing)}; each line needs "
-                    f'{{"query": "...", "positive": "..."}} and may add "negative"'
+                    f"{path}, line {lineno}: missing, empty or non-string field(s) {', '.join(missing)}; each line "
+                    f'needs {{"query": "...", "positive": "..."}} and may add "negative"'
                 )
-            pair = {"anchor": str(row["query"]), "positive": str(row["positive"])}
+            pair = {"anchor": row["query"], "positive": row["positive"]}
             if row.get("negative"):
                 pair["negative"] = str(row["negative"])
             pairs.append(pair)
@@ -89,74 +51,127 @@ def read_pairs(path: str | Path) -> list[dict[str, str]]:
 
 @dataclass
 class TrainingData:
-    """The training dataset, its loss and statistics for the model card."""
+    """The training dataset (a DatasetDict for a mixture), its loss (a dict for a mixture) and statistics."""
 
-    dataset: Any  # datasets.Dataset
-    loss: Any  # torch.nn.Module
+    dataset: Any
+    loss: Any
     stats: dict[str, Any]
 
 
+@dataclass
+class Sources:
+    """What the objectives draw on: raw documents, user pairs, generation settings and cache."""
+
+    docs: Sequence[Document]
+    pairs: Sequence[dict[str, str]] = ()
+    genq: GenqSettings = GenqSettings()
+    genq_cache: Path = Path("genq-cache.jsonl")
+
+
+def _weighted(rows: list[Any], weight: float, seed: int) -> list[Any]:
+    """`weight` times the rows: a seeded subsample below 1, whole repeats plus a subsample above."""
+    whole, part = divmod(weight, 1.0)
+    extra = random.Random(seed).sample(rows, round(part * len(rows)))
+    return rows * int(whole) + extra
+
+
+def objective_rows(
+    objective: Objective, model: Any, sources: Sources, settings: TrainSettings
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """The examples of one objective, before weighting, and its statistics."""
+    if objective == Objective.TSDAE:
+        sentences = tsdae_sentences(sources.docs)
+        rng = random.Random(settings.seed)
+        rows = [{"damaged": delete_words(s, rng), "original": s} for s in sentences]
+        return rows, {"tsdae_sentences": len(rows)}
+    if objective == Objective.ICT:
+        rows = mine_pairs(sources.docs, per_doc=settings.pairs_per_doc, seed=settings.seed)
+        return rows, {"ict_pairs": len(rows)}
+    if objective == Objective.GENQ:
+        return genq_pairs(model, sources.docs, sources.genq, sources.genq_cache, seed=settings.seed)
+    return list(sources.pairs), {"user_pairs": len(sources.pairs)}
+
+
 def build_training_data(
-    objective: Objective,
-    model: Any,
-    docs: Sequence[Document],
-    settings: TrainSettings,
-    pairs_file: str | None = None,
+    objectives: Mapping[Objective, float], model: Any, sources: Sources, settings: TrainSettings
 ) -> TrainingData:
-    """Examples and loss for `objective`; refuses too little data with a message that says why."""
-    from datasets import Dataset
+    """Examples and loss per objective, weighted; refuses too little data with a message that says why."""
+    from datasets import Dataset, DatasetDict
     from sentence_transformers.sentence_transformer import losses
 
-    if objective == Objective.TSDAE:
-        sentences = tsdae_sentences(docs)
-        _require(len(sentences), settings.min_examples, "sentences of >= 5 words", objective)
-        rng = random.Random(settings.seed)
-        dataset = Dataset.from_dict({"damaged": [delete_words(s, rng) for s in sentences], "original": sentences})
-        # Tying decoder to encoder weights cannot go through LoRA-wrapped layers; with an adapter the
-        # decoder is a separate, training-only copy and only the encoder's adapter is saved.
-        has_adapter = bool(getattr(model[0].auto_model, "peft_config", None))
-        loss = losses.DenoisingAutoEncoderLoss(
-            model,
-            decoder_name_or_path=model[0].auto_model.config._name_or_path if has_adapter else None,
-            tie_encoder_decoder=not has_adapter,
-        )
-        return TrainingData(dataset, loss, {"sentences": len(sentences)})
-    if objective == Objective.ICT:
-        rows = mine_ict_pairs(docs, per_doc=settings.pairs_per_doc, seed=settings.seed)
-        _require(len(rows), settings.min_examples, "mined (sentence, passage) pairs", objective)
-    else:
-        rows = read_pairs(pairs_file or "")
-        _require(len(rows), settings.min_examples, "pairs", objective)
+    datasets: dict[str, Any] = {}
+    loss_fns: dict[str, Any] = {}
+    stats: dict[str, Any] = {}
+    for objective, weight in objectives.items():
+        rows, found = objective_rows(objective, model, sources, settings)
+        stats.update(found)
+        _require(len(rows), settings.min_examples, objective)
+        rows = _weighted(rows, weight, settings.seed)
+        if objective == Objective.TSDAE:
+            datasets[objective.value] = Dataset.from_list(rows)
+            loss_fns[objective.value] = _tsdae_loss(model)
+            continue
+        dataset = Dataset.from_list(rows)
         if settings.hard_negatives and "negative" not in rows[0]:
-            rows = add_hard_negatives(rows, model, seed=settings.seed)
-    dataset = Dataset.from_list(rows)
-    loss = losses.MultipleNegativesRankingLoss(model)
-    return TrainingData(dataset, loss, {"pairs": len(rows), "with_negatives": "negative" in rows[0]})
+            dataset = add_hard_negatives(dataset, model, settings)
+        datasets[objective.value] = dataset
+        loss_fns[objective.value] = losses.MultipleNegativesRankingLoss(model)
+    stats["examples"] = {name: len(ds) for name, ds in datasets.items()}
+    if len(datasets) == 1:
+        (name,) = datasets
+        return TrainingData(datasets[name], loss_fns[name], stats)
+    return TrainingData(DatasetDict(datasets), loss_fns, stats)
 
 
-def _require(count: int, minimum: int, what: str, objective: Objective) -> None:
+def _tsdae_loss(model: Any) -> Any:
+    from sentence_transformers.sentence_transformer import losses
+
+    # Tying decoder to encoder weights cannot go through LoRA-wrapped layers; with an adapter the
+    # decoder is a separate, training-only copy and only the encoder's adapter is saved.
+    has_adapter = bool(getattr(model[0].auto_model, "peft_config", None))
+    return losses.DenoisingAutoEncoderLoss(
+        model,
+        decoder_name_or_path=model[0].auto_model.config._name_or_path if has_adapter else None,
+        tie_encoder_decoder=not has_adapter,
+    )
+
+
+def _require(count: int, minimum: int, objective: Objective) -> None:
     if count < minimum:
+        what = {
+            Objective.TSDAE: "sentences of >= 5 words",
+            Objective.ICT: "mined (sentence, passage) pairs",
+            Objective.GENQ: "generated queries that pass the round-trip check",
+            Objective.PAIRS: "pairs",
+        }[objective]
         raise CorpusError(
             f"objective {objective.value!r} found only {count} {what}; it needs at least {minimum}. "
-            f"Add documents (longer ones, with several sentences), or lower training.min_examples"
+            f"Add documents (longer ones, with several sentences) or pairs, or lower training.min_examples"
         )
 
 
-def add_hard_negatives(rows: list[dict[str, str]], model: Any, *, seed: int) -> list[dict[str, str]]:
-    """Add, per pair, the most similar other positive found through ctxembed's FAISS index."""
-    from ctxembed.contextual.embedder import ContextualEmbedder
-    from ctxembed.index import VectorIndex
+def add_hard_negatives(dataset: Any, model: Any, settings: TrainSettings) -> Any:
+    """One mined hard negative per pair (sentence-transformers' miner), skipping likely false negatives.
 
-    positives = list(dict.fromkeys(r["positive"] for r in rows))
-    docs = [Document(str(i), text) for i, text in enumerate(positives)]
-    embedder = ContextualEmbedder(model, name="training-model")
-    index = VectorIndex.build(embedder, docs)
-    hits = index.search([r["anchor"] for r in rows], k=min(10, len(docs)))
-    out = []
-    for row, row_hits in zip(rows, hits):
-        # Skip the positive itself and near-duplicates of it (likely false negatives).
-        negative = next((h.text for h in row_hits if h.text != row["positive"] and h.score < 0.95), None)
-        if negative is None:
-            negative = positives[random.Random(seed + len(out)).randrange(len(positives))]
-        out.append({**row, "negative": negative})
-    return out
+    Candidates come from ranks 2-30 of the model's own ranking; any candidate scoring within 5%
+    of the positive (relative margin) or above 0.95 is treated as a possible duplicate and skipped.
+    """
+    from sentence_transformers.util import mine_hard_negatives
+
+    mined = mine_hard_negatives(
+        dataset,
+        model,
+        anchor_column_name="anchor",
+        positive_column_name="positive",
+        range_min=1,
+        range_max=30,
+        max_score=0.95,
+        relative_margin=0.05,
+        num_negatives=1,
+        sampling_strategy="top",
+        batch_size=64,
+        verbose=False,
+    )
+    if len(mined) < len(dataset) // 2:
+        return dataset  # too few safe negatives: in-batch negatives only
+    return mined

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import resource
 import shutil
 import time
@@ -14,12 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxembed._io import atomic_dir, refuse_existing, to_jsonable
+from ctxembed._io import atomic_dir, dumps_json, refuse_existing, to_jsonable
 from ctxembed.config import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.contextual.embedder import load_sentence_transformer
-from ctxembed.contextual.objectives import build_training_data, mine_ict_pairs
-from ctxembed.data import Document, load_corpus
-from ctxembed.errors import ConfigError, CorpusError
+from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
+from ctxembed.contextual.selection import Comparison, build_dev_set, paired_bootstrap, per_query_ndcg
+from ctxembed.data import load_corpus
+from ctxembed.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 TRAINING_INFO = "ctxembed_training.json"
@@ -38,11 +38,13 @@ class FinetuneResult:
     train_seconds: float
     peak_rss_mb: float
     size_mb: float
+    comparison: Comparison = Comparison(0.0, 0.0, 0.0, 0)
     data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def improved(self) -> bool:
-        return self.tuned_metrics[self.primary_metric] > self.base_metrics[self.primary_metric]
+        """Better than the base model by more than noise: the paired-bootstrap interval lies above zero."""
+        return self.comparison.significant
 
 
 def apply_lora(model: Any, lora: LoraSettings) -> None:
@@ -68,48 +70,6 @@ def apply_lora(model: Any, lora: LoraSettings) -> None:
             task_type=TaskType.FEATURE_EXTRACTION,
         )
     )
-
-
-def dev_evaluator(config: ContextualFinetuneConfig, docs: Sequence[Document]) -> tuple[Any, list[Document]]:
-    """An IR evaluator on held-out data, and the documents left for training.
-
-    With `eval.dataset`, its `eval.split` queries (never test) are used. Otherwise a seeded
-    share of the documents is held out and its mined (sentence, passage) pairs become queries.
-    """
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-
-    kwargs = {
-        "ndcg_at_k": [10],
-        "mrr_at_k": [10],
-        "accuracy_at_k": [1, 10],
-        "precision_recall_at_k": [10],
-        "map_at_k": [100],
-        "batch_size": 64,
-        "write_csv": False,
-    }
-    if config.eval.dataset:
-        from ctxembed.evaluate.beir import load_beir
-
-        if config.eval.split == "test":
-            raise ConfigError("eval.split must not be 'test': tune and select on train/dev only")
-        dataset = load_beir(config.eval.dataset)
-        queries, relevant = dataset.split(config.eval.split)
-        corpus = {d.id: d.full_text for d in dataset.corpus}
-        return InformationRetrievalEvaluator(queries, corpus, relevant, name="dev", **kwargs), list(docs)
-    shuffled = list(docs)
-    random.Random(config.training.seed).shuffle(shuffled)
-    n_dev = max(1, int(len(shuffled) * config.eval.holdout))
-    dev_docs, train_docs = shuffled[:n_dev], shuffled[n_dev:]
-    pairs = mine_ict_pairs(dev_docs, per_doc=1, seed=config.training.seed)
-    if len(pairs) < 2 or not train_docs:
-        raise CorpusError(
-            f"too few documents ({len(docs)}) to hold out a dev split of {config.eval.holdout:.0%}; add documents "
-            f"or set eval.dataset to a BEIR folder"
-        )
-    queries = {f"q{i}": p["anchor"] for i, p in enumerate(pairs)}
-    corpus = {f"d{i}": p["positive"] for i, p in enumerate(pairs)}
-    relevant = {f"q{i}": {f"d{i}"} for i in range(len(pairs))}
-    return InformationRetrievalEvaluator(queries, corpus, relevant, name="dev", **kwargs), train_docs
 
 
 def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *, use_cuda: bool) -> Any:
@@ -176,17 +136,23 @@ def finetune_contextual(
     if config.contextual.max_seq_length is not None:
         model.max_seq_length = config.contextual.max_seq_length
     inference_length = model.max_seq_length
-    docs = load_corpus(config.corpus) if config.objective != Objective.PAIRS or not config.eval.dataset else []
-    evaluator, train_docs = dev_evaluator(config, docs)
-    base_metrics = evaluator(model)  # at the inference length, like the tuned model below
+    raw_objectives = [o for o in config.objective if o != Objective.PAIRS]
+    docs = load_corpus(config.corpus) if raw_objectives else []
+    pairs = read_pairs(config.pairs) if Objective.PAIRS in config.objective else []
+    dev = build_dev_set(config, docs, pairs)
+    evaluator = dev.evaluator(inference_length)  # base, checkpoints and final model at one length
+    base_metrics = evaluator(model)
+    base_scores = per_query_ndcg(evaluator.last_run, dev.relevant)
     primary = evaluator.primary_metric
     model.max_seq_length = settings.max_seq_length  # training length: cost grows with it
-    logger.info("base model: %s = %.4f", primary, base_metrics[primary])
+    logger.info("dev set: %s; base model %s = %.4f", dev.source, primary, base_metrics[primary])
 
+    sources = Sources(dev.train_docs, dev.train_pairs, config.genq, out.parent / f"{out.name}.genq-cache.jsonl")
     if config.lora is not None:
-        apply_lora(model, config.lora)
-    data = build_training_data(config.objective, model, train_docs, settings, config.pairs)
-    texts = [t for col in data.dataset.column_names for t in data.dataset[col]]
+        apply_lora(model, config.lora)  # B starts at zero: mining and round trips still see the base model
+    data = build_training_data(config.objective, model, sources, settings)
+    columns = data.dataset.values() if isinstance(data.dataset, dict) else [data.dataset]
+    texts = [t for ds in columns for col in ds.column_names for t in ds[col]]
     truncated = count_truncated(model, texts, settings.max_seq_length)
     if truncated:
         warnings.warn(
@@ -209,11 +175,24 @@ def finetune_contextual(
     train_seconds = time.perf_counter() - started
     model.max_seq_length = inference_length
     tuned_metrics = evaluator(model)
+    comparison = paired_bootstrap(base_scores, per_query_ndcg(evaluator.last_run, dev.relevant), seed=settings.seed)
+    best = trainer.state.best_metric
+    verified = best is None or abs(best - tuned_metrics[primary]) < 1e-4
+    if not verified:
+        warnings.warn(
+            f"the reloaded best checkpoint scores {primary} = {tuned_metrics[primary]:.4f} on dev, but the "
+            f"trainer recorded {best:.4f} for it; the saved model may not be the best checkpoint",
+            stacklevel=2,
+        )
     stats = {
         **data.stats,
-        "documents": len(train_docs),
+        "objective": {k.value: w for k, w in config.objective.items()},
+        "dev_set": dev.source,
+        "documents": len(dev.train_docs),
         "truncated_texts": truncated,
         "steps": trainer.state.global_step,
+        "best_checkpoint": trainer.state.best_model_checkpoint and Path(trainer.state.best_model_checkpoint).name,
+        "best_checkpoint_verified": verified,
     }
 
     result = FinetuneResult(
@@ -226,24 +205,39 @@ def finetune_contextual(
         train_seconds=train_seconds,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         size_mb=0.0,
+        comparison=comparison,
         data=stats,
     )
     if not trainer.is_world_process_zero():  # under torchrun/accelerate only rank 0 writes
         return result
     with atomic_dir(out, overwrite=overwrite) as tmp:
         model.save(str(tmp))
+        portable_adapter_config(tmp, base_name)
         result.size_mb = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) / 2**20
         info = {
             "base_model": base_name,
-            "objective": config.objective.value,
+            "objective": stats["objective"],
             "config": to_jsonable(config),
             **{k: v for k, v in asdict(result).items() if k != "out"},
             "improved": result.improved,
         }
-        (tmp / TRAINING_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        (tmp / TRAINING_INFO).write_text(dumps_json(info), encoding="utf-8")
         (tmp / "README.md").write_text(model_card(info), encoding="utf-8")
     shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def portable_adapter_config(folder: Path, base_name: str) -> None:
+    """Record the base model by its canonical name, not the local path it was loaded from.
+
+    A packaged copy's site-packages path breaks the adapter on any other machine or venv;
+    ctxembed resolves the canonical name to the packaged copy again on load.
+    """
+    config_file = folder / "adapter_config.json"
+    if config_file.is_file() and not Path(base_name).is_absolute():
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = base_name
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _clean(metrics: dict[str, Any]) -> dict[str, float]:
@@ -261,10 +255,13 @@ def model_card(info: dict[str, Any]) -> str:
         if "ndcg" in name or "mrr" in name or "recall" in name or "map" in name
     )
     data = "\n".join(f"- {key.replace('_', ' ')}: {value}" for key, value in info["data"].items())
+    c = info["comparison"]
+    interval = f"{c['delta']:+.4f} nDCG@10 (95% paired-bootstrap interval {c['low']:+.4f} to {c['high']:+.4f}, {c['queries']} dev queries)"
     verdict = (
-        "The tuned model beats the base model on the dev split."
+        f"The tuned model beats the base model on dev by {interval}."
         if info["improved"]
-        else "**Warning: the tuned model does not beat the base model on the dev split; prefer the base model.**"
+        else f"**Warning: the tuned model does not beat the base model on dev by more than noise: {interval}. "
+        f"Prefer the base model.**"
     )
     return f"""---
 library_name: sentence-transformers
@@ -273,7 +270,7 @@ tags: [ctxembed, sentence-transformers, {"peft, lora" if config["lora"] else "fu
 ---
 # {kind} for {info["base_model"]}
 
-Trained by ctxembed with objective `{info["objective"]}` on `{config["corpus"]["path"]}`.
+Trained by ctxembed with objective `{json.dumps(info["objective"])}` on `{config["corpus"]["path"]}`.
 
 Load it with `SentenceTransformer("<this folder>")`, or in ctxembed as `contextual.adapter`.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir, to_jsonable
+from ctxembed._io import atomic_dir, dumps_json, to_jsonable
 from ctxembed.config import EvaluateConfig, ModelEntry
 from ctxembed.types import Backend
 
@@ -83,12 +82,12 @@ def _score_polysemy(report: dict[str, Any], entry: ModelEntry, embedder: Any, wn
     report["words"][entry.name] = [word_senses(embedder, wn, word) for word in config.polysemy.words]
 
 
-def write_report(report: dict[str, Any], out: str | Path, *, overwrite: bool = True) -> Path:
+def write_report(report: dict[str, Any], out: str | Path, *, overwrite: bool = False) -> Path:
     """Write report.json, report.md and PNG plots into `out`, atomically."""
     with atomic_dir(out, overwrite=overwrite) as tmp:
         plots = _plots(report, tmp)
         slim = {**report, "words": {m: [_without_points(w) for w in ws] for m, ws in report["words"].items()}}
-        (tmp / "report.json").write_text(json.dumps(slim, indent=2) + "\n", encoding="utf-8")
+        (tmp / "report.json").write_text(dumps_json(slim), encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(slim, plots), encoding="utf-8")
     return Path(out)
 

@@ -72,7 +72,7 @@ class StaticEmbedder:
         """Build from a `StaticConfig`."""
         from ctxembed.static.vectors import load_vectors
 
-        kv, name = load_vectors(config.vectors)
+        kv, name = load_vectors(config.vectors, trust_pickle=config.trust_pickle)
         return cls(kv, name=name, pooling=config.pooling, sif_a=config.sif_a, lowercase=config.lowercase)
 
     @property

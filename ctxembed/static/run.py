@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir, refuse_existing, to_jsonable
+from ctxembed._io import atomic_dir, dumps_json, refuse_existing, to_jsonable
 from ctxembed._logs import quiet_logger
 from ctxembed.config import StaticFinetuneConfig
 from ctxembed.data import load_corpus
@@ -94,7 +93,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
             tuned.vectors.save_word2vec_format(str(tmp / VECTORS_FILE), binary=True)
             for run in runs[1:]:  # the baselines, so they can be indexed and evaluated too
                 run.vectors.save_word2vec_format(str(tmp / baseline_file(run.name)), binary=True)
-        (tmp / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        (tmp / "report.json").write_text(dumps_json(report), encoding="utf-8")
         plots = plot_neighbours(words, pretrained, tuned.vectors, tmp / "neighbours.png")
         (tmp / "report.md").write_text(render_static_report(report, plots), encoding="utf-8")
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,12 +17,14 @@ if TYPE_CHECKING:
 FORMATS = ("auto", "packaged", "word2vec", "word2vec-binary", "glove", "fasttext-vec", "fasttext-bin", "kv")
 
 
-def load_vectors(name_or_path: str, fmt: str = "auto") -> tuple[KeyedVectors, str]:
+def load_vectors(name_or_path: str, fmt: str = "auto", *, trust_pickle: bool = False) -> tuple[KeyedVectors, str]:
     """Load word vectors and return them with the name a manifest should record.
 
-    `fmt` is one of FORMATS; `auto` picks by name and file suffix: `.bin` is a full
-    fastText model, `.kv` gensim's native format, other text files are word2vec
-    text when the first line is a `count dim` header and GloVe text otherwise.
+    `fmt` is one of FORMATS; `auto` picks by name and file suffix: `.bin` is word2vec
+    binary (with a `count dim` header) or a full fastText model, `.kv` gensim's native
+    format, other text files are word2vec text when the first line is a `count dim`
+    header and GloVe text otherwise. A `.kv` file is a Python pickle, which can run code
+    as it loads, so it is read only with `trust_pickle=True`.
     """
     if fmt not in FORMATS:
         raise AssetNotFoundError(f"unknown vector format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -33,6 +36,12 @@ def load_vectors(name_or_path: str, fmt: str = "auto") -> tuple[KeyedVectors, st
         return _load_packaged_glove(path), resolved.name
     if fmt == "auto":
         fmt = _sniff_format(path)
+    if fmt == "kv" and not trust_pickle:
+        raise CorpusError(
+            f"{path} is a gensim .kv file, a Python pickle that can run code when it is loaded; convert it with "
+            f"KeyedVectors.save_word2vec_format(PATH, binary=True), or set static.trust_pickle: true "
+            f"(--trust-pickle) if you made the file yourself"
+        )
     return _load_file(path, fmt), resolved.name
 
 
@@ -78,10 +87,20 @@ def _load_file(path: Path, fmt: str) -> KeyedVectors:
             return load_facebook_vectors(str(path))
         binary = fmt == "word2vec-binary"
         return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=fmt == "glove")
-    except (ValueError, EOFError, UnicodeDecodeError, NotImplementedError, AssertionError) as exc:
+    except (
+        ValueError,
+        EOFError,
+        NotImplementedError,
+        AssertionError,
+        OverflowError,
+        IndexError,
+        KeyError,
+        MemoryError,
+        struct.error,
+    ) as exc:  # gensim's parsers raise all of these on a damaged or foreign file
         where = _find_bad_line(path, fmt) if fmt in ("word2vec", "glove", "fasttext-vec") else None
         raise CorpusError(
-            f"{where or path}: cannot read as {fmt} vectors: {exc}; fix the file or pass the right "
+            f"{where or path}: cannot read as {fmt} vectors ({type(exc).__name__}: {str(exc)[:80]}); fix the file or pass the right "
             f"format ({', '.join(FORMATS[1:])})"
         ) from None
 

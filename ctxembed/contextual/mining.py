@@ -1,0 +1,113 @@
+"""Training pairs mined from raw documents: text that looks like a query, against the passage it comes from."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from ctxembed.data import Document
+
+# A sentence ends at . ! ? before a capital, digit or quote, but not after a common abbreviation.
+_ABBREVIATIONS = r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bNo)(?<!\bcf)"
+_SENTENCE_END = re.compile(_ABBREVIATIONS + r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+MIN_SENTENCE_WORDS = 5
+MAX_HEADING_WORDS = 8
+MIN_WORD_SHARE = 0.6  # anchors with fewer plain words than this (code, tables, paths) read like no query
+_WORD = re.compile(r"^[A-Za-z][A-Za-z'-]*[.,;:!?)]?$")
+
+
+def reads_like_text(sentence: str) -> bool:
+    """True when most tokens are plain words: prose, not a code line, table row or path list."""
+    tokens = sentence.split()
+    return bool(tokens) and sum(bool(_WORD.match(t)) for t in tokens) / len(tokens) >= MIN_WORD_SHARE
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences (or lines) of a text, as whitespace-normalised strings."""
+    return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(heading, body) pairs: a short line without end punctuation followed by text."""
+    lines = [line.strip() for line in text.split("\n")]
+    out = []
+    for i, line in enumerate(lines[:-1]):
+        words = line.split()
+        if 0 < len(words) <= MAX_HEADING_WORDS and not line.endswith((".", ":", ",", ";")):
+            body = []
+            for nxt in lines[i + 1 :]:
+                if 0 < len(nxt.split()) <= MAX_HEADING_WORDS and not nxt.endswith((".", ":", ",", ";")):
+                    break
+                body.append(nxt)
+            if len(" ".join(body).split()) >= MIN_SENTENCE_WORDS:
+                out.append((line, " ".join(" ".join(body).split())))
+    return out
+
+
+def mine_pairs(docs: Sequence[Document], *, per_doc: int, seed: int) -> list[dict[str, str]]:
+    """Query-like (anchor, passage) pairs of all documents; see `mine_pairs_by_doc`."""
+    return [pair for pairs in mine_pairs_by_doc(docs, per_doc=per_doc, seed=seed) for pair in pairs]
+
+
+def mine_pairs_by_doc(docs: Sequence[Document], *, per_doc: int, seed: int) -> list[list[dict[str, str]]]:
+    """Query-like (anchor, passage) pairs from raw documents, several per document, deduplicated.
+
+    Per document, in this order of preference: its title against its text; its lead sentence
+    against the rest; each section heading against its section; the lead sentence of each
+    section against the rest of the document; then random sentences against the rest (inverse
+    cloze), up to `per_doc` pairs besides the title. Anchors that occur in more than one
+    document ("DESCRIPTION", boilerplate) are dropped: they would be false negatives.
+    """
+    rng = random.Random(seed)
+    candidates: list[tuple[list[tuple[str, str]], list[tuple[str, str]]]] = []  # (title pair, others)
+    for doc in docs:
+        title = doc.title.strip()
+        titled = [(title, doc.text)] if title else []
+        sentences = split_sentences(doc.text)
+        usable = [i for i, s in enumerate(sentences) if len(s.split()) >= MIN_SENTENCE_WORDS and reads_like_text(s)]
+        prefix = f"{title}. " if title else ""
+        found: list[tuple[str, str]] = []
+        ordered: list[int] = usable[:1]  # the lead sentence first
+        for heading, body in _sections(doc.text):
+            found.append((heading, body))
+            lead = split_sentences(body)[0]
+            if lead in sentences and sentences.index(lead) in usable:
+                ordered.append(sentences.index(lead))
+        others = [i for i in usable if i not in ordered]
+        rng.shuffle(others)
+        if len(sentences) >= 2:
+            for i in dict.fromkeys(ordered + others):
+                found.append((sentences[i], prefix + " ".join(sentences[:i] + sentences[i + 1 :])))
+        candidates.append((titled, found))
+    counts = Counter(a.lower() for titled, found in candidates for a in {a for a, _ in titled + found})
+    by_doc = []
+    for titled, found in candidates:
+        pairs: list[dict[str, str]] = []
+        seen: set[str] = set()
+        for budget, group in ((len(titled), titled), (per_doc, found)):
+            kept = 0
+            for anchor, positive in group:
+                key = anchor.lower()
+                if kept >= budget:
+                    break
+                if counts[key] > 1 or key in seen or not positive.strip():
+                    continue
+                seen.add(key)
+                pairs.append({"anchor": anchor, "positive": positive})
+                kept += 1
+        by_doc.append(pairs)
+    return by_doc
+
+
+def tsdae_sentences(docs: Sequence[Document]) -> list[str]:
+    """Sentences for the denoising auto-encoder objective."""
+    return [s for d in docs for s in split_sentences(d.text) if len(s.split()) >= MIN_SENTENCE_WORDS]
+
+
+def delete_words(text: str, rng: random.Random, ratio: float = 0.6) -> str:
+    """TSDAE noise: drop each word with probability `ratio`, keeping at least one."""
+    words = text.split()
+    kept = [w for w in words if rng.random() >= ratio]
+    return " ".join(kept) if kept else rng.choice(words)
