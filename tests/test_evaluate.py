@@ -28,6 +28,27 @@ def test_metrics_on_a_hand_computed_case():
     assert m["map@3"] == pytest.approx((ap_q1 + 1 / 3 + 1) / 3)
 
 
+def test_graded_relevance_is_scored_as_trec_eval_and_beir_do():
+    # BEIR-style graded qrels: grade 2 = highly relevant, 1 = partly. trec_eval's nDCG uses the grade as gain.
+    rankings = {"q1": ["d3", "d1", "d2"], "q2": ["d5", "d4"]}
+    qrels = {"q1": {"d1": 2, "d2": 1}, "q2": {"d4": 1}}
+    m = retrieval_metrics(rankings, qrels, {"ndcg": (10,), "recall": (1,)})
+    # q1: gains 0, 2, 1 at ranks 1-3 -> DCG = 2/log2(3) + 1/log2(4); ideal = 2/log2(2) + 1/log2(3).
+    ndcg_q1 = (2 / math.log2(3) + 1 / 2) / (2 + 1 / math.log2(3))
+    assert ndcg_q1 == pytest.approx(0.669672, abs=1e-6)  # trec_eval -m ndcg_cut.10 prints 0.6697 for q1
+    ndcg_q2 = 1 / math.log2(3)
+    assert m["ndcg@10"] == pytest.approx((ndcg_q1 + ndcg_q2) / 2)
+    binary = retrieval_metrics(rankings, {"q1": {"d1", "d2"}, "q2": {"d4"}}, {"ndcg": (10,)})
+    assert binary["ndcg@10"] != pytest.approx(m["ndcg@10"])  # grades count: they are not reduced to binary
+
+
+def test_graded_split_of_a_beir_folder(tmp_path):
+    docs = [Document("a", "x"), Document("b", "y")]
+    BeirDataset(docs, {"q": "x"}, {"test": {"q": {"a": 2, "b": 0}}}).save(tmp_path / "d")
+    queries, graded = load_beir(tmp_path / "d").graded("test")
+    assert queries == {"q": "x"} and graded == {"q": {"a": 2}}
+
+
 def test_missing_ranking_scores_zero():
     m = retrieval_metrics({}, {"q": {"d"}}, {"ndcg": (10,), "mrr": (10,)})
     assert m == {"ndcg@10": 0.0, "mrr@10": 0.0}

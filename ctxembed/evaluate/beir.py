@@ -28,6 +28,12 @@ class BeirDataset:
         relevant = {qid: docs for qid, docs in relevant.items() if docs and qid in self.queries}
         return {qid: self.queries[qid] for qid in relevant}, relevant
 
+    def graded(self, name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+        """The queries of one split and their graded judgements (grade > 0), as BEIR scores them."""
+        queries, relevant = self.split(name)
+        grades = self.qrels[name]
+        return queries, {q: {d: grades[q][d] for d in docs} for q, docs in relevant.items()}
+
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the standard BEIR layout, atomically."""
         with atomic_dir(folder, overwrite=overwrite) as tmp:

@@ -11,6 +11,7 @@ from ctxembed.data import Document
 
 Ranking = Sequence[str]  # doc ids, best first
 Retriever = Callable[[Sequence[str], int], list[list[str]]]  # queries, k -> ranked doc ids
+Qrels = Mapping[str, "Mapping[str, int] | set[str]"]  # qid -> {doc: grade} (graded) or {doc, ...} (binary)
 
 DEFAULT_CUTOFFS: dict[str, tuple[int, ...]] = {
     "ndcg": (10,),
@@ -18,53 +19,59 @@ DEFAULT_CUTOFFS: dict[str, tuple[int, ...]] = {
     "recall": (10, 100),
     "map": (100,),
 }
+_TREC_NAMES = {"ndcg": "ndcg_cut", "recall": "recall", "map": "map_cut"}
 
 
 def retrieval_metrics(
     rankings: Mapping[str, Ranking],
-    relevant: Mapping[str, set[str]],
+    relevant: Qrels,
     cutoffs: Mapping[str, Sequence[int]] = DEFAULT_CUTOFFS,
 ) -> dict[str, float]:
-    """Mean metrics over the queries of `relevant` (binary relevance), e.g. {'ndcg@10': ...}."""
-    per_query: dict[str, list[float]] = {f"{m}@{k}": [] for m, ks in cutoffs.items() for k in ks}
-    for qid, rel in relevant.items():
-        hits = [doc in rel for doc in rankings.get(qid, ())]
-        for metric, ks in cutoffs.items():
-            for k in ks:
-                per_query[f"{metric}@{k}"].append(_METRICS[metric](hits[:k], len(rel), k))
-    return {name: float(np.mean(values)) if values else 0.0 for name, values in per_query.items()}
+    """Mean metrics over the queries of `relevant`, e.g. {'ndcg@10': ...}, computed by trec_eval.
+
+    Graded judgements ({doc: grade}) give graded nDCG, exactly as BEIR (which also uses
+    pytrec_eval) reports it; sets are binary. A query without a ranking scores zero.
+    """
+    per_query = per_query_metrics(rankings, relevant, cutoffs)
+    names = [f"{m}@{k}" for m, ks in cutoffs.items() for k in ks]
+    return {
+        name: float(np.mean([scores[name] for scores in per_query.values()])) if per_query else 0.0 for name in names
+    }
 
 
-def _ndcg(hits: list[bool], n_relevant: int, k: int) -> float:
-    dcg = sum(1.0 / np.log2(i + 2) for i, hit in enumerate(hits) if hit)
-    ideal = sum(1.0 / np.log2(i + 2) for i in range(min(n_relevant, k)))
-    return dcg / ideal
+def per_query_metrics(
+    rankings: Mapping[str, Ranking], relevant: Qrels, cutoffs: Mapping[str, Sequence[int]] = DEFAULT_CUTOFFS
+) -> dict[str, dict[str, float]]:
+    """Each query's metrics ({qid: {'ndcg@10': ...}}), for means and paired tests."""
+    import pytrec_eval
 
-
-def _mrr(hits: list[bool], n_relevant: int, k: int) -> float:
-    return next((1.0 / (i + 1) for i, hit in enumerate(hits) if hit), 0.0)
-
-
-def _recall(hits: list[bool], n_relevant: int, k: int) -> float:
-    return sum(hits) / n_relevant
-
-
-def _map(hits: list[bool], n_relevant: int, k: int) -> float:
-    found, total = 0, 0.0
-    for i, hit in enumerate(hits):
-        if hit:
-            found += 1
-            total += found / (i + 1)
-    return total / min(k, n_relevant)
-
-
-_METRICS = {"ndcg": _ndcg, "mrr": _mrr, "recall": _recall, "map": _map}
+    qrels = {
+        q: ({d: 1 for d in docs} if isinstance(docs, (set, frozenset)) else {d: int(g) for d, g in docs.items()})
+        for q, docs in relevant.items()
+    }
+    # trec_eval orders a run by score: give each ranking descending scores that keep its order.
+    run = {q: {d: float(len(r) - i) for i, d in enumerate(r)} for q, r in rankings.items() if q in qrels and r}
+    out: dict[str, dict[str, float]] = {q: {} for q in qrels}
+    for metric, ks in cutoffs.items():
+        for k in ks:
+            name = f"{metric}@{k}"
+            if metric == "mrr":  # trec_eval's recip_rank has no cutoff: score the top k only
+                top = {q: dict(list(docs.items())[:k]) for q, docs in run.items()}
+                scored = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top)
+                key = "recip_rank"
+            else:
+                trec = _TREC_NAMES[metric]
+                scored = pytrec_eval.RelevanceEvaluator(qrels, {f"{trec}.{k}"}).evaluate(run)
+                key = f"{trec}_{k}"
+            for q in qrels:
+                out[q][name] = float(scored[q][key]) if q in scored else 0.0
+    return out
 
 
 def evaluate_retrieval(
     retrieve: Retriever,
     queries: Mapping[str, str],
-    relevant: Mapping[str, set[str]],
+    relevant: Qrels,
     cutoffs: Mapping[str, Sequence[int]] = DEFAULT_CUTOFFS,
 ) -> dict[str, float]:
     """Run `retrieve` on the queries and score its rankings."""

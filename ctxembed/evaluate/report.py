@@ -31,7 +31,7 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
     }
     dataset = load_beir(config.dataset) if config.dataset else None
     if dataset is not None:
-        queries, relevant = dataset.split(config.split)
+        queries, relevant = dataset.graded(config.split)
         report["dataset"] = {
             "path": config.dataset,
             "split": config.split,
