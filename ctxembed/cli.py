@@ -23,13 +23,19 @@ def _say(message: str) -> None:
 
 @contextmanager
 def _show_warnings() -> Iterator[None]:
-    """Print ctxembed's own warnings (skipped documents, truncation) as `warning:` lines."""
+    """Print warnings (ctxembed's, and those of peft, transformers, torch) as `warning:` lines, once each."""
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        yield
-    for warning in caught:
-        if issubclass(warning.category, UserWarning) and "ctxembed" in warning.filename:
-            _say(f"warning: {warning.message}")
+        warnings.simplefilter("default")
+        warnings.simplefilter("ignore", DeprecationWarning)  # about the libraries' own code, not the user's run
+        try:
+            yield
+        finally:
+            seen: set[str] = set()
+            for warning in caught:
+                text = " ".join(str(warning.message).split())
+                if text not in seen:
+                    seen.add(text)
+                    _say(f"warning: {_printable(text)}")
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
@@ -67,16 +73,15 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
     elapsed = time.perf_counter() - started
     _say(f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {elapsed:.1f}s")
     started = time.perf_counter()
-    with _show_warnings():
-        index = VectorIndex.build(
-            embedder,
-            docs,
-            factory=config.index.factory,
-            batch_size=config.index.batch_size,
-            show_progress=True,
-            nprobe=config.index.nprobe,
-            ef_search=config.index.ef_search,
-        )
+    index = VectorIndex.build(
+        embedder,
+        docs,
+        factory=config.index.factory,
+        batch_size=config.index.batch_size,
+        show_progress=True,
+        nprobe=config.index.nprobe,
+        ef_search=config.index.ef_search,
+    )
     _say(f"{backend}: indexed {len(index)} documents in {time.perf_counter() - started:.1f}s")
     return index
 
@@ -186,8 +191,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     )
     from ctxembed.contextual.training import finetune_contextual
 
-    with _show_warnings():
-        result = finetune_contextual(config, resume=args.resume, overwrite=args.overwrite)
+    result = finetune_contextual(config, resume=args.resume, overwrite=args.overwrite)
     metric = result.primary_metric
     share = 100 * result.trainable_params / result.total_params
     print(f"saved {'adapter' if config.lora else 'model'} to {result.out} ({result.size_mb:.1f} MB)")
@@ -335,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
     try:
-        return int(args.func(args))
+        with _show_warnings():
+            return int(args.func(args))
     except (CtxEmbedError, OSError, ValueError) as exc:  # user input, files, disks: one line, no traceback
         if args.verbose:
             raise

@@ -300,11 +300,17 @@ class TrainSettings:
     learning_rate: float = field(default=2e-4, metadata={"help": "2e-4 suits LoRA; use ~2e-5 for full fine-tuning."})
     warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps with a rising learning rate."})
     seed: int = field(default=42, metadata={"help": "Seeds pair mining, initialisation and shuffling."})
-    max_seq_length: int = field(default=256, metadata={"help": "Longer inputs are truncated (and counted)."})
+    max_seq_length: int | None = field(
+        default=None,
+        metadata={"help": "Training length in tokens; null: the model's own (inference) length. Cost grows with it."},
+    )
     eval_steps: int = field(default=50, metadata={"help": "Evaluate (and checkpoint) every this many steps."})
     pairs_per_doc: int = field(default=2, metadata={"help": "ICT: sentences drawn per document."})
     hard_negatives: bool = field(default=False, metadata={"help": "PAIRS: mine a hard negative per pair (FAISS)."})
-    precision: str = field(default="auto", metadata={"help": "auto (bf16/fp16 on CUDA), fp32, fp16 or bf16."})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "auto (bf16/fp16 on CUDA; bf16 autocast on CPUs with native bf16, else fp32), fp32, fp16, bf16."},
+    )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for GPU memory."})
     min_examples: int = field(default=16, metadata={"help": "Refuse to train on fewer pairs/sentences."})
 
@@ -400,6 +406,12 @@ class PolysemySettings:
     )
 
 
+DEFAULT_MODELS = (
+    ModelEntry(name="GloVe 50d (SIF)", backend=Backend.STATIC, static=StaticConfig(pooling=Pooling.SIF)),
+    ModelEntry(name="MiniLM-L6", backend=Backend.CONTEXTUAL, contextual=ContextualConfig()),
+)
+
+
 @dataclass(frozen=True)
 class EvaluateConfig:
     """What `ctxembed evaluate` compares and where it writes the report."""
@@ -407,7 +419,9 @@ class EvaluateConfig:
     dataset: str | None = field(default="data/manpages", metadata={"help": "BEIR folder for retrieval."})
     split: str = field(default="test", metadata={"help": "qrels split scored (report test once)."})
     bm25: bool = field(default=True, metadata={"help": "Include the BM25 baseline."})
-    models: tuple[ModelEntry, ...] = field(default=(), metadata={"help": "Embedders to compare."})
+    models: tuple[ModelEntry, ...] = field(
+        default_factory=lambda: DEFAULT_MODELS, metadata={"help": "Embedders to compare (default: GloVe and MiniLM)."}
+    )
     polysemy: PolysemySettings = field(default_factory=PolysemySettings)
     lexical: bool = field(default=True, metadata={"help": "SimLex-999/WordSim-353 for static models."})
     out: str = field(default="runs/report", metadata={"help": "Folder for report.md, report.json, PNGs."})

@@ -129,25 +129,42 @@ def _check_string(value: object, where: str, key: str) -> None:
 
 
 def _read_table(path: Path, config: CorpusConfig) -> list[Document]:
-    from datasets import load_dataset
+    """Rows of a .csv (in `corpus.encoding`) or .parquet file, read in batches by pyarrow."""
+    import pyarrow as pa
 
-    kind = "csv" if path.suffix.lower() == ".csv" else "parquet"
     try:
-        table = load_dataset(kind, data_files=str(path), split="train")
-    except Exception as exc:  # datasets raises many types for malformed files
-        raise CorpusError(f"{path}: cannot read as {kind}: {exc}") from None
-    for key in ("text_column", "id_column", "title_column"):
-        column = getattr(config, key)
-        if column is not None and column not in table.column_names:
-            raise CorpusError(
-                f"{path}: no column {column!r} (corpus.{key}); the columns are: {', '.join(table.column_names)}"
-            )
-    docs = []
-    for i, row in enumerate(table):
-        text = row[config.text_column]
-        if text is None or not str(text).strip():
-            continue
-        doc_id = str(row[config.id_column]) if config.id_column else str(i + 1)
-        title = str(row[config.title_column] or "") if config.title_column else ""
-        docs.append(Document(doc_id, str(text).strip(), title))
-    return docs
+        if path.suffix.lower() == ".csv":
+            from pyarrow import csv
+
+            batches = csv.open_csv(path, read_options=csv.ReadOptions(encoding=config.encoding, block_size=1 << 22))
+            schema = batches.schema
+        else:
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(path)
+            batches, schema = parquet.iter_batches(batch_size=4096), parquet.schema_arrow
+        columns = list(schema.names)
+        for key in ("text_column", "id_column", "title_column"):
+            column = getattr(config, key)
+            if column is not None and column not in columns:
+                raise CorpusError(f"{path}: no column {column!r} (corpus.{key}); the columns are: {', '.join(columns)}")
+        docs = []
+        row = 0
+        for batch in batches:
+            data = batch.to_pydict()
+            for i in range(batch.num_rows):
+                row += 1
+                text = data[config.text_column][i]
+                if isinstance(text, bytes):  # pyarrow keeps text that is not valid UTF-8 as raw bytes
+                    raise CorpusError(
+                        f"{path}, row {row}: text is not valid {config.encoding}; check corpus.encoding (e.g. latin-1)"
+                    )
+                if text is None or not str(text).strip():
+                    continue
+                doc_id = str(data[config.id_column][i]) if config.id_column else str(row)
+                title = str(data[config.title_column][i] or "") if config.title_column else ""
+                docs.append(Document(doc_id, str(text).strip(), title))
+        return docs
+    except (pa.ArrowException, UnicodeDecodeError, OSError) as exc:
+        hint = "; check corpus.encoding" if path.suffix.lower() == ".csv" else ""
+        raise CorpusError(f"{path}: cannot read as a table: {' '.join(str(exc).split())[:200]}{hint}") from None

@@ -73,9 +73,14 @@ class VectorIndex:
         show_progress: bool = False,
         **params: Any,
     ) -> VectorIndex:
-        """Embed `docs` and index them."""
+        """Embed `docs` and index them; refuses a corpus of which no document could be embedded."""
         index = cls(embedder, factory=factory, **params)
         index.add(docs, batch_size=batch_size, show_progress=show_progress)
+        if docs and not len(index):
+            raise EmptyTextError(
+                f"none of the {len(docs)} documents has a word the model knows, so the index would be empty; "
+                f"check the corpus language and encoding, or use vectors that cover it"
+            )
         return index
 
     def __len__(self) -> int:

@@ -342,3 +342,45 @@ def test_library_errors_do_not_change_the_umask(tmp_path):
             pass
     shutil.rmtree(tmp_path / "x")
     assert EvaluateConfig  # imported for the CLI cases above
+
+
+def test_csv_respects_the_encoding_and_reads_in_batches(tmp_path):
+    path = tmp_path / "docs.csv"
+    path.write_bytes("id,text\n1,caf\xe9 cr\xe8me\n2,second\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match="check corpus.encoding"):
+        load_corpus(CorpusConfig(path=str(path), id_column="id"))
+    docs = load_corpus(CorpusConfig(path=str(path), id_column="id", encoding="latin-1"))
+    assert [d.text for d in docs] == ["café crème", "second"] and docs[0].id == "1"
+
+
+def test_a_corpus_with_no_known_word_is_an_error(tiny_vectors_file, tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("zzzz qqqq\nxxxx yyyy\n")
+    args = ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
+    code, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "i"))
+    one_error_line(err, "none of the 2 documents has a word the model knows")
+    assert not (tmp_path / "i").exists()
+
+
+def test_evaluate_without_a_config_compares_the_defaults():
+    names = [m.name for m in EvaluateConfig().models]
+    assert names == ["GloVe 50d (SIF)", "MiniLM-L6"] and EvaluateConfig().bm25
+
+
+def test_library_warnings_reach_the_cli(tiny_vectors_file, tmp_path, capsys, monkeypatch):
+    import warnings
+
+    import ctxembed.data as data
+
+    real = data.load_corpus
+
+    def noisy(*args, **kwargs):
+        warnings.warn("peft says hello", UserWarning, stacklevel=1)  # as a third-party library would
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "load_corpus", noisy)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("river bank\n")
+    args = ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
+    code, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "i"))
+    assert code == 0 and "warning: peft says hello" in err

@@ -82,7 +82,8 @@ def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *,
 
     precision = settings.precision
     if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if use_cuda else "fp32"
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if use_cuda else _cpu_precision()
+    checkpointing = _checkpointing_arg()
     return SentenceTransformerTrainingArguments(
         output_dir=output_dir,
         num_train_epochs=settings.epochs,
@@ -95,7 +96,7 @@ def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *,
         data_seed=settings.seed,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        gradient_checkpointing=settings.gradient_checkpointing,
+        **{checkpointing: settings.gradient_checkpointing},
         batch_sampler=BatchSamplers.NO_DUPLICATES,  # duplicates would be false in-batch negatives
         eval_strategy="steps",
         eval_steps=settings.eval_steps,
@@ -110,6 +111,26 @@ def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *,
         disable_tqdm=False,
         use_cpu=not use_cuda,
     )
+
+
+def _checkpointing_arg() -> str:
+    """transformers 5.x renamed `gradient_checkpointing` to `activation_checkpointing` (the old name warns)."""
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in fields(TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+
+
+def _cpu_precision() -> str:
+    """bf16 autocast where the CPU has native bf16 (AVX-512 BF16 or AMX): about 1.7x faster steps."""
+    import torch
+
+    try:
+        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    except (AttributeError, RuntimeError):
+        return "fp32"
 
 
 def count_truncated(model: Any, texts: Sequence[str], max_len: int) -> int:
@@ -144,7 +165,8 @@ def finetune_contextual(
     base_metrics = evaluator(model)
     base_scores = per_query_ndcg(evaluator.last_run, dev.relevant)
     primary = evaluator.primary_metric
-    model.max_seq_length = settings.max_seq_length  # training length: cost grows with it
+    train_length = settings.max_seq_length or inference_length  # train on what is embedded at inference
+    model.max_seq_length = train_length
     logger.info("dev set: %s; base model %s = %.4f", dev.source, primary, base_metrics[primary])
 
     sources = Sources(dev.train_docs, dev.train_pairs, config.genq, out.parent / f"{out.name}.genq-cache.jsonl")
@@ -153,10 +175,10 @@ def finetune_contextual(
     data = build_training_data(config.objective, model, sources, settings)
     columns = data.dataset.values() if isinstance(data.dataset, dict) else [data.dataset]
     texts = [t for ds in columns for col in ds.column_names for t in ds[col]]
-    truncated = count_truncated(model, texts, settings.max_seq_length)
+    truncated = count_truncated(model, texts, train_length)
     if truncated:
         warnings.warn(
-            f"{truncated} of {len(texts)} training texts are longer than max_seq_length={settings.max_seq_length} "
+            f"{truncated} of {len(texts)} training texts are longer than max_seq_length={train_length} "
             f"tokens and are truncated",
             stacklevel=2,
         )
