@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,8 +44,10 @@ def refuse_existing(path: str | os.PathLike[str], overwrite: bool) -> None:
 def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder that replaces `path` only if the block succeeds.
 
-    An existing `path` is refused unless `overwrite`; with it, the old folder is
-    kept until the new one is fully written, so a failure leaves it intact.
+    An existing `path` is refused unless `overwrite`. On Linux the new folder is swapped in with
+    one atomic `renameat2` call, so at every moment `path` holds the complete old or the complete
+    new folder, and a run never replaces a folder that another run created in the meantime.
+    A crash leaves a `.NAME.PID.*` folder beside it, which the next save removes.
     """
     path = Path(path)
     refuse_existing(path, overwrite)
@@ -55,20 +58,89 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
     if blocking is not None:
         raise NotADirectoryError(20, "Not a directory", str(blocking))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    remove_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"))
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the result should look like a normal folder
     try:
         yield tmp
+        _swap_in(tmp, path, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
+    shutil.rmtree(tmp, ignore_errors=True)  # after an exchange it holds the old folder
+
+
+def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
+    taken = OutputExistsError(f"{path} was created by another run meanwhile; choose another --out or pass --overwrite")
     if path.exists():
-        old = path.parent / f".{path.name}.old-{os.getpid()}"
+        if not overwrite:
+            raise taken
+        if _renameat2(tmp, path, _RENAME_EXCHANGE):
+            return
+        old = path.parent / f".{path.name}.{os.getpid()}.old"  # not Linux: a short window without `path`
         os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
+        os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
+        return
+    try:
+        if not _renameat2(tmp, path, _RENAME_NOREPLACE):
+            os.rename(tmp, path)  # POSIX refuses to replace a non-empty folder
+    except (FileExistsError, OSError) as exc:
+        if path.exists() and not overwrite:
+            raise taken from None
+        if path.exists():
+            _swap_in(tmp, path, overwrite)
+            return
+        raise exc
+
+
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.(?:.*\.tmp|old)$")
+
+
+def _renameat2(src: Path, dst: Path, flags: int) -> bool:
+    """Linux renameat2(2); False where the system or filesystem does not offer it."""
+    import ctypes
+    import errno
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd = -100
+    if call(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(dst))
+
+
+def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary and old copies of `path` that crashed runs left behind; return them."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for entry in path.parent.iterdir():
+        match = _LEFTOVER.match(entry.name)
+        if match and match["name"] == path.name and not _alive(int(match["pid"])):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -309,7 +309,9 @@ class TrainSettings:
     hard_negatives: bool = field(default=False, metadata={"help": "PAIRS: mine a hard negative per pair (FAISS)."})
     precision: str = field(
         default="auto",
-        metadata={"help": "auto (bf16/fp16 on CUDA; bf16 autocast on CPUs with native bf16, else fp32), fp32, fp16, bf16."},
+        metadata={
+            "help": "auto (bf16/fp16 on CUDA; bf16 autocast on CPUs with native bf16, else fp32), fp32, fp16, bf16."
+        },
     )
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Trade compute for GPU memory."})
     min_examples: int = field(default=16, metadata={"help": "Refuse to train on fewer pairs/sentences."})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from collections.abc import Iterable, Sequence
@@ -184,10 +185,32 @@ class VectorIndex:
 
     @classmethod
     def load(cls, folder: str | Path, embedder: Embedder) -> VectorIndex:
-        """Load a saved index; refuse it if `embedder` is not the model that built it."""
-        faiss = _faiss()
+        """Load a saved index; refuse it if `embedder` is not the model that built it.
+
+        The manifest, vectors and texts are opened together from one pinned folder, so they come
+        from one build even when a rebuild swaps (and deletes) the folder while this reads it.
+        """
         folder = Path(folder)
-        manifest = read_manifest(folder)
+        if not folder.is_dir():
+            raise CtxEmbedError(f"{folder} is not a ctxembed index folder; build one with `ctxembed index`")
+        for attempt in range(2):
+            try:
+                files = _open_generation(folder)
+            except FileNotFoundError:
+                if attempt:
+                    raise
+                continue  # a rebuild removed this generation between two opens: read the new one
+            try:
+                return cls._load(folder, files, embedder)
+            finally:
+                for fh in files.values():
+                    fh.close()
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load(cls, folder: Path, files: dict[str, Any], embedder: Embedder) -> VectorIndex:
+        faiss = _faiss()
+        manifest = parse_manifest(files[MANIFEST_FILE].read(), folder / MANIFEST_FILE)
         check_identity(manifest["embedder"], embedder.identity(), folder)
         index = cls.__new__(cls)
         index.embedder = embedder
@@ -196,21 +219,22 @@ class VectorIndex:
         index.ef_search = manifest["ef_search"]
         index.skipped = list(manifest.get("skipped", []))
         path = folder / INDEX_FILE
+        vectors = files[INDEX_FILE]
         expected = manifest.get("index_sha256")
-        if path.is_file() and expected and _sha256(path) != expected:
+        if expected and _sha256(vectors) != expected:
             raise CtxEmbedError(
                 f"{path} does not match the checksum in {MANIFEST_FILE}: it is damaged; rebuild the index"
             )
         try:
-            index.faiss_index = faiss.read_index(str(path))
+            index.faiss_index = faiss.read_index(_readable_path(vectors))
         except RuntimeError:
-            raise CtxEmbedError(f"{path} is missing or not a readable FAISS index; rebuild the index") from None
+            raise CtxEmbedError(f"{path} is empty or not a readable FAISS index; rebuild the index") from None
         if index.faiss_index.d != embedder.dim:
             raise CtxEmbedError(
                 f"{path} holds {index.faiss_index.d}-d vectors but the manifest's model gives {embedder.dim}-d; "
                 f"the folder mixes two indexes: rebuild it"
             )
-        index.docs = list(_read_docs(folder / DOCS_FILE))
+        index.docs = list(_read_docs(files[DOCS_FILE], shown=folder / DOCS_FILE))
         if len(index.docs) != index.faiss_index.ntotal or len(index.docs) != manifest["count"]:
             raise CtxEmbedError(
                 f"{folder} is inconsistent: {index.faiss_index.ntotal} vectors, {len(index.docs)} documents, "
@@ -220,14 +244,54 @@ class VectorIndex:
         return index
 
 
+def _open_generation(folder: Path) -> dict[str, Any]:
+    """Open the three files of one saved build; an open file stays readable if a rebuild deletes it."""
+    files: dict[str, Any] = {}
+    try:
+        for name in (MANIFEST_FILE, INDEX_FILE, DOCS_FILE):
+            try:
+                files[name] = (folder / name).open("rb")
+            except FileNotFoundError:
+                if not folder.is_dir() or name == MANIFEST_FILE and not files:
+                    raise CtxEmbedError(
+                        f"{folder} is not a ctxembed index (no {name}); build one with `ctxembed index`"
+                    ) from None
+                if (folder / MANIFEST_FILE).is_file() and name != MANIFEST_FILE:
+                    _check_same_build(folder, files)
+                    raise CtxEmbedError(f"{folder / name} is missing; rebuild the index") from None
+                raise
+    except BaseException:
+        for fh in files.values():
+            fh.close()
+        raise
+    return files
+
+
+def _check_same_build(folder: Path, files: dict[str, Any]) -> None:
+    """Raise FileNotFoundError (retry) when the folder on disk is no longer the build we opened."""
+    if os.fstat(files[MANIFEST_FILE].fileno()).st_ino != (folder / MANIFEST_FILE).stat().st_ino:
+        raise FileNotFoundError(folder)
+
+
+def _readable_path(fh: Any) -> str:
+    """A path that reopens the file behind `fh`, even if it was deleted since (Linux); else its name."""
+    proc = Path(f"/proc/self/fd/{fh.fileno()}")
+    return str(proc) if proc.exists() else fh.name
+
+
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     """Read and check `manifest.json` of a saved index folder."""
     folder = Path(folder)
     path = folder / MANIFEST_FILE
     if not path.is_file():
         raise CtxEmbedError(f"{folder} is not a ctxembed index (no {MANIFEST_FILE}); build one with `ctxembed index`")
+    return parse_manifest(path.read_bytes(), path)
+
+
+def parse_manifest(raw: bytes, path: Path) -> dict[str, Any]:
+    """Check the bytes of a manifest; errors name `path` and say to rebuild."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise CtxEmbedError(f"{path}: not UTF-8 text; the index folder is damaged: rebuild the index") from None
     except json.JSONDecodeError as exc:
@@ -270,31 +334,34 @@ def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Pa
         )
 
 
-def _read_docs(path: Path) -> Iterable[Document]:
-    if not path.is_file():
-        raise CtxEmbedError(f"{path} is missing; rebuild the index")
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                row = json.loads(raw.decode("utf-8"))
-                doc = Document(row["_id"], row["text"], row.get("title", ""))
-                if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
-                    raise TypeError
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
-                raise CtxEmbedError(
-                    f"{path}, line {lineno}: not a JSON object with string '_id' and 'text'; the index folder is "
-                    f"damaged: rebuild it"
-                ) from None
-            yield doc
+def _read_docs(fh: Any, *, shown: Path) -> Iterable[Document]:
+    for lineno, raw in enumerate(fh, start=1):
+        try:
+            row = json.loads(raw.decode("utf-8"))
+            doc = Document(row["_id"], row["text"], row.get("title", ""))
+            if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
+                raise TypeError
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise CtxEmbedError(
+                f"{shown}, line {lineno}: not a JSON object with string '_id' and 'text'; the index folder is "
+                f"damaged: rebuild it"
+            ) from None
+        yield doc
 
 
-def _sha256(path: Path) -> str:
+def _sha256(source: Path | Any) -> str:
+    """Hex SHA-256 of a file, given by path or as an open binary file (read from the start)."""
     import hashlib
 
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    fh = source.open("rb") if isinstance(source, Path) else source
+    try:
+        fh.seek(0)
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+    finally:
+        if isinstance(source, Path):
+            fh.close()
     return digest.hexdigest()
 
 

@@ -384,3 +384,70 @@ def test_library_warnings_reach_the_cli(tiny_vectors_file, tmp_path, capsys, mon
     args = ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
     code, _, err = run_cli(capsys, *args, "--out", str(tmp_path / "i"))
     assert code == 0 and "warning: peft says hello" in err
+
+
+# --- crashes, races and readers ------------------------------------------------------------------
+
+
+def test_two_runs_racing_for_a_new_output_do_not_both_succeed(tmp_path):
+    from ctxembed._io import atomic_dir
+
+    out = tmp_path / "new"
+    with pytest.raises(OutputExistsError, match="created by another run meanwhile"):
+        with atomic_dir(out) as first:  # both runs passed the early "already exists" check
+            (first / "who").write_text("first")
+            with atomic_dir(out) as second:
+                (second / "who").write_text("second")
+    assert (out / "who").read_text() == "second"  # the run that finished first keeps its output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
+
+
+def test_a_killed_save_leaves_a_loadable_index_and_the_next_run_cleans_up(saved_index, tiny_vectors_file, tmp_path):
+    import subprocess
+    import sys
+
+    script = f"""
+import os, shutil, sys
+import ctxembed._io as io
+from ctxembed.cli import main
+real = io._swap_in
+def swap_then_die(tmp, path, overwrite):
+    real(tmp, path, overwrite)
+    os._exit(9)  # killed after the swap, before the old copy is removed
+io._swap_in = swap_then_die
+corpus = {str(tmp_path / "c2.txt")!r}
+open(corpus, "w").write("fish boat\\n")
+main(["index", "--backend", "static", "--corpus", corpus, "--vectors", {str(tiny_vectors_file)!r},
+      "--out", {str(saved_index)!r}, "--overwrite"])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 9, result.stderr
+    leftovers = [p for p in saved_index.parent.iterdir() if p.name.startswith(f".{saved_index.name}.")]
+    assert len(leftovers) == 1  # the old generation, parked
+    manifest = json.loads((saved_index / "manifest.json").read_text())
+    assert manifest["count"] == 1  # the new, complete generation
+    from ctxembed._io import remove_leftovers
+
+    assert remove_leftovers(saved_index) == leftovers and not leftovers[0].exists()
+
+
+def test_a_reader_sees_one_generation_while_a_rebuild_swaps_the_folder(saved_index, tiny_static, monkeypatch):
+    import ctxembed.index as index_module
+
+    other = VectorIndex.build(tiny_static, [Document(str(i), "web server network") for i in range(5)])
+    real_sha = index_module._sha256
+    swapped = []
+
+    def swap_during_load(path):
+        if not swapped:
+            swapped.append(True)
+            other.save(saved_index, overwrite=True)  # a rebuild lands between reading two files
+        return real_sha(path)
+
+    monkeypatch.setattr(index_module, "_sha256", swap_during_load)
+    manifest = json.loads((saved_index / "manifest.json").read_text())
+    from ctxembed import embedder_from_identity
+
+    loaded = VectorIndex.load(saved_index, embedder_from_identity(manifest["embedder"]))
+    assert swapped and len(loaded) == 3 and loaded.faiss_index.ntotal == 3  # the old build, whole
+    assert json.loads((saved_index / "manifest.json").read_text())["count"] == 5
