@@ -156,10 +156,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             indexes[backend].save(out, overwrite=args.overwrite)
             _say(f"{backend}: saved index to {out}")
     results = {b: idx.search(list(config.queries), k=config.k) for b, idx in indexes.items()}
+    labels = [f"{backend} ({_model_label(index.embedder.identity())})" for backend, index in indexes.items()]
     width = 58
     for qi, query in enumerate(config.queries):
         print(f"\nquery: {query}")
-        print(f"  {'static (GloVe, ' + config.static.pooling.value + ')':<{width + 18}}  contextual (MiniLM)")
+        print(f"  {labels[0]:<{width + 18}}  {labels[1]}")
         for rank in range(config.k):
             cells = []
             for backend in ("static", "contextual"):
@@ -168,6 +169,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 cells.append(f"{hit.score:.3f} [{hit.doc_id:>3}] {_snippet(hit.text, width)}" if hit else "")
             print(f"  {cells[0]:<{width + 18}}  {cells[1]}")
     return 0
+
+
+def _model_label(identity: dict[str, Any]) -> str:
+    """A short label: the model's name or folder name, its pooling if it has one."""
+    name = Path(str(identity.get("model"))).name
+    return f"{name}, {identity['pooling']}" if identity.get("pooling") else name
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:

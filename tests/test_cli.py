@@ -66,7 +66,16 @@ def test_demo_prints_both_backends_side_by_side(tmp_path, corpus, tiny_vectors_f
     )
     assert main(["demo", "--config", str(config), "--out", str(tmp_path / "runs")]) == 0
     printed = capsys.readouterr().out
-    assert "query: money deposit" in printed and "static" in printed and "contextual" in printed
+    import re
+
+    lines = printed[printed.index("query: money deposit") :].splitlines()
+    assert str(tiny_vectors_file.name) in lines[1] and str(tiny_bert_dir.name) in lines[1]  # labels name the models
+    rows = [re.findall(r"(\d\.\d{3}) \[\s*(\S+)\]", line) for line in lines[2:4]]
+    assert all(len(row) == 2 for row in rows), lines  # one static and one contextual hit per rank
+    static_ids = [row[0][1] for row in rows]
+    assert static_ids[0] == "2"  # "bank money loan deposit account" shares both query words
+    for column in (0, 1):
+        assert float(rows[0][column][0]) >= float(rows[1][column][0])  # best first
     assert (tmp_path / "runs" / "static" / "index.faiss").is_file()
     assert (tmp_path / "runs" / "contextual" / "index.faiss").is_file()
 

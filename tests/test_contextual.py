@@ -23,10 +23,13 @@ def test_encode_in_context_averages_the_tokens_of_the_span(tiny_contextual):
 
 def test_word_pieces_of_a_span_are_pooled(tiny_contextual):
     text = "the banks"
-    _, offsets = tiny_contextual.token_vectors(text)
-    inside = [(s, e) for s, e in offsets if e > s and s >= 4]
+    tokens, offsets = tiny_contextual.token_vectors(text)
+    inside = [i for i, (s, e) in enumerate(offsets) if e > s and s >= 4]
     assert len(inside) >= 2  # "banks" splits into word pieces
-    assert tiny_contextual.encode_in_context(text, (4, 9)).shape == (32,)
+    mean = tokens[inside].mean(axis=0)
+    np.testing.assert_allclose(tiny_contextual.encode_in_context(text, (4, 9)), mean / np.linalg.norm(mean), rtol=1e-5)
+    first_piece = tokens[inside[0]] / np.linalg.norm(tokens[inside[0]])
+    assert not np.allclose(tiny_contextual.encode_in_context(text, (4, 9)), first_piece, atol=1e-3)
 
 
 def test_same_word_differs_with_context(tiny_contextual):

@@ -104,22 +104,34 @@ def test_adapter_on_the_wrong_base_is_refused(trained, tiny_bert_dir, copy_dir):
 
 
 def test_resume_continues_from_the_last_checkpoint(tiny_bert_dir, tmp_path, monkeypatch, caplog):
-    import ctxembed.contextual.training as training
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
     out = tmp_path / "adapter"
-    real_atomic_dir = training.atomic_dir
+    real_step = SentenceTransformerTrainer.training_step
+    steps: list[int] = []
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt  # the run dies after training, before saving
+    def crash_at_step_4(self, *args, **kwargs):
+        steps.append(self.state.global_step)
+        if self.state.global_step == 3:  # steps 1-3 done, checkpoint-2 saved: the run dies mid-training
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(training, "atomic_dir", interrupted)
+    monkeypatch.setattr(SentenceTransformerTrainer, "training_step", crash_at_step_4)
     with pytest.raises(KeyboardInterrupt):
-        finetune_contextual(make_config(tiny_bert_dir, out))
-    assert (tmp_path / "adapter.checkpoints" / "checkpoint-4").is_dir()
-    monkeypatch.setattr(training, "atomic_dir", real_atomic_dir)
+        finetune_contextual(make_config(tiny_bert_dir, out, training={"max_steps": 6}))
+    assert (tmp_path / "adapter.checkpoints" / "checkpoint-2").is_dir() and not out.exists()
+    steps.clear()
+    monkeypatch.setattr(SentenceTransformerTrainer, "training_step", real_step)
+    counted = []
+    monkeypatch.setattr(
+        SentenceTransformerTrainer,
+        "training_step",
+        lambda self, *a, **k: counted.append(self.state.global_step) or real_step(self, *a, **k),
+    )
     with caplog.at_level(logging.WARNING):
         result = finetune_contextual(make_config(tiny_bert_dir, out, training={"max_steps": 6}), resume=True)
     assert result.data["steps"] == 6
+    assert counted == [2, 3, 4, 5]  # it continued after checkpoint-2 instead of starting over
     logged = " ".join(r.getMessage().lower() for r in caplog.records)
     assert "missing" not in logged and "unexpected" not in logged
     assert not (tmp_path / "adapter.checkpoints").exists()

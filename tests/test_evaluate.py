@@ -171,7 +171,9 @@ def test_static_target_vectors_cannot_separate_senses(wordnet, tiny_static):
     pairs = [p for p in build_wic(wordnet) if p.lemma in tiny_static.kv.key_to_index][:50]
     assert pairs
     sims = pair_similarities(tiny_static, pairs)
-    np.testing.assert_allclose(sims[sims != 0], 1.0, rtol=1e-5)  # same word -> same vector
+    placed = sims[sims != 0]
+    assert placed.size >= 10  # enough pairs where the static model knows both forms
+    np.testing.assert_allclose(placed, 1.0, rtol=1e-5)  # same word -> same vector
 
 
 def test_report_from_a_tiny_config(tmp_path, tiny_bert_dir, tiny_vectors_file, manpages_sample):

@@ -73,9 +73,18 @@ def test_loaders_read_gensim_test_files(name, fmt):
 
 
 def test_fasttext_bin_embeds_unseen_words_from_subwords():
+    from ctxembed.static import StaticEmbedder
+
     kv, _ = load_vectors(datapath("lee_fasttext.bin"))
     assert "bushfirez" not in kv.key_to_index
-    assert kv["bushfirez"].any()
+    embedder = StaticEmbedder(kv, name="ft")
+    unseen = embedder.encode(["bushfirez"])[0]
+    assert unseen.any() and embedder.stats.oov_tokens == 0  # composed from its character n-grams
+    expected = kv.get_vector("bushfirez") / np.linalg.norm(kv.get_vector("bushfirez"))
+    np.testing.assert_allclose(unseen, expected, rtol=1e-5)
+    mixed = embedder.encode(["bushfires bushfirez"])[0]
+    both = kv["bushfires"] / 1 + kv.get_vector("bushfirez")
+    np.testing.assert_allclose(mixed, both / np.linalg.norm(both), rtol=1e-5)
 
 
 def test_malformed_vector_file_is_reported(tmp_path):

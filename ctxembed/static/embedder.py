@@ -62,6 +62,7 @@ class StaticEmbedder:
         self.lowercase = lowercase
         self.stats = OOVStats()
         self._fingerprint: str | None = None
+        self._subwords = hasattr(vectors, "buckets_word") and getattr(vectors, "bucket", 0) > 0  # fastText
         # Vector files list words by falling frequency; without real counts,
         # Zipf's law p(rank r) ~ 1 / (r * H_n) estimates the SIF word probability.
         ranks = np.arange(1, len(vectors.index_to_key) + 1, dtype=np.float64)
@@ -81,7 +82,12 @@ class StaticEmbedder:
 
     def token_ids(self, text: str) -> list[int]:
         """Vocabulary indices of the known tokens of `text`; updates `stats`."""
-        ids = []
+        return self._lookup(text)[0]
+
+    def _lookup(self, text: str) -> tuple[list[int], list[np.ndarray]]:
+        """Known tokens' indices, and vectors composed from subwords for unknown ones (fastText)."""
+        ids: list[int] = []
+        composed: list[np.ndarray] = []
         tokens = tokenize(text, lowercase=self.lowercase)
         for token in tokens:
             index = self.kv.key_to_index.get(token)
@@ -91,19 +97,25 @@ class StaticEmbedder:
             parts = [self.kv.key_to_index.get(p) for p in re.split(r"[-'.]", token) if p]
             known = [p for p in parts if p is not None]
             ids.extend(known)
-            if not known:
+            if known:
+                continue
+            if self._subwords and token in self.kv:  # fastText: any of its character n-grams is known
+                composed.append(self.kv.get_vector(token))
+            else:
                 self.stats.oov_tokens += 1
         self.stats.tokens += len(tokens)
-        return ids
+        return ids, composed
 
-    def _pool(self, ids: list[int]) -> np.ndarray:
-        if not ids:
+    def _pool(self, ids: list[int], composed: Sequence[np.ndarray] = ()) -> np.ndarray:
+        if not ids and not len(composed):
             return np.zeros(self.dim, dtype=np.float32)
         vecs = self.kv.vectors[ids]
-        if self.pooling == Pooling.SIF:
-            vec = self._sif_weights[ids] @ vecs
-        else:
-            vec = vecs.mean(axis=0)
+        weights = self._sif_weights[ids] if self.pooling == Pooling.SIF else np.ones(len(ids), dtype=np.float32)
+        if len(composed):  # an unseen word is as rare as the rarest known one
+            vecs = np.vstack([vecs, np.asarray(composed, dtype=np.float32)])
+            rare = self._sif_weights[-1] if self.pooling == Pooling.SIF else 1.0
+            weights = np.concatenate([weights, np.full(len(composed), rare, dtype=np.float32)])
+        vec = weights @ vecs
         norm = float(np.linalg.norm(vec))
         return (vec / norm if norm > 0 else vec).astype(np.float32)
 
@@ -113,23 +125,23 @@ class StaticEmbedder:
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(tqdm(texts, desc="encode (static)", disable=not show_progress)):
-            ids = self.token_ids(text)
-            if not ids:
+            ids, composed = self._lookup(text)
+            if not ids and not composed:
                 self.stats.empty_texts += 1
-            out[i] = self._pool(ids)
+            out[i] = self._pool(ids, composed)
         return out
 
     def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
         """The word's own vector; with `context_window` N, the mean over it and N words each side."""
         start, end = span
         if self.context_window <= 0:
-            return self._pool(self.token_ids(text[start:end]))
+            return self._pool(*self._lookup(text[start:end]))
         tokens = list(_TOKEN.finditer(text.lower() if self.lowercase else text))
         inside = [i for i, m in enumerate(tokens) if m.start() < end and m.end() > start]
         if not inside:
             return self._pool([])
         lo, hi = max(0, inside[0] - self.context_window), inside[-1] + self.context_window + 1
-        return self._pool(self.token_ids(" ".join(m.group() for m in tokens[lo:hi])))
+        return self._pool(*self._lookup(" ".join(m.group() for m in tokens[lo:hi])))
 
     def fingerprint(self) -> str:
         """A short hash of the vocabulary and vectors, to tell vector sets apart."""
