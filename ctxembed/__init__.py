@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ctxembed.config import ContextualConfig, CorpusConfig, IndexConfig, IndexRunConfig, StaticConfig
@@ -24,6 +25,7 @@ __all__ = [
     "VectorIndex",
     "__version__",
     "embedder_from_identity",
+    "embedder_from_manifest",
     "load_embedder",
 ]
 
@@ -38,6 +40,29 @@ def load_embedder(backend: Backend | str, config: StaticConfig | ContextualConfi
     from ctxembed.contextual import ContextualEmbedder
 
     return ContextualEmbedder.from_config(config or ContextualConfig())
+
+
+def embedder_from_manifest(
+    manifest: dict[str, Any],
+    folder: str | Path,
+    *,
+    device: str | None = None,
+    model: str | None = None,
+    adapter: str | None = None,
+) -> Embedder:
+    """The embedder a saved index records, found where it is now: explicit paths first, then the
+    recorded ones, then paths relative to the index folder (for a `runs/` moved as a whole)."""
+    identity = dict(manifest["embedder"])
+    hints = manifest.get("relative_paths") or {}
+    for key, given in (("model", model), ("adapter", adapter)):
+        recorded = identity.get(key)
+        if given is not None:
+            identity[key] = given
+        elif isinstance(recorded, str) and Path(recorded).is_absolute() and not Path(recorded).exists():
+            moved = Path(folder) / str(hints.get(key, ""))
+            if key in hints and moved.exists():
+                identity[key] = str(moved.resolve())
+    return embedder_from_identity(identity, device=device)
 
 
 def embedder_from_identity(identity: dict[str, Any], *, device: str | None = None) -> Embedder:

@@ -87,7 +87,7 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
-    from ctxembed import VectorIndex, embedder_from_identity
+    from ctxembed import VectorIndex, embedder_from_manifest
     from ctxembed.index import read_manifest
 
     if args.k < 1:
@@ -106,7 +106,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if not queries:
         raise CtxEmbedError('no query given; pass one or more queries ("...") or --queries FILE')
     manifest = read_manifest(args.index)
-    index = VectorIndex.load(args.index, embedder_from_identity(manifest["embedder"], device=args.device))
+    embedder = embedder_from_manifest(manifest, args.index, device=args.device, model=args.model, adapter=args.adapter)
+    index = VectorIndex.load(args.index, embedder)
     failed = 0
     for query in queries:
         try:
@@ -296,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON line per query")
     p.add_argument("--device", help="cpu or cuda (contextual indexes)")
+    p.add_argument("--model", help="where the index's model (or vectors) is now, if it moved; checked by content")
+    p.add_argument("--adapter", help="where the index's LoRA adapter is now, if it moved; checked by content")
     p.set_defaults(func=_cmd_search)
 
     p = sub.add_parser("finetune", help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)")

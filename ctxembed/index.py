@@ -179,7 +179,7 @@ class VectorIndex:
                     fh.write(
                         json.dumps({"_id": doc.id, "title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n"
                     )
-            manifest = {**self.manifest(), "index_sha256": checksum}
+            manifest = {**self.manifest(), "index_sha256": checksum, "relative_paths": _relative_paths(self, folder)}
             (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         return Path(folder)
 
@@ -242,6 +242,17 @@ class VectorIndex:
             )
         index._apply_search_params()
         return index
+
+
+def _relative_paths(index: VectorIndex, folder: str | Path) -> dict[str, str]:
+    """Local model and adapter paths relative to the index folder: hints that survive moving both together."""
+    identity = index.embedder.identity()
+    out = {}
+    for key in ("model", "adapter"):
+        value = identity.get(key)
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).exists():
+            out[key] = os.path.relpath(value, Path(folder).resolve())
+    return out
 
 
 def _open_generation(folder: Path) -> dict[str, Any]:

@@ -208,3 +208,72 @@ def test_tsdae_objective_trains(tiny_bert_dir, tmp_path, lora):
     result = finetune_contextual(config)
     assert result.data["tsdae_sentences"] > 100 and result.data["steps"] == 2
     assert (tmp_path / "t" / ("adapter_config.json" if lora else "model.safetensors")).is_file()
+
+
+def test_a_copied_adapter_and_a_moved_runs_folder_still_work(trained, tiny_bert_dir, tmp_path, capsys):
+    import shutil
+
+    from ctxembed.cli import main
+
+    runs = tmp_path / "runs"
+    shutil.copytree(trained.out, runs / "adapter")
+    original = ContextualEmbedder.load(str(tiny_bert_dir), adapter=trained.out, device="cpu")
+    copied = ContextualEmbedder.load(str(tiny_bert_dir), adapter=str(runs / "adapter"), device="cpu")
+    assert copied.identity()["adapter_fingerprint"] == original.identity()["adapter_fingerprint"]
+    docs = [Document("1", "river bank water"), Document("2", "web server network")]
+    VectorIndex.build(copied, docs).save(runs / "index")
+    VectorIndex.load(runs / "index", original)  # same content, other path: accepted
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(runs), str(moved))
+    capsys.readouterr()
+    assert main(["search", str(moved / "index"), "river bank", "-k", "1"]) == 0
+    assert "[1]" in capsys.readouterr().out
+
+
+def test_lora_alpha_is_part_of_the_adapter_fingerprint(trained, tmp_path):
+    import shutil
+
+    from ctxembed.contextual.embedder import folder_fingerprint
+
+    copy = tmp_path / "a"
+    shutil.copytree(trained.out, copy)
+    config = json.loads((copy / "adapter_config.json").read_text())
+    config["lora_alpha"] *= 2
+    (copy / "adapter_config.json").write_text(json.dumps(config))
+    assert folder_fingerprint(copy) != folder_fingerprint(trained.out)
+
+
+def test_saved_adapters_name_their_base_portably(tmp_path):
+    from ctxembed.contextual.training import portable_adapter_config
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/venv/site-packages/x"}))
+    portable_adapter_config(tmp_path, "sentence-transformers/all-MiniLM-L6-v2")
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.mark.gpu
+def test_cuda_training_uses_half_precision_and_saves_an_adapter(tiny_bert_dir, tmp_path):
+    config = make_config(tiny_bert_dir, tmp_path / "a", training={"max_steps": 2})
+    config = type(config)(**{**config.__dict__, "contextual": ContextualConfig(model=str(tiny_bert_dir), device="cuda")})
+    result = finetune_contextual(config)
+    assert result.data["steps"] == 2 and (tmp_path / "a" / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.gpu
+def test_cuda_encoding_matches_cpu(tiny_bert_dir):
+    texts = ["river bank", "web server"]
+    cpu = ContextualEmbedder.load(str(tiny_bert_dir), device="cpu").encode(texts)
+    gpu = ContextualEmbedder.load(str(tiny_bert_dir), device="cuda").encode(texts)
+    np.testing.assert_allclose(cpu, gpu, atol=1e-3)
+
+
+def test_cpu_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    import torch
+
+    from ctxembed.contextual import training
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert training._cpu_precision() == "fp32"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert training._cpu_precision() == "bf16"
