@@ -255,7 +255,9 @@ def test_saved_adapters_name_their_base_portably(tmp_path):
 @pytest.mark.gpu
 def test_cuda_training_uses_half_precision_and_saves_an_adapter(tiny_bert_dir, tmp_path):
     config = make_config(tiny_bert_dir, tmp_path / "a", training={"max_steps": 2})
-    config = type(config)(**{**config.__dict__, "contextual": ContextualConfig(model=str(tiny_bert_dir), device="cuda")})
+    config = type(config)(
+        **{**config.__dict__, "contextual": ContextualConfig(model=str(tiny_bert_dir), device="cuda")}
+    )
     result = finetune_contextual(config)
     assert result.data["steps"] == 2 and (tmp_path / "a" / "adapter_model.safetensors").is_file()
 
