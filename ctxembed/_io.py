@@ -37,7 +37,7 @@ def refuse_existing(path: str | os.PathLike[str], overwrite: bool) -> None:
     Commands call this before long work, so a run fails fast instead of after training.
     """
     if Path(path).exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; choose another --out or pass --overwrite to replace it")
+        raise OutputExistsError(f"{path} already exists; choose another output path or allow replacing it (overwrite)")
 
 
 @contextmanager
@@ -71,7 +71,7 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
 
 
 def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
-    taken = OutputExistsError(f"{path} was created by another run meanwhile; choose another --out or pass --overwrite")
+    taken = OutputExistsError(f"{path} was created by another run meanwhile; choose another output path")
     if path.exists():
         if not overwrite:
             raise taken

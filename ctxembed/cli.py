@@ -269,7 +269,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per workflow."""
-    from ctxembed import __version__
+    from ctxembed._version import __version__
 
     parser = argparse.ArgumentParser(prog="ctxembed", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ctxembed {__version__}")
@@ -354,8 +354,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CtxEmbedError, OSError, ValueError) as exc:  # user input, files, disks: one line, no traceback
         if args.verbose:
             raise
-        print(f"ctxembed: error: {_printable(_describe(exc))}", file=sys.stderr)
+        print(f"ctxembed: error: {_printable(_with_flags(_describe(exc)))}", file=sys.stderr)
         return 1
+
+
+# Library messages name config keys; on the command line these flags set them.
+_FLAGS = {
+    "(overwrite)": "(--overwrite)",
+    "another output path": "another --out",
+    "corpus.path": "corpus.path, --corpus",
+    "static.trust_pickle: true": "static.trust_pickle: true or --trust-pickle",
+    "set `pairs:`": "set `pairs:` (or --pairs)",
+}
+
+
+def _with_flags(message: str) -> str:
+    for key, flag in _FLAGS.items():
+        message = message.replace(key, flag)
+    return message
 
 
 def _describe(exc: BaseException) -> str:

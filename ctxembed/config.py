@@ -94,6 +94,9 @@ class ContextualConfig:
     max_seq_length: int | None = field(default=None, metadata={"help": "Truncate inputs to this many tokens."})
 
 
+SETTINGS: dict[Backend, type] = {Backend.STATIC: StaticConfig, Backend.CONTEXTUAL: ContextualConfig}
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """The FAISS index."""
@@ -212,7 +215,7 @@ def load_config(cls: type[T], path: str | Path) -> T:
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} not found; pass an existing YAML file to --config")
+        raise ConfigError(f"config file {path} not found; pass the path of an existing YAML config")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -367,7 +370,7 @@ class ContextualFinetuneConfig:
         if bad:
             raise ConfigError(f"objective weights must be finite and > 0, got {bad}")
         if Objective.PAIRS in objective and self.pairs is None:
-            raise ConfigError("objective 'pairs' needs a pairs file: set `pairs:` (or --pairs PATH)")
+            raise ConfigError("objective 'pairs' needs a pairs file: set `pairs:` to a JSONL file of {query, positive}")
 
 
 @dataclass(frozen=True)
@@ -381,17 +384,15 @@ class ModelEntry:
 
     def __post_init__(self) -> None:
         _normalize_enums(self)
-        other = self.contextual if self.backend == Backend.STATIC else self.static
-        if other is not None:
-            wanted = self.backend.value
-            raise ConfigError(f"model {self.name!r} is {wanted}: give only `{wanted}:` settings")
+        wanted = self.backend.value
+        others = [b.value for b in Backend if b != self.backend and getattr(self, b.value) is not None]
+        if others:
+            raise ConfigError(f"model {self.name!r} is {wanted}: give only `{wanted}:` settings, not `{others[0]}:`")
 
     @property
     def settings(self) -> StaticConfig | ContextualConfig:
         """This backend's settings, defaults where none were given."""
-        if self.backend == Backend.STATIC:
-            return self.static or StaticConfig()
-        return self.contextual or ContextualConfig()
+        return getattr(self, self.backend.value) or SETTINGS[self.backend]()
 
 
 @dataclass(frozen=True)
@@ -513,4 +514,5 @@ def finetune_config_class(path: str | Path | None, backend: str | None = None) -
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: invalid YAML: {exc}") from None
         backend = data.get("backend") if isinstance(data, dict) else None
-    return StaticFinetuneConfig if backend == Backend.STATIC.value else ContextualFinetuneConfig
+    finetune = {Backend.STATIC.value: StaticFinetuneConfig, Backend.CONTEXTUAL.value: ContextualFinetuneConfig}
+    return finetune.get(str(backend), ContextualFinetuneConfig)

@@ -33,7 +33,7 @@ def load_corpus(config: CorpusConfig | str) -> list[Document]:
     if not path.exists():
         raise CorpusError(
             f"corpus {path} not found; pass an existing .txt/.jsonl/.csv/.parquet file or a folder "
-            f"of .txt files (--corpus PATH)"
+            f"of .txt files (corpus.path)"
         )
     if path.is_dir():
         docs = _read_txt_folder(path, config.encoding)

@@ -94,7 +94,9 @@ class VectorIndex:
             if doc.id in known:
                 raise CtxEmbedError(f"document id {doc.id!r} is already in the index; ids must be unique")
             known.add(doc.id)
-        vectors = self.embedder.encode([d.full_text for d in docs], batch_size=batch_size, show_progress=show_progress)
+        vectors = self.embedder.encode_documents(
+            [d.full_text for d in docs], batch_size=batch_size, show_progress=show_progress
+        )
         empty = np.linalg.norm(vectors, axis=1) == 0
         if empty.any():
             skipped = [d.id for d, e in zip(docs, empty) if e]
@@ -124,7 +126,7 @@ class VectorIndex:
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed queries, refusing any with nothing the model knows."""
-        vectors = self.embedder.encode(list(queries))
+        vectors = self.embedder.encode_queries(list(queries))
         for query, vec in zip(queries, vectors):
             if not np.any(vec):
                 raise EmptyTextError(f"query {query!r} has no word the model knows; rephrase it")
@@ -153,7 +155,7 @@ class VectorIndex:
 
     def manifest(self) -> dict[str, Any]:
         """What a saved index records about itself and the model that built it."""
-        from ctxembed import __version__
+        from ctxembed._version import __version__
 
         return {
             "format_version": FORMAT_VERSION,

@@ -23,25 +23,49 @@ class Pooling(str, Enum):
     SIF = "sif"  # smooth inverse frequency weights a / (a + p(w)), Arora et al. 2017
 
 
+Span = tuple[int, int]  # character offsets [start, end) of a word inside its text
+
+
 @runtime_checkable
 class Embedder(Protocol):
     """Anything that turns texts into float32, L2-normalised vectors.
 
-    A row of zeros from `encode` means the text held nothing the model knows
-    (only static embedders produce these); callers must not index it.
+    "Unknown" has one meaning everywhere: a row of zeros is text (or a word) the model cannot
+    place, such as a static model's out-of-vocabulary words or a word past a contextual model's
+    max_seq_length. Callers never index or compare zero rows.
     """
 
     @property
     def dim(self) -> int: ...
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        """Symmetric embeddings: the same treatment for every text."""
+        ...
 
-    def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
-        """The vector of the word at character `span` of `text` (static: ignores context)."""
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """Embeddings of documents to index (with the model's document prompt, if it has one)."""
+        ...
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Embeddings of search queries (with the model's query prompt, if it has one)."""
+        ...
+
+    def encode_spans(self, items: Sequence[tuple[str, Span]], *, batch_size: int = 32) -> np.ndarray:
+        """One vector per (text, span): the word at the span, read in its text (static: ignores context)."""
         ...
 
     def identity(self) -> dict[str, Any]:
-        """What an index manifest records: backend, model, adapter, dim, fingerprint."""
+        """What an index manifest records: backend, model, adapter, dim, fingerprint, prompts."""
+        ...
+
+    def word_vectors(self) -> Any | None:
+        """Capability: gensim KeyedVectors for lexical benchmarks (SimLex, WordSim), or None."""
+        ...
+
+    def context_window_variant(self, window: int) -> Embedder | None:
+        """Capability: the same model reading `window` words around a target word, or None."""
         ...
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctxembed.errors import EmptyTextError
-
 
 def test_encode_is_float32_and_unit_length(tiny_contextual):
     out = tiny_contextual.encode(["the river bank", "open a file", "crane"], batch_size=2)
@@ -42,8 +40,17 @@ def test_bad_spans(tiny_contextual):
     with pytest.raises(ValueError, match="span"):
         tiny_contextual.encode_in_context("bank", (2, 9))
     long_text = "river " * 100 + "bank"
-    with pytest.raises(EmptyTextError, match="max_seq_length"):
-        tiny_contextual.encode_in_context(long_text, (600, 604))
+    assert not tiny_contextual.encode_in_context(long_text, (600, 604)).any()  # past max_seq_length: unknown
+
+
+def test_spans_are_encoded_in_batches_like_one_at_a_time(tiny_contextual):
+    items = [("we sat on the river bank", (20, 24)), ("money in the bank account", (13, 17)), ("the banks", (4, 9))]
+    batched = tiny_contextual.encode_spans(items, batch_size=2)
+    for row, (text, span) in zip(batched, items):
+        tokens, offsets = tiny_contextual.token_vectors(text)
+        rows = [i for i, (s, e) in enumerate(offsets) if e > s and s < span[1] and e > span[0]]
+        mean = tokens[rows].mean(axis=0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), rtol=1e-4, atol=1e-5)
 
 
 def test_identity_names_model_and_fingerprint(tiny_contextual, tiny_bert_dir):

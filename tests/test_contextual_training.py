@@ -144,7 +144,9 @@ def test_full_finetuning_with_lora_null(tiny_bert_dir, tmp_path):
 
 
 def test_existing_output_is_refused(trained, tiny_bert_dir):
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(
+        OutputExistsError, match=r"already exists; choose another output path or allow replacing it \(overwrite\)"
+    ):
         finetune_contextual(make_config(tiny_bert_dir, trained.out))
 
 

@@ -89,7 +89,9 @@ def test_loading_with_another_model_is_refused(tmp_path, tiny_static, tiny_vecto
 
 def test_existing_output_is_kept_unless_overwrite(tmp_path, tiny_static):
     VectorIndex.build(tiny_static, DOCS[:3]).save(tmp_path / "idx")
-    with pytest.raises(OutputExistsError, match="--overwrite"):
+    with pytest.raises(
+        OutputExistsError, match=r"already exists; choose another output path or allow replacing it \(overwrite\)"
+    ):
         VectorIndex.build(tiny_static, DOCS).save(tmp_path / "idx")
     assert len(VectorIndex.load(tmp_path / "idx", tiny_static)) == 3
     VectorIndex.build(tiny_static, DOCS).save(tmp_path / "idx", overwrite=True)
@@ -147,11 +149,46 @@ class RandomEmbedder:
         out = np.asarray(rows, dtype=np.float32)
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
-    def encode_in_context(self, text, span):
-        return self.encode([text[span[0] : span[1]]])[0]
+    encode_documents = encode
+
+    def encode_queries(self, texts, *, batch_size=64):
+        return self.encode(texts)
+
+    def encode_spans(self, items, *, batch_size=32):
+        return self.encode([text[span[0] : span[1]] for text, span in items])
 
     def identity(self):
         return {"backend": "random", "model": "random", "adapter": None, "dim": self.dim}
+
+    def word_vectors(self):
+        return None
+
+    def context_window_variant(self, window):
+        return None
+
+
+def test_any_embedder_that_follows_the_protocol_is_indexed_and_evaluated(tmp_path):
+    from ctxembed.evaluate.metrics import evaluate_retrieval, index_retriever
+    from ctxembed.evaluate.polysemy import pair_similarities
+    from ctxembed.types import Embedder
+
+    embedder = RandomEmbedder()
+    assert isinstance(embedder, Embedder)
+    docs = [Document(str(i), f"document number {i}") for i in range(20)]
+    index = VectorIndex.build(embedder, docs)
+    scores = evaluate_retrieval(index_retriever(index), {"q": "document number 3"}, {"q": {"3"}})
+    assert scores["ndcg@10"] == pytest.approx(1.0)
+
+    class Pair:  # the two occurrences pair_similarities reads
+        def __init__(self, a, b):
+            self.a, self.b = a, b
+
+    class Occ:
+        def __init__(self, text, span):
+            self.text, self.span = text, span
+
+    same = pair_similarities(embedder, [Pair(Occ("a bank", (2, 6)), Occ("the bank", (4, 8)))])
+    assert same[0] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("factory", ["HNSW16", "IVF4,Flat", "IVF4,PQ16x4"])

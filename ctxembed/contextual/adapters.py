@@ -26,7 +26,7 @@ def adapter_base_name(adapter: str | Path) -> str | None:
 def attach_adapter(model: SentenceTransformer, adapter: str, *, base_name: str) -> tuple[str, str | None]:
     """Load `adapter` onto `model` after checking that it was trained on `base_name`."""
     from ctxembed.assets import resolve_contextual_model
-    from ctxembed.contextual.embedder import folder_fingerprint
+    from ctxembed.contextual.fingerprint import folder_fingerprint
 
     path = Path(adapter).expanduser().resolve()
     if not path.is_dir():

@@ -2,58 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ctxembed.assets import resolve_contextual_model
-from ctxembed.errors import AssetNotFoundError, EmptyTextError
+from ctxembed.contextual.fingerprint import folder_fingerprint
+from ctxembed.errors import AssetNotFoundError
 from ctxembed.types import Backend
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
-
-_FINGERPRINT_SUFFIXES = (".safetensors", ".bin")
-_FINGERPRINT_CONFIGS = ("modules.json", "sentence_bert_config.json", "config.json", "adapter_config.json")
-_NOT_WEIGHTS = ("training_args.bin", "optimizer.bin", "scheduler.bin")
-
-
-def folder_fingerprint(folder: str | Path) -> str | None:
-    """A short content hash of a model or adapter folder, or None if it holds no weights.
-
-    It covers every weight file (sharded or not, module subfolders too), `modules.json`, the
-    module configs and `adapter_config.json` (whose `lora_alpha` changes outputs with identical
-    weights). Paths inside the folder count, where it lives does not: a moved copy hashes the same.
-    """
-    root = Path(folder)
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and "checkpoint" not in p.parts[-2]
-        and ((p.suffix in _FINGERPRINT_SUFFIXES and p.name not in _NOT_WEIGHTS) or p.name in _FINGERPRINT_CONFIGS)
-    )
-    if not any(p.suffix in _FINGERPRINT_SUFFIXES for p in files):
-        return None
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
-        if file.name == "adapter_config.json":  # the base is checked by name on load; its path is no content
-            config = json.loads(file.read_text(encoding="utf-8"))
-            config.pop("base_model_name_or_path", None)
-            digest.update(json.dumps(config, sort_keys=True).encode())
-            continue
-        with file.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def load_sentence_transformer(name: str, device: str | None = None) -> tuple[SentenceTransformer, str, str | None]:
@@ -133,8 +96,21 @@ class ContextualEmbedder:
         return str(self.model.device)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
-        """One L2-normalised float32 row per text."""
-        vectors = self.model.encode(
+        """One L2-normalised float32 row per text, with no prompt."""
+        return self._encode(self.model.encode, texts, batch_size, show_progress)
+
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """Documents through the model's document prompt (sentence-transformers' `encode_document`)."""
+        return self._encode(self.model.encode_document, texts, batch_size, show_progress)
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Queries through the model's query prompt (sentence-transformers' `encode_query`)."""
+        return self._encode(self.model.encode_query, texts, batch_size, False)
+
+    def _encode(self, method: Any, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
+        vectors = method(
             list(texts),
             batch_size=batch_size,
             show_progress_bar=show_progress,
@@ -145,34 +121,72 @@ class ContextualEmbedder:
 
     def token_vectors(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The last layer's token vectors of `text` and each token's character offsets."""
+        tokens, offsets = self._token_batch([text])
+        return tokens[0], offsets[0]
+
+    def _token_batch(self, texts: list[str]) -> tuple[list[np.ndarray], list[list[tuple[int, int]]]]:
+        """Token vectors and character offsets of several texts, in one forward pass."""
         import torch
 
-        features = self.model.preprocess([text])
+        features = self.model.preprocess(texts)
         encoded = self.model.tokenizer(
-            text, return_offsets_mapping=True, truncation=True, max_length=self.model.max_seq_length
+            texts,
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=self.model.max_seq_length,
+            padding=True,
+            return_tensors="pt",
         )
-        ids = features["input_ids"][0].tolist()
-        if ids != encoded["input_ids"]:  # the offsets must describe exactly these tokens
+        if not torch.equal(features["input_ids"].cpu(), encoded["input_ids"]):  # offsets must describe these tokens
             raise RuntimeError("tokenizer offsets do not match the model's own tokenization")
         features = {k: v.to(self.model.device) if hasattr(v, "to") else v for k, v in features.items()}
         with torch.inference_mode():
-            tokens = self.model.forward(features)["token_embeddings"][0]
-        return tokens.float().cpu().numpy(), [tuple(o) for o in encoded["offset_mapping"]]
+            tokens = self.model.forward(features)["token_embeddings"].float().cpu().numpy()
+        lengths = encoded["attention_mask"].sum(dim=1).tolist()
+        offsets = [[tuple(o) for o in row[:n]] for row, n in zip(encoded["offset_mapping"].tolist(), lengths)]
+        return [t[:n] for t, n in zip(tokens, lengths)], offsets
+
+    def encode_spans(self, items: Sequence[tuple[str, tuple[int, int]]], *, batch_size: int = 32) -> np.ndarray:
+        """Mean of the token vectors that overlap each span, L2-normalised; zeros past max_seq_length."""
+        for text, (start, end) in items:
+            if not 0 <= start < end <= len(text):
+                raise ValueError(
+                    f"span {(start, end)} is not a non-empty range inside a text of {len(text)} characters"
+                )
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        order = sorted(range(len(items)), key=lambda i: len(items[i][0]))  # similar lengths pad less
+        for begin in range(0, len(order), batch_size):
+            chunk = order[begin : begin + batch_size]
+            tokens, offsets = self._token_batch([items[i][0] for i in chunk])
+            for i, vecs, offs in zip(chunk, tokens, offsets):
+                start, end = items[i][1]
+                rows = [r for r, (s, e) in enumerate(offs) if e > s and s < end and e > start]
+                if rows:
+                    vec = vecs[rows].mean(axis=0)
+                    out[i] = vec / np.linalg.norm(vec)
+        return out
 
     def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
-        """Mean of the token vectors that overlap `text[span[0]:span[1]]`, L2-normalised."""
-        start, end = span
-        if not 0 <= start < end <= len(text):
-            raise ValueError(f"span {span} is not a non-empty range inside a text of {len(text)} characters")
-        tokens, offsets = self.token_vectors(text)
-        rows = [i for i, (s, e) in enumerate(offsets) if e > s and s < end and e > start]
-        if not rows:
-            raise EmptyTextError(
-                f"span {span} ({text[start:end]!r}) falls outside the first {self.model.max_seq_length} "
-                f"tokens; shorten the text or raise max_seq_length"
-            )
-        vec = tokens[rows].mean(axis=0)
-        return (vec / np.linalg.norm(vec)).astype(np.float32)
+        """The vector of the word at `span` of `text`; zeros when it lies past max_seq_length."""
+        return self.encode_spans([(text, span)])[0]
+
+    def word_vectors(self) -> None:
+        """No word-vector table: lexical benchmarks do not apply."""
+        return None
+
+    def context_window_variant(self, window: int) -> None:
+        """A contextual model always reads the whole sentence."""
+        return None
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> ContextualEmbedder:
+        """The embedder an index manifest records (the index then checks its fingerprint)."""
+        return cls.load(
+            identity["model"],
+            adapter=identity.get("adapter"),
+            device=device,
+            max_seq_length=identity.get("max_seq_length"),
+        )
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -183,4 +197,5 @@ class ContextualEmbedder:
             "fingerprint": self.model_fingerprint,
             "adapter_fingerprint": self.adapter_fingerprint,
             "max_seq_length": self.model.max_seq_length,
+            **({"prompts": prompts} if (prompts := {k: v for k, v in (self.model.prompts or {}).items() if v}) else {}),
         }

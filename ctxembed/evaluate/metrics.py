@@ -85,7 +85,7 @@ def index_retriever(index) -> Retriever:  # type: ignore[no-untyped-def]
     """A `Retriever` over a `VectorIndex`; a query the model cannot embed ranks nothing (a miss)."""
 
     def retrieve(queries: Sequence[str], k: int) -> list[list[str]]:
-        vectors = index.embedder.encode(list(queries))
+        vectors = index.embedder.encode_queries(list(queries))
         _, positions = index.search_vectors(vectors, k=min(k, len(index)))
         return [
             [index.docs[p].id for p in row if p >= 0] if np.any(vec) else [] for vec, row in zip(vectors, positions)

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed.errors import EmptyTextError
 from ctxembed.types import Embedder
 
 CURATED_WORDS = ("bank", "server", "crane", "bass", "cell", "bat", "plant", "spring")
@@ -101,18 +100,9 @@ def pair_similarities(embedder: Embedder, pairs: Sequence[WicPair]) -> np.ndarra
 
     A word the embedder cannot place (beyond its max_seq_length) scores 0 with anything.
     """
-    cache: dict[tuple[str, tuple[int, int]], np.ndarray] = {}
-
-    def vec(occ: Occurrence) -> np.ndarray:
-        key = (occ.text, occ.span)
-        if key not in cache:
-            try:
-                cache[key] = embedder.encode_in_context(occ.text, occ.span)
-            except EmptyTextError:
-                cache[key] = np.zeros(embedder.dim, dtype=np.float32)
-        return cache[key]
-
-    return np.array([float(vec(p.a) @ vec(p.b)) for p in pairs], dtype=np.float64)
+    keys = list(dict.fromkeys((occ.text, occ.span) for p in pairs for occ in (p.a, p.b)))
+    vectors = dict(zip(keys, embedder.encode_spans(keys)))  # one batched pass; zeros for unknown words
+    return np.array([float(vectors[(p.a.text, p.a.span)] @ vectors[(p.b.text, p.b.span)]) for p in pairs])
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -172,7 +162,11 @@ def word_senses(embedder: Embedder, wn: Any, word: str) -> dict[str, Any]:
     occs = [o for group in found.values() for o in group]
     if len(found) < 2:
         return {"word": word, "senses": len(found), "occurrences": len(occs)}
-    vectors = np.stack([embedder.encode_in_context(o.text, o.span) for o in occs])
+    vectors = embedder.encode_spans([(o.text, o.span) for o in occs])
+    known = np.linalg.norm(vectors, axis=1) > 0  # a word the model cannot place is left out
+    occs, vectors = [o for o, k in zip(occs, known) if k], vectors[known]
+    if len({o.sense for o in occs}) < 2:
+        return {"word": word, "senses": len(found), "occurrences": len(occs)}
     sims = vectors @ vectors.T
     senses = [o.sense for o in occs]
     within = [sims[i, j] for i in range(len(occs)) for j in range(i + 1, len(occs)) if senses[i] == senses[j]]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ctxembed._io import atomic_dir, dumps_json, to_jsonable
 from ctxembed.config import EvaluateConfig, ModelEntry
-from ctxembed.types import Backend
+from ctxembed.plots import colour, new_figure, project_2d, save_figure
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +62,10 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
             report["retrieval"][entry.name] = evaluate_retrieval(index_retriever(index), queries, relevant)
         if pairs is not None:
             _score_polysemy(report, entry, embedder, wn, pairs, config)
-        if config.lexical and entry.backend == Backend.STATIC:
+        if config.lexical and (vectors := embedder.word_vectors()) is not None:
             from ctxembed.evaluate.lexical import lexical_scores
 
-            report["lexical"][entry.name] = lexical_scores(embedder.kv)  # type: ignore[attr-defined]
+            report["lexical"][entry.name] = lexical_scores(vectors)
         logger.info("%s evaluated in %.0fs", entry.name, time.perf_counter() - started)
     return report
 
@@ -74,9 +74,9 @@ def _score_polysemy(report: dict[str, Any], entry: ModelEntry, embedder: Any, wn
     from ctxembed.evaluate.polysemy import evaluate_wic, word_senses
 
     variants = [(entry.name, embedder)]
-    if entry.backend == Backend.STATIC and config.polysemy.static_context_window > 0:
-        window = config.polysemy.static_context_window
-        variants.append((f"{entry.name} (+-{window} words)", embedder.with_context_window(window)))
+    window = config.polysemy.static_context_window
+    if (baseline := embedder.context_window_variant(window)) is not None:
+        variants.append((f"{entry.name} (+-{window} words)", baseline))
     for name, variant in variants:
         report["polysemy"][name] = evaluate_wic(variant, pairs)
     report["words"][entry.name] = [word_senses(embedder, wn, word) for word in config.polysemy.words]
@@ -152,10 +152,7 @@ def _fmt(value: Any) -> str:
 def _plots(report: dict[str, Any], folder: Path) -> list[str]:
     """Bar charts of the headline metrics and a 2D view of word senses per model."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
         logger.warning("matplotlib is not installed: the report has no plots (pip install 'ctxembed[eval]')")
         return []
@@ -164,47 +161,34 @@ def _plots(report: dict[str, Any], folder: Path) -> list[str]:
         rows = report[key]
         if not rows:
             continue
-        fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(rows)))
+        fig, ax = new_figure(figsize=(7, 0.5 + 0.45 * len(rows)))
         ax.barh(list(rows), [r[metric] for r in rows.values()], color="tab:blue")
         ax.invert_yaxis()
         ax.set_xlabel(metric)
         ax.set_title(f"{key}: {metric}")
-        fig.tight_layout()
-        fig.savefig(folder / file, dpi=110)
-        plt.close(fig)
+        save_figure(fig, folder / file)
         names.append(file)
     for model, words in report["words"].items():
         shown = [w for w in words if w.get("points")]
         if not shown:
             continue
-        fig, axes = plt.subplots(1, len(shown), figsize=(max(6.0, 3.4 * len(shown)), 3.6), squeeze=False)
+        fig, axes = new_figure(1, len(shown), figsize=(max(6.0, 3.4 * len(shown)), 3.6), squeeze=False)
         for ax, word in zip(axes[0], shown):
             vectors = np.stack([p["vector"] for p in word["points"]])
-            xy = _pca_2d(vectors)
+            xy, _ = project_2d(vectors)
             senses = [p["sense"] for p in word["points"]]
             for i, sense in enumerate(sorted(set(senses))):
                 mask = np.array([s == sense for s in senses])
-                ax.scatter(xy[mask, 0], xy[mask, 1], label=sense, s=22, color=plt.cm.tab20(i % 20))
+                ax.scatter(xy[mask, 0], xy[mask, 1], label=sense, s=22, color=colour(i))
             ax.set_title(f"{word['word']} (gap {word['gap']:+.2f})", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.legend(fontsize=5, loc="best")
         fig.suptitle(f"{model}: occurrences coloured by WordNet sense", fontsize=10)
-        fig.tight_layout()
         file = f"senses-{_slug(model)}.png"
-        fig.savefig(folder / file, dpi=110)
-        plt.close(fig)
+        save_figure(fig, folder / file)
         names.append(file)
     return names
-
-
-def _pca_2d(vectors: np.ndarray) -> np.ndarray:
-    centered = vectors - vectors.mean(axis=0)
-    if not np.any(centered):
-        return np.zeros((len(vectors), 2))
-    _, _, vt = np.linalg.svd(centered, full_matrices=False)
-    xy = centered @ vt[:2].T
-    return xy if xy.shape[1] == 2 else np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
 
 
 def _slug(name: str) -> str:

@@ -131,6 +131,44 @@ class StaticEmbedder:
             out[i] = self._pool(ids, composed)
         return out
 
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """Documents and queries are treated alike by word vectors."""
+        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Documents and queries are treated alike by word vectors."""
+        return self.encode(texts, batch_size=batch_size)
+
+    def encode_spans(self, items: Sequence[tuple[str, tuple[int, int]]], *, batch_size: int = 32) -> np.ndarray:
+        """The word vector at each span (with `context_window`, the mean over it and its neighbours)."""
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        for i, (text, span) in enumerate(items):
+            out[i] = self.encode_in_context(text, span)
+        return out
+
+    def word_vectors(self) -> KeyedVectors:
+        """The vectors themselves: lexical benchmarks apply."""
+        return self.kv
+
+    def context_window_variant(self, window: int) -> StaticEmbedder | None:
+        """The same vectors averaged over `window` words each side of a target word (a polysemy baseline)."""
+        return self.with_context_window(window) if window > 0 else None
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> StaticEmbedder:
+        """The embedder an index manifest records (the index then checks its fingerprint)."""
+        from ctxembed.config import StaticConfig
+
+        config = StaticConfig(
+            vectors=identity["model"],
+            pooling=identity["pooling"],
+            sif_a=identity.get("sif_a", 1e-3),
+            lowercase=identity["lowercase"],
+        )
+        return cls.from_config(config)
+
     def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
         """The word's own vector; with `context_window` N, the mean over it and N words each side."""
         start, end = span

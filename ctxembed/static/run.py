@@ -13,6 +13,7 @@ from ctxembed._io import atomic_dir, dumps_json, refuse_existing, to_jsonable
 from ctxembed._logs import quiet_logger
 from ctxembed.config import StaticFinetuneConfig
 from ctxembed.data import load_corpus
+from ctxembed.plots import new_figure, project_2d, save_figure
 from ctxembed.static.finetune import coverage, domain_sentences, drift_guard, train_vectors, uses_lowercase
 from ctxembed.static.vectors import load_vectors
 
@@ -171,13 +172,10 @@ def _retrieval(config: StaticFinetuneConfig, variants: dict[str, Any], lowercase
 def plot_neighbours(words: list[str], before: Any, after: Any, path: Path) -> list[str]:
     """Two 2D maps (UMAP if installed, else PCA) of the words and their neighbours, before and after."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib  # noqa: F401
     except ImportError:
         return []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    fig, axes = new_figure(1, 2, figsize=(11, 5))
     method = "PCA"
     for ax, (title, kv) in zip(axes, (("pretrained", before), ("fine-tuned", after))):
         labels, centers = [], []
@@ -198,25 +196,8 @@ def plot_neighbours(words: list[str], before: Any, after: Any, path: Path) -> li
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"Domain words (red) and their nearest neighbours, {method}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return [path.name]
-
-
-def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, str]:
-    """UMAP when umap-learn is installed and there are enough points, else PCA."""
-    try:
-        import umap
-
-        if len(vectors) >= 10:
-            xy = umap.UMAP(n_components=2, n_neighbors=min(8, len(vectors) - 1), random_state=0).fit_transform(vectors)
-            return np.asarray(xy), "UMAP"
-    except ImportError:
-        pass
-    centered = vectors - vectors.mean(axis=0)
-    _, _, vt = np.linalg.svd(centered, full_matrices=False)
-    return centered @ vt[:2].T, "PCA"
 
 
 def render_static_report(report: dict[str, Any], plots: list[str]) -> str:

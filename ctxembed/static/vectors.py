@@ -14,7 +14,7 @@ from ctxembed.errors import AssetNotFoundError, CorpusError
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
-FORMATS = ("auto", "packaged", "word2vec", "word2vec-binary", "glove", "fasttext-vec", "fasttext-bin", "kv")
+FORMATS = ("auto", "packaged", "word2vec", "word2vec-binary", "glove", "fasttext-bin", "kv")
 
 
 def load_vectors(name_or_path: str, fmt: str = "auto", *, trust_pickle: bool = False) -> tuple[KeyedVectors, str]:
@@ -40,7 +40,7 @@ def load_vectors(name_or_path: str, fmt: str = "auto", *, trust_pickle: bool = F
         raise CorpusError(
             f"{path} is a gensim .kv file, a Python pickle that can run code when it is loaded; convert it with "
             f"KeyedVectors.save_word2vec_format(PATH, binary=True), or set static.trust_pickle: true "
-            f"(--trust-pickle) if you made the file yourself"
+            f"if you made the file yourself"
         )
     return _load_file(path, fmt), resolved.name
 
@@ -98,7 +98,7 @@ def _load_file(path: Path, fmt: str) -> KeyedVectors:
         MemoryError,
         struct.error,
     ) as exc:  # gensim's parsers raise all of these on a damaged or foreign file
-        where = _find_bad_line(path, fmt) if fmt in ("word2vec", "glove", "fasttext-vec") else None
+        where = _find_bad_line(path, fmt) if fmt in ("word2vec", "glove") else None
         raise CorpusError(
             f"{where or path}: cannot read as {fmt} vectors ({type(exc).__name__}: {str(exc)[:80]}); fix the file or pass the right "
             f"format ({', '.join(FORMATS[1:])})"

@@ -1,0 +1,68 @@
+"""The one place that maps a backend name to its embedder class; everything else asks the embedder."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from ctxembed.config import SETTINGS
+from ctxembed.errors import CtxEmbedError
+from ctxembed.types import Backend, Embedder
+
+EMBEDDERS: dict[Backend, str] = {
+    Backend.STATIC: "ctxembed.static.embedder:StaticEmbedder",
+    Backend.CONTEXTUAL: "ctxembed.contextual.embedder:ContextualEmbedder",
+}
+
+
+def embedder_class(backend: Backend | str) -> Any:
+    """The class that implements `backend` (imported on first use: torch is heavy)."""
+    try:
+        module, _, name = EMBEDDERS[Backend(backend)].partition(":")
+    except ValueError:
+        raise CtxEmbedError(
+            f"unknown backend {backend!r}; choose one of {', '.join(b.value for b in Backend)}"
+        ) from None
+    return getattr(import_module(module), name)
+
+
+def load_embedder(backend: Backend | str, settings: Any = None) -> Embedder:
+    """Load the embedder of `backend` as its settings say (defaults: GloVe 50d or MiniLM)."""
+    return embedder_class(backend).from_config(settings or SETTINGS[Backend(backend)]())
+
+
+def embedder_from_identity(identity: dict[str, Any], *, device: str | None = None) -> Embedder:
+    """Re-create the embedder an index manifest records (the index checks its fingerprint)."""
+    if not isinstance(identity, dict) or identity.get("backend") not in {b.value for b in Backend}:
+        backend = identity.get("backend") if isinstance(identity, dict) else identity
+        raise CtxEmbedError(f"the index manifest names an unknown backend {backend!r}; rebuild the index")
+    try:
+        return embedder_class(identity["backend"]).from_identity(identity, device=device)
+    except (KeyError, TypeError) as exc:
+        raise CtxEmbedError(
+            f"the index manifest's 'embedder' lacks or mistypes {exc}; the manifest is damaged: rebuild the index"
+        ) from None
+
+
+def embedder_from_manifest(
+    manifest: dict[str, Any],
+    folder: str | Path,
+    *,
+    device: str | None = None,
+    model: str | None = None,
+    adapter: str | None = None,
+) -> Embedder:
+    """The embedder a saved index records, found where it is now: explicit paths first, then the
+    recorded ones, then paths relative to the index folder (for a `runs/` moved as a whole)."""
+    identity = dict(manifest["embedder"])
+    hints = manifest.get("relative_paths") or {}
+    for key, given in (("model", model), ("adapter", adapter)):
+        recorded = identity.get(key)
+        if given is not None:
+            identity[key] = given
+        elif isinstance(recorded, str) and Path(recorded).is_absolute() and not Path(recorded).exists():
+            moved = Path(folder) / str(hints.get(key, ""))
+            if key in hints and moved.exists():
+                identity[key] = str(moved.resolve())
+    return embedder_from_identity(identity, device=device)
