@@ -88,7 +88,7 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from ctxembed import VectorIndex, embedder_from_manifest
-    from ctxembed.index import read_manifest
+    from ctxembed.index_files import read_manifest
 
     if args.k < 1:
         raise CtxEmbedError(f"-k must be >= 1 (hits per query), got {args.k}")

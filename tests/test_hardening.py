@@ -432,10 +432,10 @@ main(["index", "--backend", "static", "--corpus", corpus, "--vectors", {str(tiny
 
 
 def test_a_reader_sees_one_generation_while_a_rebuild_swaps_the_folder(saved_index, tiny_static, monkeypatch):
-    import ctxembed.index as index_module
+    import ctxembed.index as index_module  # the loader looks sha256_of up there
 
     other = VectorIndex.build(tiny_static, [Document(str(i), "web server network") for i in range(5)])
-    real_sha = index_module._sha256
+    real_sha = index_module.sha256_of
     swapped = []
 
     def swap_during_load(path):
@@ -444,7 +444,7 @@ def test_a_reader_sees_one_generation_while_a_rebuild_swaps_the_folder(saved_ind
             other.save(saved_index, overwrite=True)  # a rebuild lands between reading two files
         return real_sha(path)
 
-    monkeypatch.setattr(index_module, "_sha256", swap_during_load)
+    monkeypatch.setattr(index_module, "sha256_of", swap_during_load)
     manifest = json.loads((saved_index / "manifest.json").read_text())
     from ctxembed import embedder_from_identity
 

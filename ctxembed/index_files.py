@@ -1,0 +1,166 @@
+"""The files of a saved index: manifest checks, checksums, one build's files opened together, identity."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ctxembed.data import Document
+from ctxembed.errors import CtxEmbedError, IndexMismatchError
+
+INDEX_FILE = "index.faiss"
+MANIFEST_FILE = "manifest.json"
+DOCS_FILE = "docs.jsonl"
+FORMAT_VERSION = 1
+MANIFEST_KEYS = ("format_version", "embedder", "factory", "count", "nprobe", "ef_search")
+
+
+def relative_paths(identity: dict[str, Any], folder: str | Path) -> dict[str, str]:
+    """Local model and adapter paths relative to the index folder: hints that survive moving both together."""
+    out = {}
+    for key in ("model", "adapter"):
+        value = identity.get(key)
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).exists():
+            out[key] = os.path.relpath(value, Path(folder).resolve())
+    return out
+
+
+def open_generation(folder: Path) -> dict[str, Any]:
+    """Open the three files of one saved build; an open file stays readable if a rebuild deletes it."""
+    files: dict[str, Any] = {}
+    try:
+        for name in (MANIFEST_FILE, INDEX_FILE, DOCS_FILE):
+            try:
+                files[name] = (folder / name).open("rb")
+            except FileNotFoundError:
+                if not folder.is_dir() or name == MANIFEST_FILE and not files:
+                    raise CtxEmbedError(
+                        f"{folder} is not a ctxembed index (no {name}); build one with `ctxembed index`"
+                    ) from None
+                if (folder / MANIFEST_FILE).is_file() and name != MANIFEST_FILE:
+                    _check_same_build(folder, files)
+                    raise CtxEmbedError(f"{folder / name} is missing; rebuild the index") from None
+                raise
+    except BaseException:
+        for fh in files.values():
+            fh.close()
+        raise
+    return files
+
+
+def _check_same_build(folder: Path, files: dict[str, Any]) -> None:
+    """Raise FileNotFoundError (retry) when the folder on disk is no longer the build we opened."""
+    if os.fstat(files[MANIFEST_FILE].fileno()).st_ino != (folder / MANIFEST_FILE).stat().st_ino:
+        raise FileNotFoundError(folder)
+
+
+def readable_path(fh: Any) -> str:
+    """A path that reopens the file behind `fh`, even if it was deleted since (Linux); else its name."""
+    proc = Path(f"/proc/self/fd/{fh.fileno()}")
+    return str(proc) if proc.exists() else fh.name
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """Read and check `manifest.json` of a saved index folder."""
+    folder = Path(folder)
+    path = folder / MANIFEST_FILE
+    if not path.is_file():
+        raise CtxEmbedError(f"{folder} is not a ctxembed index (no {MANIFEST_FILE}); build one with `ctxembed index`")
+    return parse_manifest(path.read_bytes(), path)
+
+
+def parse_manifest(raw: bytes, path: Path) -> dict[str, Any]:
+    """Check the bytes of a manifest; errors name `path` and say to rebuild."""
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CtxEmbedError(f"{path}: not UTF-8 text; the index folder is damaged: rebuild the index") from None
+    except json.JSONDecodeError as exc:
+        raise CtxEmbedError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}); rebuild the index") from None
+    if not isinstance(manifest, dict):
+        raise CtxEmbedError(f"{path}: expected a JSON object, got {type(manifest).__name__}; rebuild the index")
+    missing = [key for key in MANIFEST_KEYS if key not in manifest]
+    if missing:
+        raise CtxEmbedError(f"{path}: missing key(s) {', '.join(missing)}; the manifest is damaged: rebuild the index")
+    if not isinstance(manifest["embedder"], dict) or not isinstance(manifest["count"], int):
+        raise CtxEmbedError(f"{path}: 'embedder' must be an object and 'count' a number; rebuild the index")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise CtxEmbedError(
+            f"{path}: index format {manifest.get('format_version')!r} is not {FORMAT_VERSION}; rebuild the index"
+        )
+    return manifest
+
+
+def describe_identity(identity: dict[str, Any]) -> str:
+    """A one-line name for an embedder identity, for messages."""
+    text = f"{identity.get('backend')} model {identity.get('model')!r}"
+    if identity.get("adapter"):
+        text += f" + adapter {identity['adapter']!r}"
+    return text
+
+
+def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Path) -> None:
+    """Refuse an embedder whose identity differs from the one recorded in a manifest."""
+    # Paths are hints: a moved or copied model or adapter with the same content (fingerprint) is the same.
+    ignored = {"adapter"}
+    if recorded.get("fingerprint") and recorded.get("fingerprint") == current.get("fingerprint"):
+        ignored.add("model")
+    keys = sorted((set(recorded) | set(current)) - ignored)
+    differing = [key for key in keys if recorded.get(key) != current.get(key)]
+    if differing:
+        raise IndexMismatchError(
+            f"index {folder} was built with {describe_identity(recorded)} but is queried with "
+            f"{describe_identity(current)} (differing: {', '.join(differing)}); query it with the model "
+            f"it was built with, or rebuild it with `ctxembed index`"
+        )
+
+
+def read_docs(fh: Any, *, shown: Path) -> Iterable[Document]:
+    for lineno, raw in enumerate(fh, start=1):
+        try:
+            row = json.loads(raw.decode("utf-8"))
+            doc = Document(row["_id"], row["text"], row.get("title", ""))
+            if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
+                raise TypeError
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            raise CtxEmbedError(
+                f"{shown}, line {lineno}: not a JSON object with string '_id' and 'text'; the index folder is "
+                f"damaged: rebuild it"
+            ) from None
+        yield doc
+
+
+def sha256_of(source: Path | Any) -> str:
+    """Hex SHA-256 of a file, given by path or as an open binary file (read from the start)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    fh = source.open("rb") if isinstance(source, Path) else source
+    try:
+        fh.seek(0)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    finally:
+        if isinstance(source, Path):
+            fh.close()
+    return digest.hexdigest()
+
+
+_FACTORY_NUMBER = re.compile(r"(HNSW|IVF|PQ|NSG)(\d+)")
+
+
+def check_factory(factory: str) -> None:
+    """Refuse factory strings that FAISS accepts but that abort, fail later or clash with ctxembed's ids."""
+    if not isinstance(factory, str) or not factory.strip():
+        raise CtxEmbedError("index.factory must be a FAISS factory string such as Flat, HNSW32 or IVF256,Flat")
+    if "IDMap" in factory:
+        raise CtxEmbedError(f"index.factory {factory!r}: drop 'IDMap'; ctxembed keeps document ids itself")
+    for kind, number in _FACTORY_NUMBER.findall(factory):
+        if int(number) < (2 if kind in ("HNSW", "NSG") else 1):
+            raise CtxEmbedError(
+                f"index.factory {factory!r}: {kind}{number} is not a usable size; try Flat, HNSW32 or IVF256,Flat"
+            )
