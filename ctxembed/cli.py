@@ -40,8 +40,9 @@ def _show_warnings() -> Iterator[None]:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from ctxembed._io import refuse_existing
-    from ctxembed.config import IndexRunConfig, load_config, override
+    from ctxembed.config import IndexRunConfig
     from ctxembed.data import load_corpus
+    from ctxembed.yaml_config import load_config, override
 
     config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
     config = override(
@@ -140,8 +141,9 @@ def _snippet(text: str, width: int) -> str:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ctxembed._io import refuse_existing
-    from ctxembed.config import DemoConfig, load_config, override
+    from ctxembed.config import DemoConfig
     from ctxembed.data import load_corpus
+    from ctxembed.yaml_config import load_config, override
 
     config = load_config(DemoConfig, args.config) if args.config else DemoConfig()
     config = override(config, **{"corpus.path": args.corpus})
@@ -179,13 +181,10 @@ def _model_label(identity: dict[str, Any]) -> str:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from ctxembed.config import (
-        ContextualFinetuneConfig,
-        StaticFinetuneConfig,
-        finetune_config_class,
-        load_config,
-        override,
-    )
+    from ctxembed.contextual.settings import ContextualFinetuneConfig
+    from ctxembed.registry import finetune_config_class
+    from ctxembed.static.settings import StaticFinetuneConfig
+    from ctxembed.yaml_config import load_config, override
 
     cls = finetune_config_class(args.config, args.backend)
     if cls is StaticFinetuneConfig:
@@ -222,8 +221,9 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _finetune_static(args: argparse.Namespace) -> int:
-    from ctxembed.config import StaticFinetuneConfig, load_config, override
     from ctxembed.static.run import VECTORS_FILE, finetune_static
+    from ctxembed.static.settings import StaticFinetuneConfig
+    from ctxembed.yaml_config import load_config, override
 
     if args.pairs or args.model or args.resume:
         raise CtxEmbedError("--pairs, --model and --resume are for contextual fine-tuning; use --vectors for static")
@@ -253,8 +253,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ctxembed._io import refuse_existing
-    from ctxembed.config import EvaluateConfig, load_config, override
     from ctxembed.evaluate.report import render_markdown, run_evaluation, write_report
+    from ctxembed.evaluate.settings import EvaluateConfig
+    from ctxembed.yaml_config import load_config, override
 
     config = load_config(EvaluateConfig, args.config) if args.config else EvaluateConfig()
     config = override(config, dataset=args.dataset, out=args.out, split=args.split)

@@ -66,3 +66,22 @@ def embedder_from_manifest(
             if key in hints and moved.exists():
                 identity[key] = str(moved.resolve())
     return embedder_from_identity(identity, device=device)
+
+
+def finetune_config_class(path: str | Path | None, backend: str | None = None) -> type:
+    """The finetune config class a YAML file asks for through its `backend` key (default contextual)."""
+    import yaml
+
+    from ctxembed.errors import ConfigError
+
+    if backend is None and path is not None and Path(path).is_file():
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        backend = data.get("backend") if isinstance(data, dict) else None
+    from ctxembed.contextual.settings import ContextualFinetuneConfig
+    from ctxembed.static.settings import StaticFinetuneConfig
+
+    finetune = {Backend.STATIC.value: StaticFinetuneConfig, Backend.CONTEXTUAL.value: ContextualFinetuneConfig}
+    return finetune.get(str(backend), ContextualFinetuneConfig)

@@ -27,12 +27,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> int:
     import yaml
 
-    from ctxembed.config import ContextualFinetuneConfig, load_config, override
     from ctxembed.contextual.embedder import load_sentence_transformer
     from ctxembed.contextual.selection import DevSet, paired_bootstrap, per_query_ndcg
+    from ctxembed.contextual.settings import ContextualFinetuneConfig
     from ctxembed.contextual.training import finetune_contextual
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.metrics import bm25_retriever
+    from ctxembed.yaml_config import load_config, override
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")

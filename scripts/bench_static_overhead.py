@@ -14,9 +14,10 @@ import time
 
 import numpy as np
 
-from ctxembed.config import CorpusConfig, StaticFinetuneConfig
+from ctxembed.config import CorpusConfig
 from ctxembed.data import load_corpus
 from ctxembed.static.finetune import build_model, domain_sentences, train_vectors
+from ctxembed.static.settings import StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors
 
 

@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from ctxembed.config import ContextualFinetuneConfig, GenqSettings, Objective, TrainSettings, from_dict
 from ctxembed.contextual.genq import generate_queries, genq_pairs
 from ctxembed.contextual.mining import mine_pairs, split_sentences
 from ctxembed.contextual.selection import paired_bootstrap, per_query_ndcg
+from ctxembed.contextual.settings import ContextualFinetuneConfig, GenqSettings, Objective, TrainSettings
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError
+from ctxembed.yaml_config import from_dict
 
 
 def test_sentence_splitter_keeps_abbreviations():

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from ctxembed.config import DemoConfig, IndexRunConfig, from_dict, load_config, override
+from ctxembed.config import DemoConfig, IndexRunConfig
 from ctxembed.errors import ConfigError
 from ctxembed.types import Backend, Pooling
+from ctxembed.yaml_config import from_dict, load_config, override
 
 
 def test_defaults_and_nested_values_load(tmp_path):
@@ -73,3 +74,26 @@ def test_bundled_configs_load():
     assert load_config(DemoConfig, root / "demo.yaml").queries
     assert load_config(IndexRunConfig, root / "index-static.yaml").backend is Backend.STATIC
     assert load_config(IndexRunConfig, root / "index-contextual.yaml").backend is Backend.CONTEXTUAL
+
+
+def test_saved_configs_record_their_type_and_round_trip():
+    import json
+
+    from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings
+    from ctxembed.evaluate.settings import EvaluateConfig
+    from ctxembed.static.settings import StaticFinetuneConfig
+    from ctxembed.yaml_config import to_dict
+
+    configs = [
+        ContextualFinetuneConfig(objective={"ict": 1.0, "genq": 0.5}, lora=LoraSettings(r=4)),
+        ContextualFinetuneConfig(lora=None),
+        StaticFinetuneConfig(anchor=0.2, drift_limit=0.05),
+        EvaluateConfig(split="dev"),
+        IndexRunConfig(backend="static"),
+    ]
+    for config in configs:
+        saved = json.loads(json.dumps(to_dict(config)))
+        assert saved["config_type"] == type(config).__name__
+        assert from_dict(type(config), saved) == config
+    with pytest.raises(ConfigError, match="this is a saved StaticFinetuneConfig, not a ContextualFinetuneConfig"):
+        from_dict(ContextualFinetuneConfig, to_dict(StaticFinetuneConfig()))

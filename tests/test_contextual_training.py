@@ -8,20 +8,14 @@ import pytest
 from safetensors.numpy import load_file
 
 from ctxembed import VectorIndex
-from ctxembed.config import (
-    ContextualConfig,
-    ContextualFinetuneConfig,
-    CorpusConfig,
-    LoraSettings,
-    Objective,
-    TrainSettings,
-    load_config,
-)
+from ctxembed.config import ContextualConfig, CorpusConfig
 from ctxembed.contextual import ContextualEmbedder
 from ctxembed.contextual.export import export_merged
+from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.contextual.training import finetune_contextual
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError, CorpusError, IndexMismatchError, OutputExistsError
+from ctxembed.yaml_config import load_config
 
 
 def make_config(model_dir, out, **changes) -> ContextualFinetuneConfig:
@@ -197,7 +191,7 @@ def test_pairs_objective_needs_a_pairs_file(tmp_path):
 
 
 def test_test_split_cannot_select_models(tiny_bert_dir, tmp_path):
-    from ctxembed.config import EvalSettings
+    from ctxembed.contextual.settings import EvalSettings
 
     config = make_config(tiny_bert_dir, tmp_path / "a", eval=EvalSettings(dataset=str(tmp_path), split="test"))
     with pytest.raises(ConfigError, match="must not be 'test'"):

@@ -177,8 +177,9 @@ def test_static_target_vectors_cannot_separate_senses(wordnet, tiny_static):
 
 
 def test_report_from_a_tiny_config(tmp_path, tiny_bert_dir, tiny_vectors_file, manpages_sample):
-    from ctxembed.config import EvaluateConfig, from_dict
     from ctxembed.evaluate.report import run_evaluation, write_report
+    from ctxembed.evaluate.settings import EvaluateConfig
+    from ctxembed.yaml_config import from_dict
 
     manpages_sample.qrels["test"] = {q: d for split in manpages_sample.qrels.values() for q, d in split.items()}
     manpages_sample.save(tmp_path / "mp")

@@ -10,16 +10,13 @@ import pytest
 
 from ctxembed import VectorIndex
 from ctxembed.cli import main
-from ctxembed.config import (
-    CorpusConfig,
-    EvaluateConfig,
-    StaticConfig,
-    StaticFinetuneConfig,
-    TrainSettings,
-    from_dict,
-)
+from ctxembed.config import CorpusConfig, StaticConfig
+from ctxembed.contextual.settings import TrainSettings
 from ctxembed.data import Document, load_corpus
 from ctxembed.errors import ConfigError, CorpusError, CtxEmbedError, OutputExistsError
+from ctxembed.evaluate.settings import EvaluateConfig
+from ctxembed.static.settings import StaticFinetuneConfig
+from ctxembed.yaml_config import from_dict
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -88,7 +85,8 @@ def test_sif_a_must_be_finite_and_positive(value):
 
 
 def test_yaml_exponent_floats_are_numbers(tmp_path):
-    from ctxembed.config import ContextualFinetuneConfig, load_config
+    from ctxembed.contextual.settings import ContextualFinetuneConfig
+    from ctxembed.yaml_config import load_config
 
     path = tmp_path / "c.yaml"
     path.write_text("training:\n  learning_rate: 1e-5\n")

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ctxembed import VectorIndex
-from ctxembed.config import IndexRunConfig, from_dict
+from ctxembed.config import IndexRunConfig
 from ctxembed.data import load_corpus
 from ctxembed.errors import CtxEmbedError
+from ctxembed.yaml_config import from_dict
 
 WORDS = ["river", "bank", "money", "web", "server", "fire", "zzqx", "crane", "the"]
 text = st.one_of(

@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from ctxembed.config import Algorithm, CorpusConfig, StaticFinetuneConfig
+from ctxembed.config import CorpusConfig
 from ctxembed.errors import ConfigError, CorpusError, OutputExistsError
 from ctxembed.static.finetune import coverage, domain_sentences, merge_vectors, train_vectors, uses_lowercase
 from ctxembed.static.run import VECTORS_FILE, finetune_static
+from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors
 
 

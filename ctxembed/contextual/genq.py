@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ctxembed.config import SMOLLM2, GenqSettings
+from ctxembed.contextual.settings import SMOLLM2, GenqSettings
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
 
@@ -99,6 +99,9 @@ def generate_queries(
         )
         tokenizer, model = load_generator(settings.model)
         cache.parent.mkdir(parents=True, exist_ok=True)
+        if cache.is_file() and cache.stat().st_size and not cache.read_bytes().endswith(b"\n"):
+            with cache.open("a", encoding="utf-8") as fh:
+                fh.write("\n")  # an interrupted run cut the last line short: start the next one cleanly
         started = time.perf_counter()
         with (
             cache.open("a", encoding="utf-8") as fh,
@@ -110,7 +113,8 @@ def generate_queries(
                 enc = tokenizer(prompts, return_tensors="pt", padding=True)
                 with torch.inference_mode():
                     out = model.generate(
-                        **enc,
+                        input_ids=enc["input_ids"],  # not token_type_ids, which some tokenizers add
+                        attention_mask=enc["attention_mask"],
                         max_new_tokens=settings.max_new_tokens,
                         do_sample=False,
                         pad_token_id=tokenizer.pad_token_id,

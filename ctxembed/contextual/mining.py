@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from ctxembed.data import Document
 
 # A sentence ends at . ! ? before a capital, digit or quote, but not after a common abbreviation.
-_ABBREVIATIONS = r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<!\bDr)(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bNo)(?<!\bcf)"
+_ABBREVIATIONS = "".join(
+    rf"(?<!\b{a})"
+    for a in (r"e\.g\.", r"i\.e\.", r"etc\.", r"vs\.", r"Dr\.", r"Mr\.", r"Mrs\.", r"Ms\.", r"No\.", r"cf\.")
+)
 _SENTENCE_END = re.compile(_ABBREVIATIONS + r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
 MIN_SENTENCE_WORDS = 5
 MAX_HEADING_WORDS = 8
@@ -68,18 +71,24 @@ def mine_pairs_by_doc(docs: Sequence[Document], *, per_doc: int, seed: int) -> l
         sentences = split_sentences(doc.text)
         usable = [i for i, s in enumerate(sentences) if len(s.split()) >= MIN_SENTENCE_WORDS and reads_like_text(s)]
         prefix = f"{title}. " if title else ""
-        found: list[tuple[str, str]] = []
-        ordered: list[int] = usable[:1]  # the lead sentence first
+        headings: list[tuple[str, str]] = []
+        section_leads: list[int] = []
         for heading, body in _sections(doc.text):
-            found.append((heading, body))
+            headings.append((heading, body))
             lead = split_sentences(body)[0]
             if lead in sentences and sentences.index(lead) in usable:
-                ordered.append(sentences.index(lead))
-        others = [i for i in usable if i not in ordered]
+                section_leads.append(sentences.index(lead))
+        others = [i for i in usable if i not in section_leads and i not in usable[:1]]
         rng.shuffle(others)
-        if len(sentences) >= 2:
-            for i in dict.fromkeys(ordered + others):
-                found.append((sentences[i], prefix + " ".join(sentences[:i] + sentences[i + 1 :])))
+
+        def cloze(i: int, sentences: list[str] = sentences, prefix: str = prefix) -> tuple[str, str]:
+            return sentences[i], prefix + " ".join(sentences[:i] + sentences[i + 1 :])
+
+        if len(sentences) < 2:
+            found = headings
+        else:  # lead sentence, headings, section leads, then random sentences
+            found = [cloze(i) for i in usable[:1]] + headings
+            found += [cloze(i) for i in dict.fromkeys(section_leads + others) if i not in usable[:1]]
         candidates.append((titled, found))
     counts = Counter(a.lower() for titled, found in candidates for a in {a for a, _ in titled + found})
     by_doc = []

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctxembed.config import GenqSettings, Objective, TrainSettings
 from ctxembed.contextual.genq import genq_pairs
 from ctxembed.contextual.mining import delete_words, mine_pairs, tsdae_sentences
+from ctxembed.contextual.settings import GenqSettings, Objective, TrainSettings
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed.config import ContextualFinetuneConfig
 from ctxembed.contextual.mining import mine_pairs_by_doc
+from ctxembed.contextual.settings import ContextualFinetuneConfig
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError, CorpusError
 

@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxembed._io import atomic_dir, dumps_json, refuse_existing, to_jsonable
-from ctxembed.config import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
+from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
 from ctxembed.contextual.selection import Comparison, build_dev_set, paired_bootstrap, per_query_ndcg
+from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.data import load_corpus
 from ctxembed.errors import ConfigError
+from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 TRAINING_INFO = "ctxembed_training.json"
@@ -239,7 +240,7 @@ def finetune_contextual(
         info = {
             "base_model": base_name,
             "objective": stats["objective"],
-            "config": to_jsonable(config),
+            "config": to_dict(config),
             **{k: v for k, v in asdict(result).items() if k != "out"},
             "improved": result.improved,
         }

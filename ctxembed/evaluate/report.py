@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir, dumps_json, to_jsonable
-from ctxembed.config import EvaluateConfig, ModelEntry
+from ctxembed._io import atomic_dir, dumps_json
+from ctxembed.evaluate.settings import EvaluateConfig, ModelEntry
 from ctxembed.plots import colour, new_figure, project_2d, save_figure
+from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
     from ctxembed.evaluate.metrics import bm25_retriever, evaluate_retrieval, index_retriever
 
     report: dict[str, Any] = {
-        "config": to_jsonable(config),
+        "config": to_dict(config),
         "retrieval": {},
         "polysemy": {},
         "lexical": {},

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed.config import Algorithm, StaticFinetuneConfig
 from ctxembed.errors import ConfigError, CorpusError
 from ctxembed.static.embedder import tokenize
+from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
 
 logger = logging.getLogger(__name__)
 

@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir, dumps_json, refuse_existing, to_jsonable
+from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed._logs import quiet_logger
-from ctxembed.config import StaticFinetuneConfig
 from ctxembed.data import load_corpus
 from ctxembed.plots import new_figure, project_2d, save_figure
 from ctxembed.static.finetune import coverage, domain_sentences, drift_guard, train_vectors, uses_lowercase
+from ctxembed.static.settings import StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors
+from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 VECTORS_FILE = "vectors.bin"
@@ -59,7 +60,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
         "documents": len(docs),
         "lowercase": lowercase,
         "mode": "anchored" if config.anchor > 0 else "plain",
-        "settings": to_jsonable(config),
+        "settings": to_dict(config),
         "coverage": cover,
         "lexical": {"pretrained": pretrained_lexical},
         "runs": {

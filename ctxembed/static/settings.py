@@ -1,0 +1,78 @@
+"""Settings of static fine-tuning with gensim 4."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ctxembed.config import DEFAULT_STATIC_VECTORS, CorpusConfig
+from ctxembed.errors import ConfigError
+from ctxembed.types import Backend, Pooling
+from ctxembed.yaml_config import normalize_enums
+
+
+class Algorithm(str, Enum):
+    """The gensim model that continues training the vectors."""
+
+    WORD2VEC = "word2vec"
+    FASTTEXT = "fasttext"
+
+
+@dataclass(frozen=True)
+class StaticFinetuneConfig:
+    """What `ctxembed finetune` does for the static backend (gensim 4)."""
+
+    backend: Backend = field(default=Backend.STATIC, metadata={"help": "static (here) or contextual."})
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    vectors: str = field(
+        default=DEFAULT_STATIC_VECTORS,
+        metadata={"help": "Pretrained vectors: a well-known name, word2vec/GloVe text or binary, fastText .vec/.bin."},
+    )
+    algorithm: Algorithm = field(default=Algorithm.WORD2VEC, metadata={"help": "word2vec or fasttext."})
+    sg: bool = field(default=True, metadata={"help": "Skip-gram (true) or CBOW (false)."})
+    window: int = field(default=5, metadata={"help": "Context window."})
+    negative: int = field(default=5, metadata={"help": "Negative samples."})
+    min_count: int = field(default=3, metadata={"help": "Domain words seen fewer times are ignored."})
+    epochs: int = field(default=20, metadata={"help": "Passes over the corpus."})
+    alpha: float = field(default=0.025, metadata={"help": "Start learning rate (decays linearly to alpha/100)."})
+    seed: int = field(default=42, metadata={"help": "gensim seed (with workers: 1 a run is reproducible)."})
+    workers: int = field(default=1, metadata={"help": "Training threads; >1 is faster but not bit-reproducible."})
+    lock_known: float = field(
+        default=1.0, metadata={"help": "Lock factor of pretrained words: 0 frozen, 1 fully trainable."}
+    )
+    lock_new: float = field(default=1.0, metadata={"help": "Lock factor of new domain words."})
+    anchor: float = field(
+        default=0.1,
+        metadata={
+            "help": "Anchored mode: after each epoch pull known words this share back to their pretrained vector."
+        },
+    )
+    drift_limit: float | None = field(
+        default=None, metadata={"help": "Stop when SimLex/WordSim Spearman falls this far below pretrained."}
+    )
+    baselines: bool = field(
+        default=True, metadata={"help": "Also train from scratch (and plain, if anchored) for the report."}
+    )
+    eval_dataset: str | None = field(default=None, metadata={"help": "BEIR folder for the retrieval comparison."})
+    eval_split: str = field(default="dev", metadata={"help": "qrels split for retrieval (dev while tuning)."})
+    pooling: Pooling = field(default=Pooling.SIF, metadata={"help": "Document pooling in the retrieval comparison."})
+    neighbour_words: tuple[str, ...] = field(
+        default=(), metadata={"help": "Words for the neighbour table and plot; empty: the most frequent domain words."}
+    )
+    out: str = field(default="runs/static", metadata={"help": "Output folder: vectors.bin, report.{json,md}, PNG."})
+
+    def __post_init__(self) -> None:
+        normalize_enums(self)
+        for key in ("lock_known", "lock_new", "anchor"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{key} must be between 0 and 1, got {getattr(self, key)}")
+        if self.epochs < 1 or self.min_count < 1 or self.window < 1 or self.workers < 1:
+            raise ConfigError("epochs, min_count, window and workers must all be >= 1")
+        if self.negative < 1:
+            raise ConfigError(f"negative must be >= 1 (negative samples per word), got {self.negative}")
+        if not self.alpha > 0:
+            raise ConfigError(f"alpha (the learning rate) must be > 0, got {self.alpha}")
+        if self.drift_limit is not None and not self.drift_limit > 0:
+            raise ConfigError(f"drift_limit must be > 0 (e.g. 0.05) or null, got {self.drift_limit}")
+        if self.eval_split == "test":
+            raise ConfigError("eval_split must not be 'test' while tuning; score test once with `ctxembed evaluate`")
