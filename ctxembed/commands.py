@@ -1,0 +1,248 @@
+"""What each `ctxembed` subcommand does: parsed arguments -> config -> library call -> printed lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ctxembed.errors import CtxEmbedError, EmptyTextError
+
+
+def say(message: str) -> None:
+    """A progress or warning line, on stderr so that stdout stays the result."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from ctxembed._io import refuse_existing
+    from ctxembed.config import IndexRunConfig
+    from ctxembed.data import load_corpus
+    from ctxembed.yaml_config import load_config, override
+
+    config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
+    config = override(
+        config,
+        backend=args.backend,
+        **{
+            "corpus.path": args.corpus,
+            "index.factory": args.factory,
+            "contextual.adapter": args.adapter,
+            "static.vectors": args.vectors,
+            "static.trust_pickle": args.trust_pickle or None,
+        },
+    )
+    refuse_existing(args.out, args.overwrite)
+    docs = load_corpus(config.corpus)
+    say(f"corpus: {len(docs)} documents from {config.corpus.path}")
+    index = _build(config.backend.value, config, docs)
+    index.save(args.out, overwrite=args.overwrite)
+    say(f"saved {len(index)} vectors to {args.out}")
+    return 0
+
+
+def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
+    """Load one backend's embedder and index `docs` with progress output."""
+    from ctxembed import VectorIndex, load_embedder
+
+    started = time.perf_counter()
+    embedder = load_embedder(backend, getattr(config, backend))
+    elapsed = time.perf_counter() - started
+    say(f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {elapsed:.1f}s")
+    started = time.perf_counter()
+    index = VectorIndex.build(
+        embedder,
+        docs,
+        factory=config.index.factory,
+        batch_size=config.index.batch_size,
+        show_progress=True,
+        nprobe=config.index.nprobe,
+        ef_search=config.index.ef_search,
+    )
+    say(f"{backend}: indexed {len(index)} documents in {time.perf_counter() - started:.1f}s")
+    return index
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ctxembed import VectorIndex, embedder_from_manifest
+    from ctxembed.index_files import read_manifest
+
+    if args.k < 1:
+        raise CtxEmbedError(f"-k must be >= 1 (hits per query), got {args.k}")
+    if args.queries:
+        path = Path(args.queries)
+        if not path.is_file():
+            raise CtxEmbedError(f"queries file {path} not found; pass a file with one query per line")
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            raise CtxEmbedError(f"{path}: not UTF-8 (byte {exc.start}); re-encode the queries file as UTF-8") from None
+        queries = [q.strip() for q in lines if q.strip()]
+    else:
+        queries = list(args.query)
+    if not queries:
+        raise CtxEmbedError('no query given; pass one or more queries ("...") or --queries FILE')
+    manifest = read_manifest(args.index)
+    embedder = embedder_from_manifest(manifest, args.index, device=args.device, model=args.model, adapter=args.adapter)
+    index = VectorIndex.load(args.index, embedder)
+    failed = 0
+    for query in queries:
+        try:
+            (hits,) = index.search([query], k=args.k)
+        except EmptyTextError as exc:  # one unknown query is reported; the others are still answered
+            failed += 1
+            if args.json:
+                print(json.dumps({"query": query, "error": str(exc)}, ensure_ascii=False))
+            else:
+                print(f"query: {printable(query)}\n  error: {printable(str(exc))}")
+            continue
+        if args.json:
+            print(json.dumps({"query": query, "hits": [h._asdict() for h in hits]}, ensure_ascii=False))
+            continue
+        print(f"query: {printable(query)}")
+        for rank, hit in enumerate(hits, start=1):
+            print(f"  {rank:>2}. {hit.score:.4f}  [{printable(hit.doc_id)}] {_snippet(hit.text, 90)}")
+    return 1 if failed == len(queries) else 0
+
+
+def printable(text: str) -> str:
+    """Text with control characters (terminal escape sequences) shown as escapes, not executed."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+
+
+def _snippet(text: str, width: int) -> str:
+    text = printable(" ".join(text.split()))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ctxembed._io import refuse_existing
+    from ctxembed.config import DemoConfig
+    from ctxembed.data import load_corpus
+    from ctxembed.yaml_config import load_config, override
+
+    config = load_config(DemoConfig, args.config) if args.config else DemoConfig()
+    config = override(config, **{"corpus.path": args.corpus})
+    if args.out:
+        refuse_existing(args.out, args.overwrite)
+    docs = load_corpus(config.corpus)
+    say(f"corpus: {len(docs)} documents from {config.corpus.path}")
+    indexes = {}
+    for backend in ("static", "contextual"):
+        indexes[backend] = _build(backend, config, docs)
+        if args.out:
+            out = Path(args.out) / backend
+            indexes[backend].save(out, overwrite=args.overwrite)
+            say(f"{backend}: saved index to {out}")
+    results = {b: idx.search(list(config.queries), k=config.k) for b, idx in indexes.items()}
+    labels = [f"{backend} ({_model_label(index.embedder.identity())})" for backend, index in indexes.items()]
+    width = 58
+    for qi, query in enumerate(config.queries):
+        print(f"\nquery: {query}")
+        print(f"  {labels[0]:<{width + 18}}  {labels[1]}")
+        for rank in range(config.k):
+            cells = []
+            for backend in ("static", "contextual"):
+                hits = results[backend][qi]
+                hit = hits[rank] if rank < len(hits) else None
+                cells.append(f"{hit.score:.3f} [{hit.doc_id:>3}] {_snippet(hit.text, width)}" if hit else "")
+            print(f"  {cells[0]:<{width + 18}}  {cells[1]}")
+    return 0
+
+
+def _model_label(identity: dict[str, Any]) -> str:
+    """A short label: the model's name or folder name, its pooling if it has one."""
+    name = Path(str(identity.get("model"))).name
+    return f"{name}, {identity['pooling']}" if identity.get("pooling") else name
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from ctxembed.contextual.settings import ContextualFinetuneConfig
+    from ctxembed.registry import finetune_config_class
+    from ctxembed.static.settings import StaticFinetuneConfig
+    from ctxembed.yaml_config import load_config, override
+
+    cls = finetune_config_class(args.config, args.backend)
+    if cls is StaticFinetuneConfig:
+        return _finetune_static(args)
+    config = load_config(ContextualFinetuneConfig, args.config) if args.config else ContextualFinetuneConfig()
+    config = override(
+        config,
+        out=args.out,
+        pairs=args.pairs,
+        **{"corpus.path": args.corpus, "contextual.model": args.model},
+    )
+    from ctxembed.contextual.training import finetune_contextual
+
+    result = finetune_contextual(config, resume=args.resume, overwrite=args.overwrite)
+    metric = result.primary_metric
+    share = 100 * result.trainable_params / result.total_params
+    print(f"saved {'adapter' if config.lora else 'model'} to {result.out} ({result.size_mb:.1f} MB)")
+    print(f"trainable parameters: {result.trainable_params:,} of {result.total_params:,} ({share:.2f}%)")
+    print(
+        f"training: {result.train_seconds:.0f}s, {result.data.get('steps')} steps, peak RSS {result.peak_rss_mb:.0f} MB"
+    )
+    c = result.comparison
+    print(
+        f"dev {metric}: base {result.base_metrics[metric]:.4f} -> tuned {result.tuned_metrics[metric]:.4f} "
+        f"({c.delta:+.4f}, 95% paired-bootstrap interval {c.low:+.4f} to {c.high:+.4f} over {c.queries} queries; "
+        f"dev set: {result.data.get('dev_set')})"
+    )
+    if not result.improved:
+        say(
+            "warning: the tuned model does not beat the base model on dev by more than noise (the interval "
+            "includes zero or lies below it); it is not an improvement: prefer the base model"
+        )
+    return 0
+
+
+def _finetune_static(args: argparse.Namespace) -> int:
+    from ctxembed.static.run import VECTORS_FILE, finetune_static
+    from ctxembed.static.settings import StaticFinetuneConfig
+    from ctxembed.yaml_config import load_config, override
+
+    if args.pairs or args.model or args.resume:
+        raise CtxEmbedError("--pairs, --model and --resume are for contextual fine-tuning; use --vectors for static")
+    config = load_config(StaticFinetuneConfig, args.config) if args.config else StaticFinetuneConfig()
+    config = override(config, out=args.out, vectors=args.vectors, **{"corpus.path": args.corpus})
+    report = finetune_static(config, overwrite=args.overwrite)
+    c = report["coverage"]
+    print(f"saved {config.out}/{VECTORS_FILE}, report.md, report.json, neighbours.png")
+    print(f"coverage: {100 * c['known_token_share']:.1f}% of tokens known, {c['new_types']} new words")
+    for name, scores in report["lexical"].items():
+        line = f"{name:>20}: SimLex {scores['simlex999_spearman']:.4f}  WordSim {scores['wordsim353_spearman']:.4f}"
+        if "retrieval" in report:
+            line += f"  nDCG@10 {report['retrieval'][name]['ndcg@10']:.4f}"
+        print(line)
+    for warning in report["warnings"]:
+        say(f"warning: {warning}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ctxembed.contextual.export import export_merged
+
+    export_merged(args.adapter, args.out, overwrite=args.overwrite)
+    print(f"saved merged model to {args.out}; load it with SentenceTransformer({str(args.out)!r})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ctxembed._io import refuse_existing
+    from ctxembed.evaluate.report import render_markdown, run_evaluation, write_report
+    from ctxembed.evaluate.settings import EvaluateConfig
+    from ctxembed.yaml_config import load_config, override
+
+    config = load_config(EvaluateConfig, args.config) if args.config else EvaluateConfig()
+    config = override(config, dataset=args.dataset, out=args.out, split=args.split)
+    refuse_existing(config.out, args.overwrite)
+    started = time.perf_counter()
+    report = run_evaluation(config)
+    out = write_report(report, config.out, overwrite=args.overwrite)
+    print(render_markdown({**report, "words": {}}, []))
+    say(f"wrote {out}/report.md, report.json and plots in {time.perf_counter() - started:.0f}s")
+    return 0
