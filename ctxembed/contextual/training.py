@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
+from ctxembed.contextual.card import append_verdict, describe_in_card
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
 from ctxembed.contextual.selection import Comparison, build_dev_set, paired_bootstrap, per_query_ndcg
@@ -233,8 +234,9 @@ def finetune_contextual(
     )
     if not trainer.is_world_process_zero():  # under torchrun/accelerate only rank 0 writes
         return result
+    describe_in_card(model, config, base_name)
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        model.save(str(tmp))
+        model.save(str(tmp))  # sentence-transformers writes its model card (README.md) here
         portable_adapter_config(tmp, base_name)
         result.size_mb = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) / 2**20
         info = {
@@ -245,7 +247,7 @@ def finetune_contextual(
             "improved": result.improved,
         }
         (tmp / TRAINING_INFO).write_text(dumps_json(info), encoding="utf-8")
-        (tmp / "README.md").write_text(model_card(info), encoding="utf-8")
+        append_verdict(tmp / "README.md", info)
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -265,51 +267,3 @@ def portable_adapter_config(folder: Path, base_name: str) -> None:
 
 def _clean(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
-
-
-def model_card(info: dict[str, Any]) -> str:
-    """A markdown card: base model, objective, data, hyperparameters, metrics before and after."""
-    config = info["config"]
-    kind = "LoRA adapter" if config["lora"] else "fully fine-tuned model"
-    primary = info["primary_metric"]
-    rows = "\n".join(
-        f"| {name} | {info['base_metrics'][name]:.4f} | {info['tuned_metrics'][name]:.4f} |"
-        for name in info["base_metrics"]
-        if "ndcg" in name or "mrr" in name or "recall" in name or "map" in name
-    )
-    data = "\n".join(f"- {key.replace('_', ' ')}: {value}" for key, value in info["data"].items())
-    c = info["comparison"]
-    interval = f"{c['delta']:+.4f} nDCG@10 (95% paired-bootstrap interval {c['low']:+.4f} to {c['high']:+.4f}, {c['queries']} dev queries)"
-    verdict = (
-        f"The tuned model beats the base model on dev by {interval}."
-        if info["improved"]
-        else f"**Warning: the tuned model does not beat the base model on dev by more than noise: {interval}. "
-        f"Prefer the base model.**"
-    )
-    return f"""---
-library_name: sentence-transformers
-base_model: {info["base_model"]}
-tags: [ctxembed, sentence-transformers, {"peft, lora" if config["lora"] else "full-finetune"}]
----
-# {kind} for {info["base_model"]}
-
-Trained by ctxembed with objective `{json.dumps(info["objective"])}` on `{config["corpus"]["path"]}`.
-
-Load it with `SentenceTransformer("<this folder>")`, or in ctxembed as `contextual.adapter`.
-
-## Data
-{data}
-
-## Hyperparameters
-- LoRA: {json.dumps(config["lora"])}
-- training: {json.dumps(config["training"])}
-- trainable parameters: {info["trainable_params"]:,} of {info["total_params"]:,} ({100 * info["trainable_params"] / info["total_params"]:.2f}%)
-- training time: {info["train_seconds"]:.0f} s; peak memory (RSS): {info["peak_rss_mb"]:.0f} MB
-
-## Dev metrics (primary: {primary})
-| metric | base | tuned |
-| --- | --- | --- |
-{rows}
-
-{verdict}
-"""
