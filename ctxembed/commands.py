@@ -209,7 +209,8 @@ def _finetune_static(args: argparse.Namespace) -> int:
         raise CtxEmbedError("--pairs, --model and --resume are for contextual fine-tuning; use --vectors for static")
     config = load_config(StaticFinetuneConfig, args.config) if args.config else StaticFinetuneConfig()
     config = override(config, out=args.out, vectors=args.vectors, **{"corpus.path": args.corpus})
-    report = finetune_static(config, overwrite=args.overwrite)
+    result = finetune_static(config, overwrite=args.overwrite)
+    report = result.data
     c = report["coverage"]
     print(f"saved {config.out}/{VECTORS_FILE}, report.md, report.json, neighbours.png")
     print(f"coverage: {100 * c['known_token_share']:.1f}% of tokens known, {c['new_types']} new words")
@@ -218,7 +219,7 @@ def _finetune_static(args: argparse.Namespace) -> int:
         if "retrieval" in report:
             line += f"  nDCG@10 {report['retrieval'][name]['ndcg@10']:.4f}"
         print(line)
-    for warning in report["warnings"]:
+    for warning in result.warnings:
         say(f"warning: {warning}")
     return 0
 

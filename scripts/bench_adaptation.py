@@ -28,11 +28,12 @@ def main() -> int:
     import yaml
 
     from ctxembed.contextual.embedder import load_sentence_transformer
-    from ctxembed.contextual.selection import DevSet, paired_bootstrap, per_query_ndcg
+    from ctxembed.contextual.selection import DevSet
     from ctxembed.contextual.settings import ContextualFinetuneConfig
     from ctxembed.contextual.training import finetune_contextual
     from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_retriever
+    from ctxembed.evaluate.metrics import bm25_retriever, per_query_ndcg
+    from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.yaml_config import load_config, override
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,10 +9,11 @@ import pytest
 
 from ctxembed.contextual.genq import generate_queries, genq_pairs
 from ctxembed.contextual.mining import mine_pairs, split_sentences
-from ctxembed.contextual.selection import paired_bootstrap, per_query_ndcg
 from ctxembed.contextual.settings import ContextualFinetuneConfig, GenqSettings, Objective, TrainSettings
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError
+from ctxembed.evaluate.metrics import per_query_ndcg
+from ctxembed.evaluate.significance import paired_bootstrap
 from ctxembed.yaml_config import from_dict
 
 

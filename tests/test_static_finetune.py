@@ -113,9 +113,11 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
 
     monkeypatch.setattr(run, "load_vectors", lambda name: (small_glove, "small-glove"))
     out = tmp_path / "out"
-    report = finetune_static(
+    result = finetune_static(
         config(corpus=CorpusConfig(path="gensim:lee_background.cor"), anchor=0.5, baselines=True, out=str(out))
     )
+    report = result.data
+    assert result.primary_metric == "wordsim353_spearman" and result.tuned_metrics == report["lexical"]["fine-tuned"]
     assert set(report["lexical"]) == {"pretrained", "fine-tuned", "fine-tuned (plain)", "from scratch"}
     files = {p.name for p in out.iterdir()}
     assert {"report.json", "report.md", "neighbours.png", VECTORS_FILE} <= files
@@ -130,7 +132,7 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
 
 
 def test_fasttext_bin_continues_training_with_subwords(tmp_path):
-    report = finetune_static(
+    result = finetune_static(
         config(
             vectors="gensim:lee_fasttext.bin",
             algorithm=Algorithm.FASTTEXT,
@@ -139,7 +141,7 @@ def test_fasttext_bin_continues_training_with_subwords(tmp_path):
             out=str(tmp_path / "ft"),
         )
     )
-    assert report["coverage"]["known_types"] > 0
+    assert result.data["coverage"]["known_types"] > 0
     kv, _ = load_vectors(str(tmp_path / "ft" / VECTORS_FILE))
     assert kv.vector_size == 10
 

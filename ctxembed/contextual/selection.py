@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ctxembed.contextual.mining import mine_pairs_by_doc
 from ctxembed.contextual.settings import ContextualFinetuneConfig
@@ -131,42 +129,3 @@ def build_dev_set(
     corpus = {f"p{i}": p["positive"] for i, p in enumerate(mined)}
     relevant = {f"q{i}": {f"p{i}"} for i in range(len(mined))}
     return DevSet(queries, corpus, relevant, f"{len(mined)} mined pairs of {n_dev} held-out documents", train_docs, [])
-
-
-def per_query_ndcg(run: Mapping[str, Mapping[str, float]], relevant: Mapping[str, set[str]]) -> dict[str, float]:
-    """nDCG@10 of each query, computed by trec_eval (pytrec_eval)."""
-    import pytrec_eval
-
-    qrels = {q: {d: 1 for d in docs} for q, docs in relevant.items()}
-    evaluator = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{PRIMARY_CUTOFF}"})
-    scored = evaluator.evaluate({q: dict(run.get(q, {})) or {"": 0.0} for q in qrels})
-    return {q: scored[q][f"ndcg_cut_{PRIMARY_CUTOFF}"] for q in qrels}
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Tuned minus base on the same queries, with a paired-bootstrap 95% interval."""
-
-    delta: float
-    low: float
-    high: float
-    queries: int
-
-    @property
-    def significant(self) -> bool:
-        """True when the whole interval lies above zero: better than the base by more than noise."""
-        return self.low > 0
-
-
-def paired_bootstrap(
-    base: Mapping[str, float], tuned: Mapping[str, float], *, resamples: int = 2000, seed: int = 0
-) -> Comparison:
-    """Mean difference over shared queries and its 2.5%/97.5% bootstrap percentiles."""
-    shared = sorted(set(base) & set(tuned))
-    diff = np.array([tuned[q] - base[q] for q in shared], dtype=np.float64)
-    if diff.size == 0:
-        return Comparison(0.0, 0.0, 0.0, 0)
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, diff.size, size=(resamples, diff.size))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return Comparison(float(diff.mean()), float(low), float(high), int(diff.size))

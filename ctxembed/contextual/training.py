@@ -9,7 +9,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +17,17 @@ from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.contextual.card import append_verdict, describe_in_card
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
-from ctxembed.contextual.selection import Comparison, build_dev_set, paired_bootstrap, per_query_ndcg
+from ctxembed.contextual.selection import build_dev_set
 from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.data import load_corpus
 from ctxembed.errors import ConfigError
+from ctxembed.evaluate.metrics import per_query_ndcg
+from ctxembed.evaluate.significance import paired_bootstrap
+from ctxembed.results import FinetuneResult
 from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 TRAINING_INFO = "ctxembed_training.json"
-
-
-@dataclass
-class FinetuneResult:
-    """What a run produced and measured."""
-
-    out: str
-    base_metrics: dict[str, float]
-    tuned_metrics: dict[str, float]
-    primary_metric: str
-    trainable_params: int
-    total_params: int
-    train_seconds: float
-    peak_rss_mb: float
-    size_mb: float
-    comparison: Comparison = Comparison(0.0, 0.0, 0.0, 0)
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def improved(self) -> bool:
-        """Better than the base model by more than noise: the paired-bootstrap interval lies above zero."""
-        return self.comparison.significant
 
 
 def apply_lora(model: Any, lora: LoraSettings) -> None:

@@ -68,6 +68,12 @@ def per_query_metrics(
     return out
 
 
+def per_query_ndcg(run: Mapping[str, Mapping[str, float]], relevant: Qrels, k: int = 10) -> dict[str, float]:
+    """nDCG@k of each query from scored hits ({qid: {doc: score}}), ties broken by doc id as sentence-transformers does."""
+    rankings = {q: sorted(hits, key=lambda d: (-hits[d], d)) for q, hits in run.items()}
+    return {q: m[f"ndcg@{k}"] for q, m in per_query_metrics(rankings, relevant, {"ndcg": (k,)}).items()}
+
+
 def evaluate_retrieval(
     retrieve: Retriever,
     queries: Mapping[str, str],
