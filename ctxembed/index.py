@@ -62,12 +62,13 @@ class VectorIndex:
         self._apply_search_params()
 
     def _apply_search_params(self) -> None:
-        faiss = _faiss()
-        inner = self.faiss_index
-        if "IVF" in self.factory:
-            faiss.extract_index_ivf(inner).nprobe = self.nprobe
-        if hasattr(inner, "hnsw"):
-            inner.hnsw.efSearch = self.ef_search
+        """Set nprobe / efSearch through FAISS's ParameterSpace, which finds them in nested indexes too."""
+        space = _faiss().ParameterSpace()
+        for name, value in (("nprobe", self.nprobe), ("efSearch", self.ef_search)):
+            try:
+                space.set_index_parameter(self.faiss_index, name, value)
+            except RuntimeError:
+                pass  # this kind of index has no such parameter (Flat has neither)
 
     @classmethod
     def build(

@@ -12,7 +12,6 @@ difference from the base model. Score test once, after every choice was made on 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -34,7 +33,7 @@ def main() -> int:
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.metrics import bm25_retriever, per_query_ndcg
     from ctxembed.evaluate.significance import paired_bootstrap
-    from ctxembed.yaml_config import load_config, override
+    from ctxembed.yaml_config import from_dict, override
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
@@ -46,10 +45,10 @@ def main() -> int:
     args = parser.parse_args()
 
     dataset = load_beir(args.dataset)
-    config = load_config(ContextualFinetuneConfig, args.config)
-    changes = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    config = override(config, **{"corpus.path": f"{args.dataset}/corpus.jsonl", "out": args.out, **changes})
-    config = dataclasses.replace(config, eval=type(config.eval)(holdout=config.eval.holdout))  # no queries
+    raw = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+    raw.pop("eval", None)  # no queries: a user with raw documents only
+    raw.setdefault("corpus", {})["path"] = f"{args.dataset}/corpus.jsonl"
+    raw["out"] = args.out
     if args.pairs_from:
         if args.pairs_from == args.split:
             raise SystemExit("--pairs-from must differ from --split")
@@ -61,7 +60,10 @@ def main() -> int:
             for qid, docs in relevant.items():
                 for doc in sorted(docs):
                     fh.write(json.dumps({"query": queries[qid], "positive": texts[doc]}) + "\n")
-        config = override(config, pairs=str(pairs_path))
+        raw["pairs"] = str(pairs_path)
+    config = from_dict(ContextualFinetuneConfig, raw, where=args.config)
+    changes = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    config = override(config, **changes)
 
     started = time.perf_counter()
     if not Path(args.out).exists():

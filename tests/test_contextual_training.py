@@ -147,7 +147,7 @@ def test_existing_output_is_refused(trained, tiny_bert_dir):
 
 def test_unknown_target_module_lists_real_names(tiny_bert_dir, tmp_path):
     config = make_config(tiny_bert_dir, tmp_path / "a", lora=LoraSettings(target_modules=("q_proj",)))
-    with pytest.raises(ConfigError, match=r"\['q_proj'\] match no linear layer.*dense, key, query, value"):
+    with pytest.raises(ConfigError, match=r"q_proj.* match no layer of this model.*dense, key, query, value"):
         finetune_contextual(config)
 
 
@@ -276,3 +276,14 @@ def test_cpu_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
     assert training._cpu_precision() == "fp32"
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     assert training._cpu_precision() == "bf16"
+
+
+@pytest.mark.parametrize(
+    "targets", [("all-linear",), (r".*attention\.self\.(query|value)",)], ids=["all-linear", "regex"]
+)
+def test_lora_targets_take_what_peft_takes(tiny_bert_dir, tmp_path, targets):
+    config = make_config(
+        tiny_bert_dir, tmp_path / "a", lora=LoraSettings(target_modules=targets), training={"max_steps": 1}
+    )
+    result = finetune_contextual(config)
+    assert 0 < result.trainable_params < result.total_params

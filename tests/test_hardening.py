@@ -449,3 +449,42 @@ def test_a_reader_sees_one_generation_while_a_rebuild_swaps_the_folder(saved_ind
     loaded = VectorIndex.load(saved_index, embedder_from_identity(manifest["embedder"]))
     assert swapped and len(loaded) == 3 and loaded.faiss_index.ntotal == 3  # the old build, whole
     assert json.loads((saved_index / "manifest.json").read_text())["count"] == 5
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (OSError(28, "No space left on device"), "No space left on device; free disk space"),
+        (PermissionError(13, "Permission denied"), "Permission denied; choose a location you can write to"),
+        (OSError(30, "Read-only file system"), "Read-only file system; choose a writable location"),
+    ],
+    ids=["full-disk", "read-only", "read-only-fs"],
+)
+def test_unwritable_outputs_keep_the_old_index(
+    saved_index, tiny_vectors_file, tmp_path, capsys, monkeypatch, error, message
+):
+    import faiss
+
+    def fail(index, path):
+        error.filename = path
+        raise error
+
+    monkeypatch.setattr(faiss, "write_index", fail)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("fish boat\n")
+    before = (saved_index / "manifest.json").read_text()
+    args = ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
+    code, _, err = run_cli(capsys, *args, "--out", str(saved_index), "--overwrite")
+    one_error_line(err, message)
+    assert (saved_index / "manifest.json").read_text() == before  # the earlier index is intact
+    assert [p.name for p in saved_index.parent.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+
+def test_roc_auc_is_the_mann_whitney_statistic():
+    from ctxembed.evaluate.polysemy import roc_auc
+
+    scores = np.array([0.9, 0.8, 0.7, 0.4, 0.4, 0.1])
+    labels = np.array([True, True, False, True, False, False])
+    # positive-negative pairs ranked right: 0.9 > all 3 negatives, 0.8 > 3, 0.4 > 0.1 and ties 0.4 = 0.4 (half)
+    assert roc_auc(scores, labels) == pytest.approx((3 + 3 + 1.5) / 9)
+    assert np.isnan(roc_auc(scores, np.ones(6, dtype=bool)))

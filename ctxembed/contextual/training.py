@@ -31,28 +31,32 @@ TRAINING_INFO = "ctxembed_training.json"
 
 
 def apply_lora(model: Any, lora: LoraSettings) -> None:
-    """Attach a fresh LoRA adapter; unknown target modules get the model's real module names."""
+    """Attach a fresh LoRA adapter; peft matches the targets, and a miss lists the model's real module names.
+
+    `target_modules` is a list of module-name suffixes, or one item that peft reads as a whole:
+    "all-linear", or a regular expression over full module names.
+    """
     from peft import LoraConfig, TaskType
 
-    backbone = model[0].auto_model
-    linear = sorted(
-        {name.rsplit(".", 1)[-1] for name, mod in backbone.named_modules() if type(mod).__name__ == "Linear"}
+    targets: str | list[str] = list(lora.target_modules)
+    if len(targets) == 1 and (targets[0] == "all-linear" or any(c in targets[0] for c in "^$*+?()[]|\\")):
+        targets = targets[0]
+    config = LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        task_type=TaskType.FEATURE_EXTRACTION,
     )
-    missing = [t for t in lora.target_modules if t not in linear]
-    if missing:
+    try:
+        model.add_adapter(config)
+    except ValueError as exc:
+        backbone = model[0].auto_model
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in backbone.named_modules() if type(m).__name__ == "Linear"})
         raise ConfigError(
-            f"lora.target_modules {missing} match no linear layer of this model; its linear modules are: "
-            f"{', '.join(linear)}"
-        )
-    model.add_adapter(
-        LoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=list(lora.target_modules),
-            task_type=TaskType.FEATURE_EXTRACTION,
-        )
-    )
+            f"lora.target_modules {lora.target_modules} match no layer of this model ({' '.join(str(exc).split())[:120]}); "
+            f"its linear modules are: {', '.join(linear)}; or use [all-linear]"
+        ) from None
 
 
 def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *, use_cuda: bool) -> Any:

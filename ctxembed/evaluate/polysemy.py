@@ -106,12 +106,13 @@ def pair_similarities(embedder: Embedder, pairs: Sequence[WicPair]) -> np.ndarra
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (the Mann-Whitney U statistic, ties counted half)."""
-    pos, neg = scores[labels], scores[~labels]
-    if not len(pos) or not len(neg):
+    """Area under the ROC curve (scikit-learn); NaN when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels, dtype=bool)
+    if labels.all() or not labels.any():
         return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
+    return float(roc_auc_score(labels, scores))
 
 
 def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
