@@ -36,7 +36,7 @@ system-deps:
 
 # The two domain benchmarks (BEIR format): man-pages (API reference) and Debian package search
 # (a software catalogue). The second reads apt's English descriptions, fetched from Debian's archive.
-data: setup data/manpages/corpus.jsonl data/debian/corpus.jsonl
+data: setup data/manpages/corpus.jsonl data/debian/corpus.jsonl data/debian-train-pairs.jsonl
 
 data/manpages/corpus.jsonl:
 	$(BIN)/python scripts/build_manpages.py --out data/manpages --overwrite
@@ -46,6 +46,10 @@ data/debian/corpus.jsonl:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq -o Acquire::Languages=en; \
 	  else echo "run: sudo apt-get update -o Acquire::Languages=en"; exit 1; fi; }
 	$(BIN)/python scripts/build_debian.py --out data/debian --overwrite
+
+# ~1,200 labelled (query, passage) pairs from the Debian train split, for configs/contextual-pairs.yaml.
+data/debian-train-pairs.jsonl: data/debian/corpus.jsonl
+	$(BIN)/python scripts/export_pairs.py --dataset data/debian --split train --out $@
 
 demo: setup data
 	$(BIN)/ctxembed demo --config configs/demo.yaml --out runs/demo --overwrite

@@ -31,6 +31,21 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """A text file handle whose content replaces `path` only when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def refuse_existing(path: str | os.PathLike[str], overwrite: bool) -> None:
     """Raise `OutputExistsError` when `path` exists and `overwrite` was not asked for.
 

@@ -52,14 +52,9 @@ def main() -> int:
     if args.pairs_from:
         if args.pairs_from == args.split:
             raise SystemExit("--pairs-from must differ from --split")
-        queries, relevant = dataset.split(args.pairs_from)
-        texts = {d.id: d.full_text for d in dataset.corpus}
         pairs_path = Path(f"{args.out}.pairs.jsonl")
         pairs_path.parent.mkdir(parents=True, exist_ok=True)
-        with pairs_path.open("w", encoding="utf-8") as fh:
-            for qid, docs in relevant.items():
-                for doc in sorted(docs):
-                    fh.write(json.dumps({"query": queries[qid], "positive": texts[doc]}) + "\n")
+        pairs_path.write_text("".join(line + "\n" for line in dataset.pairs(args.pairs_from)), encoding="utf-8")
         raw["pairs"] = str(pairs_path)
     config = from_dict(ContextualFinetuneConfig, raw, where=args.config)
     changes = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}

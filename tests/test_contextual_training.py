@@ -287,3 +287,14 @@ def test_lora_targets_take_what_peft_takes(tiny_bert_dir, tmp_path, targets):
     )
     result = finetune_contextual(config)
     assert 0 < result.trainable_params < result.total_params
+
+
+def test_default_learning_rate_depends_on_lora_and_a_lora_rate_warns_for_full_finetuning(tiny_bert_dir, tmp_path):
+    from ctxembed.contextual.training import training_arguments
+
+    settings = TrainSettings()
+    assert training_arguments(settings, str(tmp_path), "m", use_cuda=False, lora=True).learning_rate == 5e-4
+    assert training_arguments(settings, str(tmp_path), "m", use_cuda=False, lora=False).learning_rate == 2e-5
+    config = make_config(tiny_bert_dir, tmp_path / "f", lora=None, training={"max_steps": 1, "learning_rate": 5e-4})
+    with pytest.warns(UserWarning, match="is a LoRA rate; full fine-tuning at it usually wrecks the model"):
+        finetune_contextual(config)

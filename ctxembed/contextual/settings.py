@@ -17,9 +17,9 @@ SMOLLM2 = "smollm2-135m-instruct"  # the offline query generator (PyPI: llm-smol
 class LoraSettings:
     """LoRA adapter settings, passed to `peft.LoraConfig`."""
 
-    r: int = field(default=8, metadata={"help": "Rank of the update matrices."})
-    alpha: int = field(default=16, metadata={"help": "Scaling numerator (lora_alpha)."})
-    dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA path."})
+    r: int = field(default=16, metadata={"help": "Rank of the update matrices."})
+    alpha: int = field(default=32, metadata={"help": "Scaling numerator (lora_alpha)."})
+    dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA path."})
     target_modules: tuple[str, ...] = field(
         default=("query", "key", "value", "dense"),
         metadata={"help": "Module name suffixes to adapt (BERT: query, key, value, dense)."},
@@ -72,15 +72,17 @@ class TrainSettings:
     epochs: float = field(default=1.0, metadata={"help": "Passes over the training pairs."})
     max_steps: int = field(default=-1, metadata={"help": "Stop after this many steps (-1: epochs decide)."})
     batch_size: int = field(default=32, metadata={"help": "Pairs per step; also the in-batch negatives."})
-    learning_rate: float = field(default=2e-4, metadata={"help": "2e-4 suits LoRA; use ~2e-5 for full fine-tuning."})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "null: 5e-4 with LoRA, 2e-5 for full fine-tuning (which 5e-4 would wreck)."}
+    )
     warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps with a rising learning rate."})
     seed: int = field(default=42, metadata={"help": "Seeds pair mining, initialisation and shuffling."})
     max_seq_length: int | None = field(
         default=None,
         metadata={"help": "Training length in tokens; null: the model's own (inference) length. Cost grows with it."},
     )
-    eval_steps: int = field(default=50, metadata={"help": "Evaluate (and checkpoint) every this many steps."})
-    pairs_per_doc: int = field(default=2, metadata={"help": "ICT: sentences drawn per document."})
+    eval_steps: int = field(default=40, metadata={"help": "Evaluate (and checkpoint) every this many steps."})
+    pairs_per_doc: int = field(default=2, metadata={"help": "ICT: pairs per document besides the title pair."})
     hard_negatives: bool = field(default=False, metadata={"help": "PAIRS: mine a hard negative per pair (FAISS)."})
     precision: str = field(
         default="auto",

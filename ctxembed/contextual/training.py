@@ -59,7 +59,12 @@ def apply_lora(model: Any, lora: LoraSettings) -> None:
         ) from None
 
 
-def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *, use_cuda: bool) -> Any:
+LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
+
+
+def training_arguments(
+    settings: TrainSettings, output_dir: str, metric: str, *, use_cuda: bool, lora: bool = True
+) -> Any:
     """`SentenceTransformerTrainingArguments` for a run: checkpoints, best-model selection, precision."""
     import torch
     from sentence_transformers.sentence_transformer.training_args import (
@@ -77,7 +82,7 @@ def training_arguments(settings: TrainSettings, output_dir: str, metric: str, *,
         max_steps=settings.max_steps,
         per_device_train_batch_size=settings.batch_size,
         per_device_eval_batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
+        learning_rate=settings.learning_rate or (LORA_LEARNING_RATE if lora else FULL_LEARNING_RATE),
         warmup_steps=settings.warmup_ratio,  # a float below 1 is a ratio in transformers 5
         seed=settings.seed,
         data_seed=settings.seed,
@@ -174,7 +179,13 @@ def finetune_contextual(
 
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
-    args = training_arguments(settings, str(work), primary, use_cuda=use_cuda)
+    args = training_arguments(settings, str(work), primary, use_cuda=use_cuda, lora=config.lora is not None)
+    if config.lora is None and (settings.learning_rate or 0) > 1e-4:
+        warnings.warn(
+            f"training.learning_rate {settings.learning_rate} is a LoRA rate; full fine-tuning at it usually "
+            f"wrecks the model: use about {FULL_LEARNING_RATE} (or leave it null)",
+            stacklevel=2,
+        )
     trainer = SentenceTransformerTrainer(
         model=model, args=args, train_dataset=data.dataset, loss=data.loss, evaluator=evaluator
     )

@@ -34,6 +34,16 @@ class BeirDataset:
         grades = self.qrels[name]
         return queries, {q: {d: grades[q][d] for d in docs} for q, docs in relevant.items()}
 
+    def pairs(self, name: str) -> list[str]:
+        """One split's judgements as JSONL lines {"query", "positive"} (one per relevant document)."""
+        queries, relevant = self.split(name)
+        texts = {d.id: d.full_text for d in self.corpus}
+        return [
+            json.dumps({"query": queries[q], "positive": texts[d]}, ensure_ascii=False)
+            for q, docs in relevant.items()
+            for d in sorted(docs)
+        ]
+
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write the standard BEIR layout, atomically."""
         with atomic_dir(folder, overwrite=overwrite) as tmp:
