@@ -59,3 +59,32 @@ def test_identity_names_model_and_fingerprint(tiny_contextual, tiny_bert_dir):
     assert identity["model"] == str(tiny_bert_dir.resolve())
     assert identity["dim"] == 32 and len(identity["fingerprint"]) == 16
     assert identity["adapter"] is None
+
+
+def test_a_model_with_prompts_gets_them_for_queries_and_documents(tiny_bert_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from ctxembed import VectorIndex
+    from ctxembed.contextual import ContextualEmbedder
+    from ctxembed.data import Document
+    from ctxembed.errors import IndexMismatchError
+
+    model = SentenceTransformer(str(tiny_bert_dir), device="cpu")
+    model.prompts = {"query": "query: ", "document": "passage: "}
+    model.save(str(tmp_path / "prompted"))
+    embedder = ContextualEmbedder.load(str(tmp_path / "prompted"), device="cpu")
+    plain = embedder.encode(["river bank"])
+    np.testing.assert_allclose(
+        embedder.encode_queries(["river bank"]), embedder.encode(["query: river bank"]), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        embedder.encode_documents(["river bank"]), embedder.encode(["passage: river bank"]), atol=1e-6
+    )
+    assert not np.allclose(embedder.encode_queries(["river bank"]), plain)
+    index = VectorIndex.build(embedder, [Document("1", "river bank"), Document("2", "web server")])
+    assert index.manifest()["embedder"]["prompts"] == {"query": "query: ", "document": "passage: "}
+    index.save(tmp_path / "idx")
+    model.prompts = {"query": "search: ", "document": "passage: "}
+    model.save(str(tmp_path / "prompted"))  # the same weights, another query prompt
+    with pytest.raises(IndexMismatchError, match="prompts"):
+        VectorIndex.load(tmp_path / "idx", ContextualEmbedder.load(str(tmp_path / "prompted"), device="cpu"))
