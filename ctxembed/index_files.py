@@ -121,6 +121,8 @@ def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Pa
 
 def read_docs(fh: Any, *, shown: Path) -> Iterable[Document]:
     for lineno, raw in enumerate(fh, start=1):
+        if not raw.strip():
+            continue  # a blank line (an editor's trailing newline) holds no document
         try:
             row = json.loads(raw.decode("utf-8"))
             doc = Document(row["_id"], row["text"], row.get("title", ""))

@@ -179,7 +179,6 @@ def _damage(folder, name, action):
         ("manifest.json", b"[1, 2]"),
         ("manifest.json", "\xff\xfe".encode("latin-1")),
         ("manifest.json", b'{"format_version": 1}'),
-        ("docs.jsonl", "append-blank"),
         ("docs.jsonl", "truncate"),
         ("docs.jsonl", b'{"text": "no id"}\n{"_id": "2", "text": "x"}\n{"_id": "3", "text": "y"}\n'),
         ("docs.jsonl", '{"_id": "1", "text": "caf\xe9"}\n'.encode("latin-1")),
@@ -194,6 +193,13 @@ def test_damaged_index_folders_give_one_line(saved_index, capsys, name, action):
     code, _, err = run_cli(capsys, "search", str(saved_index), "bank")
     assert code == 1
     one_error_line(err, "rebuild")
+
+
+def test_a_trailing_blank_line_in_docs_is_harmless(saved_index, capsys):
+    with (saved_index / "docs.jsonl").open("a") as fh:
+        fh.write("\n")
+    code, out, _ = run_cli(capsys, "search", str(saved_index), "bank", "-k", "1")
+    assert code == 0 and "1. " in out
 
 
 def test_manifest_missing_keys_are_named(saved_index, capsys):
