@@ -22,12 +22,7 @@ def main() -> int:
     started = time.perf_counter()
     dataset = build_debian(size=args.size, seed=args.seed)
     dataset.save(args.out, overwrite=args.overwrite)
-    counts = ", ".join(f"{split} {len(q)}" for split, q in dataset.qrels.items())
-    print(
-        f"{args.out}: {len(dataset.corpus)} documents, {len(dataset.queries)} queries ({counts}) "
-        f"in {time.perf_counter() - started:.0f}s",
-        file=sys.stderr,
-    )
+    print(f"{args.out}: {dataset.summary()} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     return 0
 
 

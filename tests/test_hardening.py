@@ -240,36 +240,21 @@ def test_search_k_queries_file_and_escapes(saved_index, tmp_path, capsys):
     assert "\x1b" not in out and "\\x1b[31mbank" in out
 
 
+def static_index_args(corpus, vectors, out) -> list[str]:
+    return ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(vectors), "--out", str(out)]
+
+
 def test_pickled_vectors_need_an_explicit_opt_in(tiny_vectors, tmp_path, capsys):
     path = tmp_path / "v.kv"
     tiny_vectors.save(str(path))
     corpus = tmp_path / "c.txt"
     corpus.write_text("river bank\n")
-    code, _, err = run_cli(
-        capsys,
-        "index",
-        "--backend",
-        "static",
-        "--corpus",
-        str(corpus),
-        "--vectors",
-        str(path),
-        "--out",
-        str(tmp_path / "i"),
-    )
+    code, _, err = run_cli(capsys, *static_index_args(corpus, path, tmp_path / "i"))
     one_error_line(err, "pickle", "--trust-pickle")
-    args = [
-        "index",
-        "--backend",
-        "static",
-        "--corpus",
-        str(corpus),
-        "--vectors",
-        str(path),
-        "--out",
-        str(tmp_path / "i"),
-    ]
-    assert main([*args, "--trust-pickle"]) == 0
+    assert main([*static_index_args(corpus, path, tmp_path / "i"), "--trust-pickle"]) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "search", str(tmp_path / "i"), "bank")  # an index someone sent you
+    one_error_line(err, "pickle")  # refused before anything is unpickled
 
 
 def test_random_bytes_as_vectors(tmp_path, capsys):
@@ -277,18 +262,7 @@ def test_random_bytes_as_vectors(tmp_path, capsys):
     path.write_bytes(b"7 3\n" + np.random.default_rng(1).bytes(2000))
     corpus = tmp_path / "c.txt"
     corpus.write_text("river bank\n")
-    code, _, err = run_cli(
-        capsys,
-        "index",
-        "--backend",
-        "static",
-        "--corpus",
-        str(corpus),
-        "--vectors",
-        str(path),
-        "--out",
-        str(tmp_path / "i"),
-    )
+    code, _, err = run_cli(capsys, *static_index_args(corpus, path, tmp_path / "i"))
     assert code == 1
     one_error_line(err, "cannot read as")
 

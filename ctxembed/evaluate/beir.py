@@ -28,6 +28,11 @@ class BeirDataset:
         relevant = {qid: docs for qid, docs in relevant.items() if docs and qid in self.queries}
         return {qid: self.queries[qid] for qid in relevant}, relevant
 
+    def summary(self) -> str:
+        """'N documents, M queries (train a, dev b, test c)', for build scripts."""
+        counts = ", ".join(f"{split} {len(q)}" for split, q in self.qrels.items())
+        return f"{len(self.corpus)} documents, {len(self.queries)} queries ({counts})"
+
     def graded(self, name: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
         """The queries of one split and their graded judgements (grade > 0), as BEIR scores them."""
         queries, relevant = self.split(name)
