@@ -45,7 +45,7 @@ def test_training_changes_the_adapter_weights(trained):
 
 def test_artifacts_card_and_metrics(trained):
     info = json.loads(open(f"{trained.out}/ctxembed_training.json").read())
-    assert info["objective"] == {"ict": 1.0} and info["config"]["lora"]["r"] == 8
+    assert info["objective"] == {"ict": 1.0} and info["config"]["lora"]["r"] == 16
     assert trained.primary_metric in info["base_metrics"] and trained.primary_metric in info["tuned_metrics"]
     card = open(f"{trained.out}/README.md").read()
     assert "| dev metric (primary: " in card and "trainable parameters" in card
@@ -68,7 +68,7 @@ def test_adapter_folder_loads_in_plain_peft(trained, tiny_bert_dir):
     from transformers import AutoModel
 
     model = PeftModel.from_pretrained(AutoModel.from_pretrained(f"{tiny_bert_dir}"), trained.out)
-    assert model.peft_config["default"].r == 8
+    assert model.peft_config["default"].r == 16
 
 
 def test_merged_export_matches_base_plus_adapter(trained, tmp_path):
