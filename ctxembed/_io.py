@@ -100,13 +100,12 @@ def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
     try:
         if not _renameat2(tmp, path, _RENAME_NOREPLACE):
             os.rename(tmp, path)  # POSIX refuses to replace a non-empty folder
-    except (FileExistsError, OSError) as exc:
-        if path.exists() and not overwrite:
+    except OSError:
+        if not path.exists():
+            raise
+        if not overwrite:
             raise taken from None
-        if path.exists():
-            _swap_in(tmp, path, overwrite)
-            return
-        raise exc
+        _swap_in(tmp, path, overwrite)  # it appeared meanwhile, and we may replace it
 
 
 _RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2

@@ -30,21 +30,24 @@ def relative_paths(identity: dict[str, Any], folder: str | Path) -> dict[str, st
 
 
 def open_generation(folder: Path) -> dict[str, Any]:
-    """Open the three files of one saved build; an open file stays readable if a rebuild deletes it."""
+    """Open the three files of one saved build; an open file stays readable if a rebuild deletes it.
+
+    A file missing because a rebuild replaced the folder between two opens raises FileNotFoundError
+    (the caller opens the new build); a file missing from a build that is still there is damage.
+    """
     files: dict[str, Any] = {}
     try:
         for name in (MANIFEST_FILE, INDEX_FILE, DOCS_FILE):
             try:
                 files[name] = (folder / name).open("rb")
             except FileNotFoundError:
-                if not folder.is_dir() or name == MANIFEST_FILE and not files:
+                if name == MANIFEST_FILE:
                     raise CtxEmbedError(
                         f"{folder} is not a ctxembed index (no {name}); build one with `ctxembed index`"
                     ) from None
-                if (folder / MANIFEST_FILE).is_file() and name != MANIFEST_FILE:
-                    _check_same_build(folder, files)
-                    raise CtxEmbedError(f"{folder / name} is missing; rebuild the index") from None
-                raise
+                if _replaced(folder, files[MANIFEST_FILE]):
+                    raise
+                raise CtxEmbedError(f"{folder / name} is missing; rebuild the index") from None
     except BaseException:
         for fh in files.values():
             fh.close()
@@ -52,10 +55,12 @@ def open_generation(folder: Path) -> dict[str, Any]:
     return files
 
 
-def _check_same_build(folder: Path, files: dict[str, Any]) -> None:
-    """Raise FileNotFoundError (retry) when the folder on disk is no longer the build we opened."""
-    if os.fstat(files[MANIFEST_FILE].fileno()).st_ino != (folder / MANIFEST_FILE).stat().st_ino:
-        raise FileNotFoundError(folder)
+def _replaced(folder: Path, manifest: Any) -> bool:
+    """Whether the manifest on disk is no longer the one we opened (a rebuild swapped the folder)."""
+    try:
+        return os.fstat(manifest.fileno()).st_ino != (folder / MANIFEST_FILE).stat().st_ino
+    except FileNotFoundError:
+        return True
 
 
 def readable_path(fh: Any) -> str:

@@ -319,7 +319,6 @@ def test_library_errors_do_not_change_the_umask(tmp_path):
         with atomic_dir(tmp_path / "x"):
             pass
     shutil.rmtree(tmp_path / "x")
-    assert EvaluateConfig  # imported for the CLI cases above
 
 
 def test_csv_respects_the_encoding_and_reads_in_batches(tmp_path):
