@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--trust-pickle", action="store_true", help="allow a gensim .kv file (a pickle that can run code) as --vectors"
     )
     p.add_argument("--factory", help="override index.factory (Flat, HNSW32, IVF256,Flat...)")
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16", "int8", "auto"], help="override contextual.precision (encoding)"
+    )
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     p.set_defaults(func=commands.cmd_index)
@@ -64,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu or cuda (contextual indexes)")
     p.add_argument("--model", help="where the index's model (or vectors) is now, if it moved; checked by content")
     p.add_argument("--adapter", help="where the index's LoRA adapter is now, if it moved; checked by content")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "int8", "auto"],
+        help="encode queries at this precision (default: the index's)",
+    )
     p.set_defaults(func=commands.cmd_search)
 
     p = sub.add_parser("finetune", help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)")
@@ -89,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML evaluate config (configs/evaluate.yaml)")
     p.add_argument("--dataset", help="override dataset (a BEIR folder)")
     p.add_argument("--split", help="override split (default test)")
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16", "int8", "auto"], help="override each contextual model's precision"
+    )
     p.add_argument("--out", help="override out (the report folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(func=commands.cmd_evaluate)

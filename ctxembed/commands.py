@@ -34,6 +34,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             "contextual.adapter": args.adapter,
             "static.vectors": args.vectors,
             "static.trust_pickle": args.trust_pickle or None,
+            "contextual.precision": args.precision,
         },
     )
     refuse_existing(args.out, args.overwrite)
@@ -87,7 +88,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not queries:
         raise CtxEmbedError('no query given; pass one or more queries ("...") or --queries FILE')
     manifest = read_manifest(args.index)
-    embedder = embedder_from_manifest(manifest, args.index, device=args.device, model=args.model, adapter=args.adapter)
+    embedder = embedder_from_manifest(
+        manifest, args.index, device=args.device, model=args.model, adapter=args.adapter, precision=args.precision
+    )
     index = VectorIndex.load(args.index, embedder)
     failed = 0
     for query in queries:
@@ -239,7 +242,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ctxembed.yaml_config import load_config, override
 
     config = load_config(EvaluateConfig, args.config) if args.config else EvaluateConfig()
-    config = override(config, dataset=args.dataset, out=args.out, split=args.split)
+    config = override(config, dataset=args.dataset, out=args.out, split=args.split).with_precision(args.precision)
     refuse_existing(config.out, args.overwrite)
     started = time.perf_counter()
     report = run_evaluation(config)

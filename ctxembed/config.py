@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from ctxembed.errors import ConfigError
-from ctxembed.types import Backend, Pooling
+from ctxembed.types import Backend, Pooling, Precision
 from ctxembed.yaml_config import normalize_enums
 
 DEFAULT_CORPUS = "gensim:lee_background.cor"
@@ -74,6 +74,16 @@ class ContextualConfig:
     adapter: str | None = field(default=None, metadata={"help": "A LoRA adapter folder (peft format)."})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1...; default: best available."})
     max_seq_length: int | None = field(default=None, metadata={"help": "Truncate inputs to this many tokens."})
+    precision: Precision = field(
+        default=Precision.AUTO,
+        metadata={
+            "help": "fp32, bf16, int8 (ONNX Runtime) or auto; a lower precision is used only when it matches "
+            "fp32 (minimum cosine >= 0.99) on the first texts encoded, else fp32 with a warning."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        normalize_enums(self)
 
 
 SETTINGS: dict[Backend, type] = {Backend.STATIC: StaticConfig, Backend.CONTEXTUAL: ContextualConfig}

@@ -111,7 +111,8 @@ def describe_identity(identity: dict[str, Any]) -> str:
 def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Path) -> None:
     """Refuse an embedder whose identity differs from the one recorded in a manifest."""
     # Paths are hints: a moved or copied model or adapter with the same content (fingerprint) is the same.
-    ignored = {"adapter"}
+    # Precision is how, not what: a lower one is used only after it matched fp32 on the texts at hand.
+    ignored = {"adapter", "precision"}
     if recorded.get("fingerprint") and recorded.get("fingerprint") == current.get("fingerprint"):
         ignored.add("model")
     keys = sorted((set(recorded) | set(current)) - ignored)

@@ -52,6 +52,7 @@ def embedder_from_manifest(
     device: str | None = None,
     model: str | None = None,
     adapter: str | None = None,
+    precision: str | None = None,
 ) -> Embedder:
     """The embedder a saved index records, found where it is now: explicit paths first, then the
     recorded ones, then paths relative to the index folder (for a `runs/` moved as a whole)."""
@@ -65,6 +66,8 @@ def embedder_from_manifest(
             moved = Path(folder) / str(hints.get(key, ""))
             if key in hints and moved.exists():
                 identity[key] = str(moved.resolve())
+    if precision is not None:
+        identity["precision"] = precision  # contextual only; other backends ignore it
     return embedder_from_identity(identity, device=device)
 
 

@@ -16,6 +16,15 @@ class Backend(str, Enum):
     CONTEXTUAL = "contextual"
 
 
+class Precision(str, Enum):
+    """The number format a contextual model encodes in; a lower one is checked against fp32 first."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"  # half-precision weights (fp16 on CUDA devices without bf16)
+    INT8 = "int8"  # ONNX Runtime with per-channel int8 weights, CPU only
+    AUTO = "auto"  # bf16 where the device computes it natively, else int8 when ONNX Runtime is installed
+
+
 class Pooling(str, Enum):
     """How a static embedder turns word vectors into one document vector."""
 

@@ -11,7 +11,7 @@ import numpy as np
 from ctxembed.assets import resolve_contextual_model
 from ctxembed.contextual.fingerprint import folder_fingerprint
 from ctxembed.errors import AssetNotFoundError
-from ctxembed.types import Backend
+from ctxembed.types import Backend, Precision
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -50,12 +50,17 @@ class ContextualEmbedder:
         fingerprint: str | None = None,
         adapter: str | None = None,
         adapter_fingerprint: str | None = None,
+        precision: Precision | str = Precision.FP32,
     ) -> None:
         self.model = model
         self.name = name
         self.model_fingerprint = fingerprint
         self.adapter = adapter
         self.adapter_fingerprint = adapter_fingerprint
+        self._fp32 = model
+        self.precision = Precision(precision)
+        self.precision_used: Precision | None = None if self.precision is not Precision.FP32 else Precision.FP32
+        self.precision_min_cosine: float | None = None
 
     @classmethod
     def load(
@@ -65,6 +70,7 @@ class ContextualEmbedder:
         adapter: str | None = None,
         device: str | None = None,
         max_seq_length: int | None = None,
+        precision: Precision | str = Precision.FP32,
     ) -> ContextualEmbedder:
         """Load a base model (well-known name, folder or hub name) and optionally an adapter."""
         st, name, fingerprint = load_sentence_transformer(model, device)
@@ -75,7 +81,14 @@ class ContextualEmbedder:
             from ctxembed.contextual.adapters import attach_adapter
 
             adapter_path, adapter_fp = attach_adapter(st, adapter, base_name=name)
-        return cls(st, name=name, fingerprint=fingerprint, adapter=adapter_path, adapter_fingerprint=adapter_fp)
+        return cls(
+            st,
+            name=name,
+            fingerprint=fingerprint,
+            adapter=adapter_path,
+            adapter_fingerprint=adapter_fp,
+            precision=precision,
+        )
 
     @classmethod
     def from_config(cls, config: Any) -> ContextualEmbedder:
@@ -85,6 +98,7 @@ class ContextualEmbedder:
             adapter=config.adapter,
             device=config.device,
             max_seq_length=config.max_seq_length,
+            precision=config.precision,
         )
 
     @property
@@ -97,27 +111,58 @@ class ContextualEmbedder:
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
         """One L2-normalised float32 row per text, with no prompt."""
-        return self._encode(self.model.encode, texts, batch_size, show_progress)
+        return self._encode("encode", texts, batch_size, show_progress)
 
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> np.ndarray:
         """Documents through the model's document prompt (sentence-transformers' `encode_document`)."""
-        return self._encode(self.model.encode_document, texts, batch_size, show_progress)
+        return self._encode("encode_document", texts, batch_size, show_progress)
 
     def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Queries through the model's query prompt (sentence-transformers' `encode_query`)."""
-        return self._encode(self.model.encode_query, texts, batch_size, False)
+        return self._encode("encode_query", texts, batch_size, False)
 
-    def _encode(self, method: Any, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
-        vectors = method(
+    def _encode(self, method: str, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
+        if self.precision_used is None:
+            self._settle_precision(method, texts)
+        return self._run(self.model, method, texts, batch_size, show_progress)
+
+    def _run(self, model: Any, method: str, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
+        vectors = getattr(model, method)(
             list(texts),
             batch_size=batch_size,
             show_progress_bar=show_progress,
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        if model is not self._fp32:  # half-precision rows are only normalised to about 1e-3
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        return vectors
+
+    def _settle_precision(self, method: str, texts: Sequence[str]) -> None:
+        """Switch to the requested lower precision if it reproduces fp32 on a sample of `texts`."""
+        from ctxembed.contextual import precision as p
+
+        cache_key = f"{self.model_fingerprint or self.name}\0{self.adapter_fingerprint}"
+        min_cosine = None
+        for candidate in p.candidates(self.precision, self.device):
+            twin = p.lower_precision_copy(self.model, candidate, cache_key)
+            min_cosine = p.check(
+                lambda xs: self._run(self.model, method, xs, 32, False),
+                lambda xs, twin=twin: self._run(twin, method, xs, 32, False),
+                texts,
+            )
+            if min_cosine >= p.MIN_COSINE:
+                self.model, self.precision_used, self.precision_min_cosine = twin, candidate, min_cosine
+                return
+            if self.precision is not Precision.AUTO:
+                p.warn_fallback(candidate, min_cosine, self.name)
+        if self.precision is Precision.AUTO and min_cosine is not None:
+            p.warn_fallback(Precision.AUTO, min_cosine, self.name)
+        self.precision_used, self.precision_min_cosine = Precision.FP32, min_cosine
 
     def token_vectors(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The last layer's token vectors of `text` and each token's character offsets."""
@@ -153,6 +198,8 @@ class ContextualEmbedder:
                 raise ValueError(
                     f"span {(start, end)} is not a non-empty range inside a text of {len(text)} characters"
                 )
+        if self.precision_used is None:
+            self._settle_precision("encode", [text for text, _ in items])
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         order = sorted(range(len(items)), key=lambda i: len(items[i][0]))  # similar lengths pad less
         for begin in range(0, len(order), batch_size):
@@ -186,6 +233,7 @@ class ContextualEmbedder:
             adapter=identity.get("adapter"),
             device=device,
             max_seq_length=identity.get("max_seq_length"),
+            precision=identity.get("precision", Precision.FP32),
         )
 
     def identity(self) -> dict[str, Any]:
@@ -197,5 +245,6 @@ class ContextualEmbedder:
             "fingerprint": self.model_fingerprint,
             "adapter_fingerprint": self.adapter_fingerprint,
             "max_seq_length": self.model.max_seq_length,
+            "precision": (self.precision_used or self.precision).value,
             **({"prompts": prompts} if (prompts := {k: v for k, v in (self.model.prompts or {}).items() if v}) else {}),
         }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from ctxembed.config import SETTINGS, ContextualConfig, StaticConfig
 from ctxembed.errors import ConfigError
@@ -72,3 +72,15 @@ class EvaluateConfig:
             raise ConfigError(f"models: names must be unique, got {names}")
         if not self.models and not self.bm25:
             raise ConfigError("nothing to evaluate: list `models:` or set `bm25: true`")
+
+    def with_precision(self, precision: str | None) -> EvaluateConfig:
+        """Every model whose settings have a `precision` encodes at `precision` (None: unchanged)."""
+        if precision is None:
+            return self
+        models = tuple(
+            replace(m, **{m.backend.value: replace(m.settings, precision=precision)})
+            if any(f.name == "precision" for f in fields(m.settings))
+            else m
+            for m in self.models
+        )
+        return replace(self, models=models)
