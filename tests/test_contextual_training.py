@@ -298,3 +298,23 @@ def test_default_learning_rate_depends_on_lora_and_a_lora_rate_warns_for_full_fi
     config = make_config(tiny_bert_dir, tmp_path / "f", lora=None, training={"max_steps": 1, "learning_rate": 5e-4})
     with pytest.warns(UserWarning, match="is a LoRA rate; full fine-tuning at it usually wrecks the model"):
         finetune_contextual(config)
+
+
+@pytest.mark.parametrize("setting, expected", [(0.0, 0.0), (None, 0.1)])
+def test_lora_turns_off_the_frozen_bases_attention_dropout_unless_asked(tiny_bert_dir, setting, expected):
+    import torch
+
+    from ctxembed.contextual.embedder import load_sentence_transformer
+    from ctxembed.contextual.training import apply_lora
+
+    model, _, _ = load_sentence_transformer(str(tiny_bert_dir), "cpu")
+    apply_lora(model, LoraSettings(base_attention_dropout=setting))
+    attention = {n: m.p for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and "attention.self" in n}
+    hidden = {n: m.p for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout) and "output" in n}
+    assert len(attention) == 2 and set(attention.values()) == {expected}
+    assert set(hidden.values()) == {0.1}  # hidden-state dropout stays as the model has it
+
+
+def test_base_attention_dropout_is_validated():
+    with pytest.raises(ConfigError, match=r"lora.base_attention_dropout must be in \[0, 1\)"):
+        LoraSettings(base_attention_dropout=1.5)

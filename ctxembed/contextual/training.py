@@ -57,6 +57,22 @@ def apply_lora(model: Any, lora: LoraSettings) -> None:
             f"lora.target_modules {lora.target_modules} match no layer of this model ({' '.join(str(exc).split())[:120]}); "
             f"its linear modules are: {', '.join(linear)}; or use [all-linear]"
         ) from None
+    if lora.base_attention_dropout is not None:
+        set_attention_dropout(model, lora.base_attention_dropout)
+
+
+def set_attention_dropout(model: Any, p: float) -> int:
+    """Set the attention-probability dropout of every self-attention block (the `Dropout` an attention module
+    owns, which transformers passes to scaled_dot_product_attention); returns how many were set."""
+    import torch
+
+    count = 0
+    for module in model.modules():
+        if type(module).__name__.endswith(("SelfAttention", "Attention")):
+            for child in module.children():
+                if isinstance(child, torch.nn.Dropout):
+                    child.p, count = p, count + 1
+    return count
 
 
 LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
