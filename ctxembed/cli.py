@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted build of --out from its checkpoint")
     p.set_defaults(func=commands.cmd_index)
 
     p = sub.add_parser("search", help="query a saved index")

@@ -19,9 +19,11 @@ def say(message: str) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from ctxembed import load_embedder
     from ctxembed._io import refuse_existing
     from ctxembed.config import IndexRunConfig
-    from ctxembed.data import load_corpus
+    from ctxembed.data import corpus_source, iter_corpus
+    from ctxembed.index_build import build_index
     from ctxembed.yaml_config import load_config, override
 
     config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
@@ -38,12 +40,56 @@ def cmd_index(args: argparse.Namespace) -> int:
         },
     )
     refuse_existing(args.out, args.overwrite)
-    docs = load_corpus(config.corpus)
-    say(f"corpus: {len(docs)} documents from {config.corpus.path}")
-    index = _build(config.backend.value, config, docs)
-    index.save(args.out, overwrite=args.overwrite)
-    say(f"saved {len(index)} vectors to {args.out}")
+    source = corpus_source(config.corpus)  # also fails fast on a missing corpus, before a model loads
+    started = time.perf_counter()
+    backend = config.backend.value
+    embedder = load_embedder(backend, getattr(config, backend))
+    say(
+        f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {time.perf_counter() - started:.1f}s"
+    )
+    progress = _Progress()
+    try:
+        index = build_index(
+            embedder,
+            lambda: iter_corpus(config.corpus),
+            args.out,
+            factory=config.index.factory,
+            nprobe=config.index.nprobe,
+            ef_search=config.index.ef_search,
+            batch_size=config.index.batch_size,
+            chunk_size=config.index.chunk_size,
+            checkpoint_seconds=config.index.checkpoint_seconds,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            source=source,
+            on_progress=progress,
+        )
+    finally:
+        progress.close()
+    say(f"saved {len(index)} vectors ({index.factory}) to {args.out} in {time.perf_counter() - started:.1f}s")
     return 0
+
+
+class _Progress:
+    """A tqdm bar (documents/s and ETA) fed by `build_index`; says so when a build resumed."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, progress: Any) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            if progress.resumed_from:
+                say(f"resumed an interrupted build after {progress.resumed_from} documents")
+            self.bar = tqdm(
+                total=progress.total, initial=progress.resumed_from, unit="doc", desc="index", file=sys.stderr
+            )
+        self.bar.update(progress.read - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:

@@ -95,15 +95,24 @@ class IndexConfig:
 
     factory: str = field(
         default="Flat",
-        metadata={"help": "A faiss.index_factory string: Flat (exact), HNSW32, IVF256,Flat, IVF256,PQ16..."},
+        metadata={
+            "help": "A faiss.index_factory string: Flat (exact), HNSW32, IVF256,Flat, IVF256,PQ16..., or auto "
+            "(Flat below 100k documents, HNSW32 below 5M, IVF-PQ beyond)."
+        },
     )
     nprobe: int = field(default=16, metadata={"help": "IVF lists visited per query."})
     ef_search: int = field(default=64, metadata={"help": "HNSW search breadth."})
     batch_size: int = field(default=64, metadata={"help": "Texts encoded per batch."})
+    chunk_size: int = field(default=4096, metadata={"help": "Documents read, encoded and added at a time."})
+    checkpoint_seconds: float = field(
+        default=60.0, metadata={"help": "Checkpoint a build at most this often; `index --resume` continues it."}
+    )
 
     def __post_init__(self) -> None:
-        if self.nprobe < 1 or self.ef_search < 1 or self.batch_size < 1:
-            raise ConfigError("index.nprobe, index.ef_search and index.batch_size must all be >= 1")
+        if self.nprobe < 1 or self.ef_search < 1 or self.batch_size < 1 or self.chunk_size < 1:
+            raise ConfigError("index.nprobe, index.ef_search, index.batch_size and index.chunk_size must all be >= 1")
+        if not self.checkpoint_seconds >= 0:
+            raise ConfigError(f"index.checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
 
 
 @dataclass(frozen=True)

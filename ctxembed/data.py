@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,33 +28,51 @@ class Document:
 
 
 def load_corpus(config: CorpusConfig | str) -> list[Document]:
-    """Read a corpus; errors name the file (and line) and say how to fix it."""
-    if isinstance(config, str):
-        config = CorpusConfig(path=config)
-    path = Path(resolve_data_path(config.path)).expanduser()
+    """Read a whole corpus into memory; errors name the file (and line) and say how to fix it."""
+    docs = list(iter_corpus(config))
+    if not docs:
+        raise CorpusError(f"corpus {corpus_path(config)} holds no documents (every line or file is empty)")
+    seen: set[str] = set()
+    for doc in docs:
+        if doc.id in seen:
+            raise CorpusError(f"corpus {corpus_path(config)}: document id {doc.id!r} occurs twice; ids must be unique")
+        seen.add(doc.id)
+    return docs
+
+
+def corpus_path(config: CorpusConfig | str) -> Path:
+    """The existing file or folder a corpus config names (well-known names resolved)."""
+    path = Path(resolve_data_path(config if isinstance(config, str) else config.path)).expanduser()
     if not path.exists():
         raise CorpusError(
             f"corpus {path} not found; pass an existing .txt/.jsonl/.csv/.parquet file or a folder "
             f"of .txt files (corpus.path)"
         )
+    return path
+
+
+def corpus_source(config: CorpusConfig) -> str:
+    """Path, size and modification time of a corpus file: what a resumed build checks is unchanged."""
+    path = corpus_path(config)
+    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    stats = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    digest = hashlib.sha1(repr(stats).encode()).hexdigest()[:16]
+    return f"{path.resolve()}:{len(files)} file(s):{digest}"
+
+
+def iter_corpus(config: CorpusConfig | str) -> Iterator[Document]:
+    """Documents one at a time, as the file is read (no list of the whole corpus); ids are not checked."""
+    if isinstance(config, str):
+        config = CorpusConfig(path=config)
+    path = corpus_path(config)
     if path.is_dir():
-        docs = _read_txt_folder(path, config.encoding)
-    else:
-        suffix = path.suffix.lower()
-        if suffix == ".jsonl":
-            docs = _read_jsonl(path, config)
-        elif suffix in (".csv", ".parquet"):
-            docs = _read_table(path, config)
-        else:
-            docs = _read_txt_lines(path, config.encoding)
-    if not docs:
-        raise CorpusError(f"corpus {path} holds no documents (every line or file is empty)")
-    seen: set[str] = set()
-    for doc in docs:
-        if doc.id in seen:
-            raise CorpusError(f"corpus {path}: document id {doc.id!r} occurs twice; ids must be unique")
-        seen.add(doc.id)
-    return docs
+        return _read_txt_folder(path, config.encoding)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _read_jsonl(path, config)
+    if suffix in (".csv", ".parquet"):
+        return _read_table(path, config)
+    return _read_txt_lines(path, config.encoding)
 
 
 def _decode(raw: bytes, path: Path, line: int | None, encoding: str) -> str:
@@ -68,30 +88,29 @@ def _decode(raw: bytes, path: Path, line: int | None, encoding: str) -> str:
         ) from None
 
 
-def _read_txt_lines(path: Path, encoding: str) -> list[Document]:
-    docs = []
+def _read_txt_lines(path: Path, encoding: str) -> Iterator[Document]:
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             text = _decode(raw, path, lineno, encoding).strip()
             if text:
-                docs.append(Document(id=str(lineno), text=text))
-    return docs
+                yield Document(id=str(lineno), text=text)
 
 
-def _read_txt_folder(path: Path, encoding: str) -> list[Document]:
+def _read_txt_folder(path: Path, encoding: str) -> Iterator[Document]:
     files = sorted(p for p in path.rglob("*.txt") if p.is_file())
     if not files:
         raise CorpusError(f"corpus folder {path} has no .txt files; put one document per .txt file")
-    docs = []
+    return _read_txt_files(path, files, encoding)
+
+
+def _read_txt_files(path: Path, files: list[Path], encoding: str) -> Iterator[Document]:
     for file in files:
         text = _decode(file.read_bytes(), file, None, encoding).strip()
         if text:
-            docs.append(Document(id=str(file.relative_to(path).with_suffix("")), text=text))
-    return docs
+            yield Document(id=str(file.relative_to(path).with_suffix("")), text=text)
 
 
-def _read_jsonl(path: Path, config: CorpusConfig) -> list[Document]:
-    docs = []
+def _read_jsonl(path: Path, config: CorpusConfig) -> Iterator[Document]:
     id_key = config.id_column or "_id"
     title_key = config.title_column or "title"
     with path.open("rb") as fh:
@@ -114,8 +133,8 @@ def _read_jsonl(path: Path, config: CorpusConfig) -> list[Document]:
                 doc_id = str(doc_id)
             for key, value in ((id_key, doc_id), (config.text_column, text), (title_key, title)):
                 _check_string(value, f"{path}, line {lineno}", key)
-            docs.append(Document(doc_id, text, title))
-    return [d for d in docs if d.text.strip() or d.title.strip()]
+            if text.strip() or title.strip():
+                yield Document(doc_id, text, title)
 
 
 def _check_string(value: object, where: str, key: str) -> None:
@@ -128,7 +147,7 @@ def _check_string(value: object, where: str, key: str) -> None:
         raise CorpusError(f"{where}: {key!r} holds a lone surrogate escape (e.g. \\ud800); remove it") from None
 
 
-def _read_table(path: Path, config: CorpusConfig) -> list[Document]:
+def _read_table(path: Path, config: CorpusConfig) -> Iterator[Document]:
     """Rows of a .csv (in `corpus.encoding`) or .parquet file, read in batches by pyarrow."""
     import pyarrow as pa
 
@@ -148,7 +167,6 @@ def _read_table(path: Path, config: CorpusConfig) -> list[Document]:
             column = getattr(config, key)
             if column is not None and column not in columns:
                 raise CorpusError(f"{path}: no column {column!r} (corpus.{key}); the columns are: {', '.join(columns)}")
-        docs = []
         row = 0
         for batch in batches:
             data = batch.to_pydict()
@@ -163,8 +181,7 @@ def _read_table(path: Path, config: CorpusConfig) -> list[Document]:
                     continue
                 doc_id = str(data[config.id_column][i]) if config.id_column else str(row)
                 title = str(data[config.title_column][i] or "") if config.title_column else ""
-                docs.append(Document(doc_id, str(text).strip(), title))
-        return docs
+                yield Document(doc_id, str(text).strip(), title)
     except (pa.ArrowException, UnicodeDecodeError, OSError) as exc:
         hint = "; check corpus.encoding" if path.suffix.lower() == ".csv" else ""
         raise CorpusError(f"{path}: cannot read as a table: {' '.join(str(exc).split())[:200]}{hint}") from None

@@ -12,17 +12,19 @@ import numpy as np
 
 from ctxembed._io import atomic_dir
 from ctxembed.data import Document
+from ctxembed.doc_store import DocStore, write_store
 from ctxembed.errors import CtxEmbedError, EmptyTextError
 from ctxembed.index_files import (
     DOCS_FILE,
     FORMAT_VERSION,
     INDEX_FILE,
     MANIFEST_FILE,
+    OFFSETS_FILE,
+    auto_factory,
     check_factory,
     check_identity,
     open_generation,
     parse_manifest,
-    read_docs,
     readable_path,
     relative_paths,
     sha256_of,
@@ -57,7 +59,7 @@ class VectorIndex:
             ) from None
         self.nprobe = nprobe
         self.ef_search = ef_search
-        self.docs: list[Document] = []
+        self.docs: Sequence[Document] = []  # a list while building, a `DocStore` (read on demand) when loaded
         self.skipped: list[str] = []
         self._apply_search_params()
 
@@ -81,7 +83,13 @@ class VectorIndex:
         show_progress: bool = False,
         **params: Any,
     ) -> VectorIndex:
-        """Embed `docs` and index them; refuses a corpus of which no document could be embedded."""
+        """Embed `docs` and index them; refuses a corpus of which no document could be embedded.
+
+        For corpora that do not fit in memory, or builds that must survive a crash, use
+        `ctxembed.index_build.build_index`, which streams and checkpoints.
+        """
+        if factory == "auto":
+            factory = auto_factory(len(docs), embedder.dim)
         index = cls(embedder, factory=factory, **params)
         index.add(docs, batch_size=batch_size, show_progress=show_progress)
         if docs and not len(index):
@@ -120,7 +128,7 @@ class VectorIndex:
         if not self.faiss_index.is_trained:
             self._train(vectors)
         self.faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        self.docs.extend(docs)
+        self.docs = [*self.docs, *docs]
 
     def _train(self, vectors: np.ndarray) -> None:
         try:
@@ -178,16 +186,12 @@ class VectorIndex:
         }
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
-        """Write `index.faiss`, `manifest.json` and `docs.jsonl` into `folder`, atomically."""
+        """Write `index.faiss`, `manifest.json`, `docs.jsonl` and `docs.offsets` into `folder`, atomically."""
         faiss = _faiss()
         with atomic_dir(folder, overwrite=overwrite) as tmp:
             faiss.write_index(self.faiss_index, str(tmp / INDEX_FILE))
             checksum = sha256_of(tmp / INDEX_FILE)
-            with (tmp / DOCS_FILE).open("w", encoding="utf-8") as fh:
-                for doc in self.docs:
-                    fh.write(
-                        json.dumps({"_id": doc.id, "title": doc.title, "text": doc.text}, ensure_ascii=False) + "\n"
-                    )
+            write_store(tmp, self.docs)
             manifest = {
                 **self.manifest(),
                 "index_sha256": checksum,
@@ -215,9 +219,13 @@ class VectorIndex:
                 continue  # a rebuild removed this generation between two opens: read the new one
             try:
                 return cls._load(folder, files, embedder)
-            finally:
-                for fh in files.values():
-                    fh.close()
+            except BaseException:
+                files[DOCS_FILE].close()
+                raise
+            finally:  # the documents' file stays open: the index reads hits from it
+                for name, fh in files.items():
+                    if fh is not None and name != DOCS_FILE:
+                        fh.close()
         raise AssertionError("unreachable")
 
     @classmethod
@@ -247,7 +255,7 @@ class VectorIndex:
                 f"{path} holds {index.faiss_index.d}-d vectors but the manifest's model gives {embedder.dim}-d; "
                 f"the folder mixes two indexes: rebuild it"
             )
-        index.docs = list(read_docs(files[DOCS_FILE], shown=folder / DOCS_FILE))
+        index.docs = DocStore.open(files[DOCS_FILE], files[OFFSETS_FILE], folder / DOCS_FILE)
         if len(index.docs) != index.faiss_index.ntotal or len(index.docs) != manifest["count"]:
             raise CtxEmbedError(
                 f"{folder} is inconsistent: {index.faiss_index.ntotal} vectors, {len(index.docs)} documents, "

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ctxembed.data import Document
 from ctxembed.errors import CtxEmbedError, IndexMismatchError
 
 INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 DOCS_FILE = "docs.jsonl"
+OFFSETS_FILE = "docs.offsets"  # optional: indexes written before it existed are scanned for line starts
 FORMAT_VERSION = 1
 MANIFEST_KEYS = ("format_version", "embedder", "factory", "count", "nprobe", "ef_search")
 
@@ -48,9 +48,16 @@ def open_generation(folder: Path) -> dict[str, Any]:
                 if _replaced(folder, files[MANIFEST_FILE]):
                     raise
                 raise CtxEmbedError(f"{folder / name} is missing; rebuild the index") from None
+        try:
+            files[OFFSETS_FILE] = (folder / OFFSETS_FILE).open("rb")
+        except FileNotFoundError:
+            if _replaced(folder, files[MANIFEST_FILE]):
+                raise
+            files[OFFSETS_FILE] = None
     except BaseException:
         for fh in files.values():
-            fh.close()
+            if fh is not None:
+                fh.close()
         raise
     return files
 
@@ -125,23 +132,6 @@ def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Pa
         )
 
 
-def read_docs(fh: Any, *, shown: Path) -> Iterable[Document]:
-    for lineno, raw in enumerate(fh, start=1):
-        if not raw.strip():
-            continue  # a blank line (an editor's trailing newline) holds no document
-        try:
-            row = json.loads(raw.decode("utf-8"))
-            doc = Document(row["_id"], row["text"], row.get("title", ""))
-            if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
-                raise TypeError
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            raise CtxEmbedError(
-                f"{shown}, line {lineno}: not a JSON object with string '_id' and 'text'; the index folder is "
-                f"damaged: rebuild it"
-            ) from None
-        yield doc
-
-
 def sha256_of(source: Path | Any) -> str:
     """Hex SHA-256 of a file, given by path or as an open binary file (read from the start)."""
     import hashlib
@@ -172,3 +162,14 @@ def check_factory(factory: str) -> None:
             raise CtxEmbedError(
                 f"index.factory {factory!r}: {kind}{number} is not a usable size; try Flat, HNSW32 or IVF256,Flat"
             )
+
+
+def auto_factory(count: int, dim: int) -> str:
+    """Exact search up to 100k vectors, HNSW up to 5M, IVF-PQ beyond (see scripts/bench_ann.py)."""
+    if count < 100_000:
+        return "Flat"
+    if count < 5_000_000:
+        return "HNSW32"
+    lists = 2 ** round(math.log2(4 * math.sqrt(count)))
+    m = next(m for m in (dim // 4, dim // 2, dim) if m and dim % m == 0 and m <= 96 or m == dim)
+    return f"IVF{lists},PQ{m}"

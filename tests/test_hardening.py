@@ -349,13 +349,13 @@ def test_library_warnings_reach_the_cli(tiny_vectors_file, tmp_path, capsys, mon
 
     import ctxembed.data as data
 
-    real = data.load_corpus
+    real = data.iter_corpus
 
     def noisy(*args, **kwargs):
         warnings.warn("peft says hello", UserWarning, stacklevel=1)  # as a third-party library would
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data, "load_corpus", noisy)
+    monkeypatch.setattr(data, "iter_corpus", noisy)
     corpus = tmp_path / "c.txt"
     corpus.write_text("river bank\n")
     args = ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
@@ -400,6 +400,9 @@ main(["index", "--backend", "static", "--corpus", corpus, "--vectors", {str(tiny
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 9, result.stderr
     leftovers = [p for p in saved_index.parent.iterdir() if p.name.startswith(f".{saved_index.name}.")]
+    partial = [p for p in leftovers if p.name.endswith(".partial")]  # the build's checkpoints, no longer resumable
+    assert len(partial) == 1 and not (partial[0] / "progress.json").exists()
+    leftovers = [p for p in leftovers if p not in partial]
     assert len(leftovers) == 1  # the old generation, parked
     manifest = json.loads((saved_index / "manifest.json").read_text())
     assert manifest["count"] == 1  # the new, complete generation
@@ -456,7 +459,8 @@ def test_unwritable_outputs_keep_the_old_index(
     code, _, err = run_cli(capsys, *args, "--out", str(saved_index), "--overwrite")
     one_error_line(err, message)
     assert (saved_index / "manifest.json").read_text() == before  # the earlier index is intact
-    assert [p.name for p in saved_index.parent.iterdir() if p.name.startswith(".")] == []  # no leftovers
+    # no leftovers but the build's checkpoint folder, which `index --resume` continues from
+    assert [p.name for p in saved_index.parent.iterdir() if p.name.startswith(".")] in ([], [".idx.partial"])
 
 
 def test_roc_auc_is_the_mann_whitney_statistic():

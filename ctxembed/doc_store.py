@@ -1,0 +1,183 @@
+"""The texts of a saved index: `docs.jsonl` plus `docs.offsets`, so a search reads only the lines it returns.
+
+`docs.offsets` holds little-endian int64 byte offsets: where each document's line starts, then the
+file size. Opening a store reads that array (8 bytes a document) and parses no JSON, so search
+start-up does not grow with the corpus. A folder without it (an older index) is scanned for line
+starts once, without parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, overload
+
+import numpy as np
+
+from ctxembed.data import Document
+from ctxembed.errors import CtxEmbedError
+from ctxembed.index_files import DOCS_FILE, OFFSETS_FILE
+
+_DTYPE = np.dtype("<i8")
+
+
+def document_line(doc: Document) -> bytes:
+    """One `docs.jsonl` line."""
+    row = {"_id": doc.id, "title": doc.title, "text": doc.text}
+    return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class DocStoreWriter:
+    """Appends documents to `docs.jsonl` and their offsets to `docs.offsets` in `folder`.
+
+    `resume` continues a store of which the first `count` documents (`size` bytes) were checkpointed:
+    anything written after that checkpoint is cut off first.
+    """
+
+    def __init__(self, folder: Path, *, resume: tuple[int, int] | None = None) -> None:
+        count, size = resume or (0, 0)
+        mode = "r+b" if resume else "wb"
+        self._docs = (folder / DOCS_FILE).open(mode)
+        self._offsets = (folder / OFFSETS_FILE).open(mode)
+        self._docs.truncate(size)
+        self._docs.seek(size)
+        self._offsets.truncate(count * _DTYPE.itemsize)
+        self._offsets.seek(count * _DTYPE.itemsize)
+        self.count, self.size = count, size
+
+    def add(self, docs: Iterable[Document]) -> None:
+        starts = []
+        for doc in docs:
+            line = document_line(doc)
+            starts.append(self.size)
+            self._docs.write(line)
+            self.size += len(line)
+        self._offsets.write(np.asarray(starts, dtype=_DTYPE).tobytes())
+        self.count += len(starts)
+
+    def checkpoint(self) -> tuple[int, int]:
+        """Flush both files to disk; returns (documents, bytes) to resume from."""
+        for fh in (self._docs, self._offsets):
+            fh.flush()
+            os.fsync(fh.fileno())
+        return self.count, self.size
+
+    def close(self) -> None:
+        """Write the closing offset (the file size) and close both files."""
+        self._offsets.write(np.asarray([self.size], dtype=_DTYPE).tobytes())
+        self.checkpoint()
+        self._docs.close()
+        self._offsets.close()
+
+    def abandon(self) -> None:
+        self._docs.close()
+        self._offsets.close()
+
+
+def write_store(folder: Path, docs: Iterable[Document]) -> None:
+    """Write a whole store at once."""
+    writer = DocStoreWriter(folder)
+    try:
+        writer.add(docs)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+
+
+class DocStore(Sequence[Document]):
+    """Documents read on demand from an open `docs.jsonl`; `shown` names the file in errors."""
+
+    def __init__(self, fh: BinaryIO, offsets: np.ndarray, shown: Path) -> None:
+        self._fh, self._offsets, self._shown = fh, offsets, shown
+
+    @classmethod
+    def open(cls, fh: BinaryIO, offsets_fh: BinaryIO | None, shown: Path) -> DocStore:
+        """Check the offsets against the file (not its lines: they are parsed when read)."""
+        size = os.fstat(fh.fileno()).st_size
+        if offsets_fh is None:
+            return cls(fh, _scan_line_starts(fh, size), shown)
+        raw = offsets_fh.read()
+        offsets = np.frombuffer(raw, dtype=_DTYPE) if len(raw) % _DTYPE.itemsize == 0 else np.zeros(0, _DTYPE)
+        if (
+            not len(offsets)
+            or offsets[0] != 0
+            or not _ends_at(fh, int(offsets[-1]), size)
+            or np.any(np.diff(offsets) <= 0)
+        ):
+            raise CtxEmbedError(
+                f"{shown.with_name(OFFSETS_FILE)} does not describe {shown.name}; the index folder is damaged: "
+                f"rebuild it"
+            )
+        return cls(fh, offsets, shown)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    @overload
+    def __getitem__(self, i: int) -> Document: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Document]: ...
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        start, end = int(self._offsets[i]), int(self._offsets[i + 1])
+        self._fh.seek(start)
+        return _parse(self._fh.read(end - start), self._shown, i + 1)
+
+    def __iter__(self) -> Iterator[Document]:
+        self._fh.seek(0)
+        for number, raw in enumerate(self._fh, start=1):
+            if raw.strip():
+                yield _parse(raw, self._shown, number)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __del__(self) -> None:
+        self._fh.close()  # the store owns its file: close it with the index, quietly
+
+
+def _ends_at(fh: BinaryIO, end: int, size: int) -> bool:
+    """Whether the documents end at `end`, allowing blank lines after them (an editor's newline)."""
+    if end == size:
+        return True
+    if not 0 <= end < size or size - end > 4096:
+        return False
+    fh.seek(end)
+    return not fh.read().strip()
+
+
+def _parse(raw: bytes, shown: Path, number: int) -> Document:
+    try:
+        row = json.loads(raw.decode("utf-8"))
+        doc = Document(row["_id"], row["text"], row.get("title", ""))
+        if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
+            raise TypeError
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise CtxEmbedError(
+            f"{shown}, document {number}: not a JSON object with string '_id' and 'text'; the index folder is "
+            f"damaged: rebuild it"
+        ) from None
+    return doc
+
+
+def _scan_line_starts(fh: BinaryIO, size: int) -> np.ndarray:
+    """Offsets of the non-blank lines of a store written without `docs.offsets` (older indexes)."""
+    starts, ends, position = [], [], 0
+    fh.seek(0)
+    for raw in fh:
+        if raw.strip():
+            starts.append(position)
+            ends.append(position + len(raw))
+        position += len(raw)
+    offsets = np.asarray([*starts, size], dtype=_DTYPE)
+    if starts and ends[-1] != size:  # trailing blank lines: end the last document where its line ends
+        offsets[-1] = ends[-1]
+    # Blank lines between documents are read as part of the document before them; JSON ignores them.
+    return offsets

@@ -1,0 +1,237 @@
+"""Streaming, resumable index builds: encode a chunk, add it, checkpoint; `resume` continues a killed build.
+
+Documents go straight from the corpus reader to `docs.jsonl` (with their offsets), so memory holds
+the FAISS index, one chunk, and 8 bytes a document (a hash of its id, for the uniqueness check).
+Checkpoints live in `.OUT.partial/` beside the output: numbered FAISS and id files plus a state
+file that names the last complete one, so a kill at any moment leaves a consistent checkpoint.
+The finished folder is swapped in atomically, as every index save is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctxembed._io import atomic_dir, atomic_file, refuse_existing
+from ctxembed.data import Document
+from ctxembed.doc_store import DOCS_FILE, OFFSETS_FILE, DocStoreWriter
+from ctxembed.errors import CorpusError, CtxEmbedError, EmptyTextError
+from ctxembed.index import VectorIndex, _faiss
+from ctxembed.index_files import INDEX_FILE, MANIFEST_FILE, auto_factory, check_identity, relative_paths, sha256_of
+from ctxembed.types import Embedder
+
+STATE_FILE = "progress.json"
+POINTS_PER_LIST = 64  # FAISS warns below 39 training points per IVF list and uses at most 256
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """Where a build stands, for progress lines."""
+
+    read: int  # documents taken from the corpus, including those before a resume
+    indexed: int
+    resumed_from: int  # documents that a resumed build did not read again (0: a fresh build)
+    seconds: float  # since this run started
+    total: int | None = None  # documents in the corpus, when known
+
+
+def partial_folder(out: Path) -> Path:
+    return out.parent / f".{out.name}.partial"
+
+
+def training_size(faiss_index: Any) -> int:
+    """Training points for an untrained index: POINTS_PER_LIST per IVF list, else 2^16 (PQ codebooks)."""
+    faiss = _faiss()
+    try:
+        return POINTS_PER_LIST * faiss.extract_index_ivf(faiss_index).nlist
+    except RuntimeError:
+        return 1 << 16
+
+
+def reservoir_sample(docs: Iterable[Document], size: int, seed: int) -> tuple[list[Document], int]:
+    """A seeded uniform sample of `size` documents (algorithm R) and how many documents there were."""
+    rng = random.Random(seed)
+    sample: list[Document] = []
+    count = 0
+    for count, doc in enumerate(docs, start=1):
+        if len(sample) < size:
+            sample.append(doc)
+        elif (j := rng.randrange(count)) < size:
+            sample[j] = doc
+    return sample, count
+
+
+def _id_hashes(docs: list[Document]) -> np.ndarray:
+    return np.asarray(
+        [
+            int.from_bytes(hashlib.blake2b(d.id.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+            for d in docs
+        ],
+        dtype=np.int64,
+    )
+
+
+class _Checkpoint:
+    """The numbered checkpoint files of a partial build and the state file naming the newest."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def read(self) -> dict[str, Any] | None:
+        path = self.folder / STATE_FILE
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CtxEmbedError(f"{path} is damaged; run again without --resume to start over") from None
+
+    def write(self, index: VectorIndex, ids: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]) -> None:
+        generation = state.get("generation", 0) + 1
+        _faiss().write_index(index.faiss_index, str(self.folder / f"index.{generation}.faiss"))
+        np.save(self.folder / f"ids.{generation}.npy", ids)
+        state["count"], state["size"] = writer.checkpoint()
+        state["generation"] = generation
+        with atomic_file(self.folder / STATE_FILE) as fh:
+            json.dump(state, fh)
+        for old in (f"index.{generation - 1}.faiss", f"ids.{generation - 1}.npy"):
+            (self.folder / old).unlink(missing_ok=True)
+
+
+def build_index(
+    embedder: Embedder,
+    corpus: Callable[[], Iterable[Document]],
+    out: str | Path,
+    *,
+    factory: str = "Flat",
+    nprobe: int = 16,
+    ef_search: int = 64,
+    batch_size: int = 64,
+    chunk_size: int = 4096,
+    resume: bool = False,
+    overwrite: bool = False,
+    checkpoint_seconds: float = 60.0,
+    seed: int = 0,
+    source: str | None = None,
+    on_progress: Callable[[BuildProgress], None] | None = None,
+) -> VectorIndex:
+    """Index the documents `corpus()` yields into folder `out`, chunk by chunk, and return the loaded index.
+
+    `factory: auto` chooses by corpus size; a factory that needs training is trained on a seeded
+    random sample of the corpus. `corpus` is called again for each pass (count, sample, build), so it
+    must yield the same documents each time, as a file reader does. `source` describes the corpus
+    (e.g. path, size and mtime); a resume with another refuses to mix two corpora.
+    """
+    out = Path(out)
+    refuse_existing(out, overwrite)
+    partial = partial_folder(out)
+    checkpoints = _Checkpoint(partial)
+    state = checkpoints.read() if resume else None
+    if state is None and partial.exists():
+        shutil.rmtree(partial)  # a stale interrupted build that was not asked to resume
+    started = time.perf_counter()
+    if state is not None and state.get("source") != source:
+        raise CtxEmbedError(
+            f"cannot resume {out}: the corpus changed since the interrupted build ({state.get('source')} -> "
+            f"{source}); run again without --resume"
+        )
+    if state is None:
+        total = reservoir_sample(corpus(), 0, seed)[1]  # one cheap pass: the count, for `auto` and the ETA
+        if not total:
+            raise CorpusError("the corpus holds no documents (every line or file is empty); check corpus.path")
+        factory = auto_factory(total, embedder.dim) if factory == "auto" else factory
+        index = VectorIndex(embedder, factory=factory, nprobe=nprobe, ef_search=ef_search)
+        partial.mkdir(parents=True)
+        if not index.faiss_index.is_trained:
+            sample, _ = reservoir_sample(corpus(), training_size(index.faiss_index), seed)
+            index._train(embedder.encode_documents([d.full_text for d in sample], batch_size=batch_size))
+        state = {"embedder": embedder.identity(), "factory": factory, "source": source, "read": 0, "count": 0}
+        state.update(size=0, skipped=[], generation=0, total=total)
+        writer, ids = DocStoreWriter(partial), np.zeros(0, dtype=np.int64)
+    else:
+        check_identity(state["embedder"], embedder.identity(), partial)
+        generation = state["generation"]
+        index = VectorIndex(embedder, factory=state["factory"], nprobe=nprobe, ef_search=ef_search)
+        index.faiss_index = _faiss().read_index(str(partial / f"index.{generation}.faiss"))
+        index._apply_search_params()
+        ids = np.load(partial / f"ids.{generation}.npy")
+        writer, total = DocStoreWriter(partial, resume=(state["count"], state["size"])), state.get("total")
+    resumed_from, last_checkpoint = state["read"], time.perf_counter()
+    try:
+        reader = itertools.islice(iter(corpus()), state["read"], None)
+        for chunk in _chunks(reader, chunk_size):
+            ids = _check_unique(chunk, ids)
+            vectors = embedder.encode_documents([d.full_text for d in chunk], batch_size=batch_size)
+            empty = np.linalg.norm(vectors, axis=1) == 0
+            state["skipped"].extend(d.id for d, e in zip(chunk, empty) if e)
+            kept = [d for d, e in zip(chunk, empty) if not e]
+            if kept:
+                index.faiss_index.add(np.ascontiguousarray(vectors[~empty], dtype=np.float32))
+                writer.add(kept)
+            state["read"] += len(chunk)
+            if time.perf_counter() - last_checkpoint >= checkpoint_seconds:
+                checkpoints.write(index, ids, writer, state)
+                last_checkpoint = time.perf_counter()
+            if on_progress:
+                on_progress(
+                    BuildProgress(state["read"], writer.count, resumed_from, time.perf_counter() - started, total)
+                )
+        if not writer.count:
+            raise EmptyTextError(
+                f"none of the {state['read']} documents has a word the model knows, so the index would be "
+                f"empty; check the corpus language and encoding, or use vectors that cover it"
+            )
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    return _publish(index, state, partial, out, overwrite)
+
+
+def _chunks(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
+    while chunk := list(itertools.islice(docs, size)):
+        yield chunk
+
+
+def _check_unique(chunk: list[Document], seen: np.ndarray) -> np.ndarray:
+    """`seen` (sorted id hashes) with the chunk's; a repeated id is a corpus error."""
+    hashes = _id_hashes(chunk)
+    position = np.searchsorted(seen, hashes).clip(max=max(len(seen) - 1, 0))
+    repeated = (seen[position] == hashes) if len(seen) else np.zeros(len(chunk), dtype=bool)
+    _, first = np.unique(hashes, return_index=True)
+    repeated[np.setdiff1d(np.arange(len(chunk)), first)] = True
+    if repeated.any():
+        doc_id = chunk[int(np.flatnonzero(repeated)[0])].id
+        raise CorpusError(f"corpus: document id {doc_id!r} occurs twice; ids must be unique")
+    return np.sort(np.concatenate([seen, hashes]))
+
+
+def _publish(index: VectorIndex, state: dict[str, Any], partial: Path, out: Path, overwrite: bool) -> VectorIndex:
+    """Write the final FAISS file and manifest, swap the folder in, and load it."""
+    faiss = _faiss()
+    index.skipped = list(state["skipped"])
+    (partial / STATE_FILE).unlink(missing_ok=True)  # from here on the build is no longer resumable, only repeatable
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        faiss.write_index(index.faiss_index, str(tmp / INDEX_FILE))
+        for name in (DOCS_FILE, OFFSETS_FILE):
+            os.replace(partial / name, tmp / name)
+        manifest = {
+            **index.manifest(),
+            "count": int(index.faiss_index.ntotal),
+            "index_sha256": sha256_of(tmp / INDEX_FILE),
+            "relative_paths": relative_paths(index.embedder.identity(), out),
+        }
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    shutil.rmtree(partial, ignore_errors=True)
+    return VectorIndex.load(out, index.embedder)
