@@ -234,4 +234,5 @@ def _publish(index: VectorIndex, state: dict[str, Any], partial: Path, out: Path
         }
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     shutil.rmtree(partial, ignore_errors=True)
+    index.faiss_index.reset()  # free the vectors before the saved copy is loaded: one copy in memory, not two
     return VectorIndex.load(out, index.embedder)
