@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from ctxembed import commands
+from ctxembed import commands, index_command
 from ctxembed.commands import printable, say
 from ctxembed.errors import CtxEmbedError
 
@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build of --out from its checkpoint")
-    p.set_defaults(func=commands.cmd_index)
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="encode here, or on Ray workers")
+    p.add_argument("--address", help="Ray cluster address (--engine ray; default: start Ray on this machine)")
+    p.add_argument("--workers", type=int, help="Ray workers (default: one per CPU Ray offers)")
+    p.set_defaults(func=index_command.cmd_index)
 
     p = sub.add_parser("search", help="query a saved index")
     p.add_argument("index", help="index folder written by `ctxembed index`")

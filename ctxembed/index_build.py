@@ -124,6 +124,7 @@ def build_index(
     checkpoint_seconds: float = 60.0,
     seed: int = 0,
     source: str | None = None,
+    encode: Callable[[list[str]], np.ndarray] | None = None,
     on_progress: Callable[[BuildProgress], None] | None = None,
 ) -> VectorIndex:
     """Index the documents `corpus()` yields into folder `out`, chunk by chunk, and return the loaded index.
@@ -131,8 +132,14 @@ def build_index(
     `factory: auto` chooses by corpus size; a factory that needs training is trained on a seeded
     random sample of the corpus. `corpus` is called again for each pass (count, sample, build), so it
     must yield the same documents each time, as a file reader does. `source` describes the corpus
-    (e.g. path, size and mtime); a resume with another refuses to mix two corpora.
+    (e.g. path, size and mtime); a resume with another refuses to mix two corpora. `encode` replaces
+    `embedder.encode_documents` (e.g. a `ctxembed.ray_engine.RayEncoder`); it must give the same vectors.
     """
+    if encode is None:
+
+        def encode(texts: list[str]) -> np.ndarray:
+            return embedder.encode_documents(texts, batch_size=batch_size)
+
     out = Path(out)
     refuse_existing(out, overwrite)
     partial = partial_folder(out)
@@ -155,7 +162,7 @@ def build_index(
         partial.mkdir(parents=True)
         if not index.faiss_index.is_trained:
             sample, _ = reservoir_sample(corpus(), training_size(index.faiss_index), seed)
-            index._train(embedder.encode_documents([d.full_text for d in sample], batch_size=batch_size))
+            index._train(encode([d.full_text for d in sample]))
         state = {"embedder": embedder.identity(), "factory": factory, "source": source, "read": 0, "count": 0}
         state.update(size=0, skipped=[], generation=0, total=total)
         writer, ids = DocStoreWriter(partial), np.zeros(0, dtype=np.int64)
@@ -172,7 +179,7 @@ def build_index(
         reader = itertools.islice(iter(corpus()), state["read"], None)
         for chunk in _chunks(reader, chunk_size):
             ids = _check_unique(chunk, ids)
-            vectors = embedder.encode_documents([d.full_text for d in chunk], batch_size=batch_size)
+            vectors = encode([d.full_text for d in chunk])
             empty = np.linalg.norm(vectors, axis=1) == 0
             state["skipped"].extend(d.id for d, e in zip(chunk, empty) if e)
             kept = [d for d, e in zip(chunk, empty) if not e]

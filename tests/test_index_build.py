@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from ctxembed import VectorIndex
@@ -137,3 +138,34 @@ def test_cli_index_resume_says_it_resumed(tiny_vectors_file, tmp_path, capsys, m
     assert main([*args, "--out", str(tmp_path / "idx"), "--resume"]) == 0
     err = capsys.readouterr().err
     assert "resumed an interrupted build after 128 documents" in err and "saved 300 vectors" in err
+
+
+@pytest.mark.slow
+def test_engine_ray_equals_the_single_process_build(tiny_vectors_file, tmp_path, capsys):
+    ray = pytest.importorskip("ray")
+    from ctxembed.cli import main
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"_id": "{d.id}", "text": "{d.text}"}}\n' for d in DOCS), encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text("backend: static\nindex:\n  chunk_size: 100\n", encoding="utf-8")
+    args = ["index", "--config", str(config), "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        assert main([*args, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 0
+    finally:
+        ray.shutdown()
+    assert "ray: encoding on 2 workers" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    from ctxembed.index_files import read_manifest
+    from ctxembed.registry import embedder_from_manifest
+
+    loaded = {}
+    for name in ("ray", "local"):
+        manifest = read_manifest(tmp_path / name)
+        loaded[name] = VectorIndex.load(tmp_path / name, embedder_from_manifest(manifest, tmp_path / name))
+    assert len(loaded["ray"]) == len(loaded["local"]) == 300
+    assert _hits(loaded["ray"]) == _hits(loaded["local"])
+    np.testing.assert_array_equal(
+        loaded["ray"].faiss_index.reconstruct_n(0, 300), loaded["local"].faiss_index.reconstruct_n(0, 300)
+    )

@@ -1,0 +1,105 @@
+"""`ctxembed index`: a streaming, resumable build, encoded here or on Ray workers, with progress lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from ctxembed.commands import say
+from ctxembed.errors import CtxEmbedError
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from ctxembed import load_embedder
+    from ctxembed._io import refuse_existing
+    from ctxembed.config import IndexRunConfig
+    from ctxembed.data import corpus_source, iter_corpus
+    from ctxembed.index_build import build_index
+    from ctxembed.yaml_config import load_config, override
+
+    config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
+    config = override(
+        config,
+        backend=args.backend,
+        **{
+            "corpus.path": args.corpus,
+            "index.factory": args.factory,
+            "contextual.adapter": args.adapter,
+            "static.vectors": args.vectors,
+            "static.trust_pickle": args.trust_pickle or None,
+            "contextual.precision": args.precision,
+        },
+    )
+    refuse_existing(args.out, args.overwrite)
+    source = corpus_source(config.corpus)  # also fails fast on a missing corpus, before a model loads
+    started = time.perf_counter()
+    backend = config.backend.value
+    embedder = load_embedder(backend, getattr(config, backend))
+    say(
+        f"{backend}: loaded {embedder.identity()['model']} (dim {embedder.dim}) in {time.perf_counter() - started:.1f}s"
+    )
+    progress, encode = _Progress(), _engine(args, embedder, config.index.batch_size)
+    try:
+        index = build_index(
+            embedder,
+            lambda: iter_corpus(config.corpus),
+            args.out,
+            factory=config.index.factory,
+            nprobe=config.index.nprobe,
+            ef_search=config.index.ef_search,
+            batch_size=config.index.batch_size,
+            chunk_size=config.index.chunk_size,
+            checkpoint_seconds=config.index.checkpoint_seconds,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            source=source,
+            encode=encode,
+            on_progress=progress,
+        )
+    finally:
+        progress.close()
+    say(f"saved {len(index)} vectors ({index.factory}) to {args.out} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _engine(args: argparse.Namespace, embedder: Any, batch_size: int) -> Any:
+    """None (encode in this process), or a Ray encoder on a local Ray or the cluster at --address."""
+    if args.engine != "ray":
+        return None
+    if args.workers is not None and args.workers < 1:
+        raise CtxEmbedError(f"--workers must be >= 1, got {args.workers}")
+    try:
+        import ray
+    except ImportError:
+        raise CtxEmbedError("--engine ray needs Ray: pip install 'ctxembed[scale]' (or pip install ray)") from None
+    from ctxembed.ray_engine import RayEncoder
+
+    if not ray.is_initialized():
+        ray.init(address=args.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    encoder = RayEncoder(embedder.identity(), workers=args.workers, batch_size=batch_size)
+    say(f"ray: encoding on {encoder.workers} workers ({args.address or 'this machine'})")
+    return encoder
+
+
+class _Progress:
+    """A tqdm bar (documents/s and ETA) fed by `build_index`; says so when a build resumed."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, progress: Any) -> None:
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            if progress.resumed_from:
+                say(f"resumed an interrupted build after {progress.resumed_from} documents")
+            self.bar = tqdm(
+                total=progress.total, initial=progress.resumed_from, unit="doc", desc="index", file=sys.stderr
+            )
+        self.bar.update(progress.read - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
