@@ -64,9 +64,10 @@ class VectorIndex:
         self._apply_search_params()
 
     def _apply_search_params(self) -> None:
-        """Set nprobe / efSearch through FAISS's ParameterSpace, which finds them in nested indexes too."""
+        """Set nprobe / efSearch (and a refine stage's candidates, 8 per hit) through FAISS's ParameterSpace,
+        which finds them in nested indexes too."""
         space = _faiss().ParameterSpace()
-        for name, value in (("nprobe", self.nprobe), ("efSearch", self.ef_search)):
+        for name, value in (("nprobe", self.nprobe), ("efSearch", self.ef_search), ("k_factor_rf", 8)):
             try:
                 space.set_index_parameter(self.faiss_index, name, value)
             except RuntimeError:

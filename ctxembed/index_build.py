@@ -51,10 +51,11 @@ def partial_folder(out: Path) -> Path:
 
 
 def training_size(faiss_index: Any) -> int:
-    """Training points for an untrained index: POINTS_PER_LIST per IVF list, else 2^16 (PQ codebooks)."""
+    """Training points for an untrained index: POINTS_PER_LIST per IVF list, and at least 2^14 (a PQ's
+    256-centroid codebooks want 39 x 256); 2^16 without IVF."""
     faiss = _faiss()
     try:
-        return POINTS_PER_LIST * faiss.extract_index_ivf(faiss_index).nlist
+        return max(POINTS_PER_LIST * faiss.extract_index_ivf(faiss_index).nlist, 1 << 14)
     except RuntimeError:
         return 1 << 16
 
@@ -241,5 +242,6 @@ def _publish(index: VectorIndex, state: dict[str, Any], partial: Path, out: Path
         }
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     shutil.rmtree(partial, ignore_errors=True)
-    index.faiss_index.reset()  # free the vectors before the saved copy is loaded: one copy in memory, not two
-    return VectorIndex.load(out, index.embedder)
+    embedder = index.embedder
+    del index  # free the vectors before the saved copy is loaded: one copy in memory, not two
+    return VectorIndex.load(out, embedder)

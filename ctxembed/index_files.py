@@ -165,11 +165,11 @@ def check_factory(factory: str) -> None:
 
 
 def auto_factory(count: int, dim: int) -> str:
-    """Exact search up to 100k vectors, HNSW up to 5M, IVF-PQ beyond (see scripts/bench_ann.py)."""
+    """Exact search up to 100k vectors, HNSW up to 5M, IVF-PQ with an SQ8 re-rank beyond (scripts/bench_ann.py)."""
     if count < 100_000:
         return "Flat"
     if count < 5_000_000:
         return "HNSW32"
     lists = 2 ** round(math.log2(4 * math.sqrt(count)))
     m = next(m for m in (dim // 4, dim // 2, dim) if m and dim % m == 0 and m <= 96 or m == dim)
-    return f"IVF{lists},PQ{m}"
+    return f"IVF{lists},PQ{m},Refine(SQ8)"  # PQ codes shortlist, 8-bit vectors re-rank (PQ alone: recall 0.58)

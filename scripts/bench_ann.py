@@ -1,6 +1,6 @@
 """Approximate search at scale: recall@10 against exact search, queries/s and memory, per FAISS factory.
 
-python scripts/bench_ann.py [--count 1000000] [--dim 384] [--queries 1000] [--factories "Flat;HNSW32;IVF4096,PQ96"]
+python scripts/bench_ann.py [--count 1000000] [--dim 384] [--queries 1000] [--factories "Flat;HNSW32;IVF4096,PQ96,Refine(SQ8)"]
 
 Vectors are a seeded mixture of Gaussian clusters on the unit sphere (embedding-like: neighbours
 are meaningful, not uniform noise); queries are held-out points of the same mixture. Each index
@@ -40,14 +40,19 @@ def main() -> int:
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--clusters", type=int, default=2000)
-    parser.add_argument("--factories", default="Flat;HNSW32;IVF4096,PQ96;IVF4096,SQ8", help="separated by ;")
-    parser.add_argument("--hnsw-ef", default="32,64,128,256")
+    parser.add_argument(
+        "--factories", default="Flat;HNSW32;IVF4096,PQ96;IVF4096,PQ96,Refine(SQ8)", help="separated by ;"
+    )
+    parser.add_argument("--hnsw-ef", default="64,128,256,512")
     parser.add_argument("--nprobe", default="8,16,32,64")
     args = parser.parse_args()
 
     data = mixture(args.count + args.queries, args.dim, args.clusters, seed=0)
     base, queries = data[: args.count], data[args.count :]
-    print(f"{args.count:,} vectors, {args.dim}-d, {args.queries} queries, {faiss.omp_get_max_threads()} threads", flush=True)
+    print(
+        f"{args.count:,} vectors, {args.dim}-d, {args.queries} queries, {faiss.omp_get_max_threads()} threads",
+        flush=True,
+    )
     truth = exact_qps = None
     print(f"{'factory':<16} {'setting':<12} {'build s':>8} {'MB':>7} {'QPS':>9} {'vs exact':>9} {'recall@10':>10}")
     for factory in args.factories.split(";"):
@@ -55,7 +60,9 @@ def main() -> int:
         started = time.perf_counter()
         if not index.is_trained:
             lists = faiss.extract_index_ivf(index).nlist
-            sample = np.random.default_rng(0).choice(args.count, min(args.count, POINTS_PER_LIST * lists), replace=False)
+            sample = np.random.default_rng(0).choice(
+                args.count, min(args.count, POINTS_PER_LIST * lists), replace=False
+            )
             index.train(base[np.sort(sample)])
         for start in range(0, args.count, 100_000):
             index.add(base[start : start + 100_000])
@@ -63,6 +70,8 @@ def main() -> int:
         megabytes = faiss.serialize_index(index).nbytes / 2**20
         space = faiss.ParameterSpace()
         name = "efSearch" if "HNSW" in factory else "nprobe" if "IVF" in factory else None
+        if "Refine" in factory or "RFlat" in factory:
+            space.set_index_parameter(index, "k_factor_rf", 8)  # as ctxembed sets it
         values = (args.hnsw_ef if name == "efSearch" else args.nprobe).split(",") if name else [""]
         for value in values:
             if name:

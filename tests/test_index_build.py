@@ -95,8 +95,8 @@ def test_ivf_is_trained_on_a_seeded_sample_of_the_whole_corpus(tiny_static, tmp_
 def test_auto_factory_grows_with_the_corpus(tiny_static, tmp_path):
     assert auto_factory(5_000, 384) == "Flat"
     assert auto_factory(1_000_000, 384) == "HNSW32"
-    assert auto_factory(20_000_000, 384) == "IVF16384,PQ96"
-    assert auto_factory(20_000_000, 50) == "IVF16384,PQ25"
+    assert auto_factory(20_000_000, 384) == "IVF16384,PQ96,Refine(SQ8)"
+    assert auto_factory(20_000_000, 50) == "IVF16384,PQ25,Refine(SQ8)"
     index = build_index(tiny_static, lambda: iter(DOCS), tmp_path / "a", factory="auto")
     assert index.factory == "Flat" and VectorIndex.build(tiny_static, DOCS, factory="auto").factory == "Flat"
 
@@ -169,3 +169,45 @@ def test_engine_ray_equals_the_single_process_build(tiny_vectors_file, tmp_path,
     np.testing.assert_array_equal(
         loaded["ray"].faiss_index.reconstruct_n(0, 300), loaded["local"].faiss_index.reconstruct_n(0, 300)
     )
+
+
+def test_a_build_killed_by_sigkill_resumes_to_the_clean_index(tiny_vectors_file, tmp_path):
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"_id": "{d.id}", "text": "{d.text}"}}\n' for d in DOCS), encoding="utf-8")
+    script = f"""
+import os, signal
+from ctxembed.data import iter_corpus
+from ctxembed.index_build import build_index
+from ctxembed.static.embedder import StaticEmbedder
+from ctxembed.config import StaticConfig
+embedder = StaticEmbedder.from_config(StaticConfig(vectors={str(tiny_vectors_file)!r}))
+passes = []
+def corpus():
+    passes.append(1)
+    for i, doc in enumerate(iter_corpus({str(corpus)!r})):
+        if len(passes) == 2 and i == 230:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: as a killed process
+        yield doc
+build_index(embedder, corpus, {str(tmp_path / "idx")!r}, chunk_size=50, checkpoint_seconds=0)
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == -9, result.stderr
+    from ctxembed.config import StaticConfig
+    from ctxembed.data import iter_corpus
+    from ctxembed.static.embedder import StaticEmbedder
+
+    embedder = StaticEmbedder.from_config(StaticConfig(vectors=str(tiny_vectors_file)))
+    seen: list[BuildProgress] = []
+    resumed = build_index(
+        embedder,
+        lambda: iter_corpus(str(corpus)),
+        tmp_path / "idx",
+        chunk_size=50,
+        resume=True,
+        on_progress=seen.append,
+    )
+    clean = build_index(embedder, lambda: iter_corpus(str(corpus)), tmp_path / "clean", chunk_size=50)
+    assert seen[0].resumed_from == 200 and len(resumed) == 300 and _hits(resumed) == _hits(clean)
