@@ -97,7 +97,7 @@ class IndexConfig:
         default="Flat",
         metadata={
             "help": "A faiss.index_factory string: Flat (exact), HNSW32, IVF256,Flat, IVF256,PQ16..., or auto "
-            "(Flat below 100k documents, HNSW32 below 5M, IVF-PQ beyond)."
+            "(exact Flat below 1M documents, IVF-PQ with an SQ8 re-rank from 1M)."
         },
     )
     nprobe: int = field(default=16, metadata={"help": "IVF lists visited per query."})

@@ -94,7 +94,8 @@ def test_ivf_is_trained_on_a_seeded_sample_of_the_whole_corpus(tiny_static, tmp_
 
 def test_auto_factory_grows_with_the_corpus(tiny_static, tmp_path):
     assert auto_factory(5_000, 384) == "Flat"
-    assert auto_factory(1_000_000, 384) == "HNSW32"
+    assert auto_factory(999_999, 384) == "Flat"
+    assert auto_factory(1_000_000, 384) == "IVF4096,PQ96,Refine(SQ8)"
     assert auto_factory(20_000_000, 384) == "IVF16384,PQ96,Refine(SQ8)"
     assert auto_factory(20_000_000, 50) == "IVF16384,PQ25,Refine(SQ8)"
     index = build_index(tiny_static, lambda: iter(DOCS), tmp_path / "a", factory="auto")
