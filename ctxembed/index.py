@@ -129,7 +129,9 @@ class VectorIndex:
         if not self.faiss_index.is_trained:
             self._train(vectors)
         self.faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        self.docs = [*self.docs, *docs]
+        if not isinstance(self.docs, list):
+            self.docs = list(self.docs)  # a loaded index's on-demand store, extended in memory
+        self.docs.extend(docs)
 
     def _train(self, vectors: np.ndarray) -> None:
         try:
@@ -182,24 +184,26 @@ class VectorIndex:
             "factory": self.factory,
             "nprobe": self.nprobe,
             "ef_search": self.ef_search,
-            "count": len(self.docs),
+            "count": int(self.faiss_index.ntotal),
             "skipped": self.skipped,
         }
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write `index.faiss`, `manifest.json`, `docs.jsonl` and `docs.offsets` into `folder`, atomically."""
-        faiss = _faiss()
         with atomic_dir(folder, overwrite=overwrite) as tmp:
-            faiss.write_index(self.faiss_index, str(tmp / INDEX_FILE))
-            checksum = sha256_of(tmp / INDEX_FILE)
             write_store(tmp, self.docs)
-            manifest = {
-                **self.manifest(),
-                "index_sha256": checksum,
-                "relative_paths": relative_paths(self.embedder.identity(), folder),
-            }
-            (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+            self.write_vectors_and_manifest(tmp, folder)
         return Path(folder)
+
+    def write_vectors_and_manifest(self, tmp: Path, folder: str | Path) -> None:
+        """`index.faiss` and `manifest.json` (with the file's checksum) into `tmp`, which becomes `folder`."""
+        _faiss().write_index(self.faiss_index, str(tmp / INDEX_FILE))
+        manifest = {
+            **self.manifest(),
+            "index_sha256": sha256_of(tmp / INDEX_FILE),
+            "relative_paths": relative_paths(self.embedder.identity(), folder),
+        }
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, folder: str | Path, embedder: Embedder) -> VectorIndex:

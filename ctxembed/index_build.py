@@ -28,7 +28,7 @@ from ctxembed.data import Document
 from ctxembed.doc_store import DOCS_FILE, OFFSETS_FILE, DocStoreWriter
 from ctxembed.errors import CorpusError, CtxEmbedError, EmptyTextError
 from ctxembed.index import VectorIndex, _faiss
-from ctxembed.index_files import INDEX_FILE, MANIFEST_FILE, auto_factory, check_identity, relative_paths, sha256_of
+from ctxembed.index_files import auto_factory, check_identity
 from ctxembed.types import Embedder
 
 STATE_FILE = "progress.json"
@@ -40,9 +40,7 @@ class BuildProgress:
     """Where a build stands, for progress lines."""
 
     read: int  # documents taken from the corpus, including those before a resume
-    indexed: int
     resumed_from: int  # documents that a resumed build did not read again (0: a fresh build)
-    seconds: float  # since this run started
     total: int | None = None  # documents in the corpus, when known
 
 
@@ -99,7 +97,7 @@ class _Checkpoint:
             raise CtxEmbedError(f"{path} is damaged; run again without --resume to start over") from None
 
     def write(self, index: VectorIndex, ids: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]) -> None:
-        generation = state.get("generation", 0) + 1
+        generation = state["generation"] + 1
         _faiss().write_index(index.faiss_index, str(self.folder / f"index.{generation}.faiss"))
         np.save(self.folder / f"ids.{generation}.npy", ids)
         state["count"], state["size"] = writer.checkpoint()
@@ -148,14 +146,13 @@ def build_index(
     state = checkpoints.read() if resume else None
     if state is None and partial.exists():
         shutil.rmtree(partial)  # a stale interrupted build that was not asked to resume
-    started = time.perf_counter()
     if state is not None and state.get("source") != source:
         raise CtxEmbedError(
             f"cannot resume {out}: the corpus changed since the interrupted build ({state.get('source')} -> "
             f"{source}); run again without --resume"
         )
     if state is None:
-        total = reservoir_sample(corpus(), 0, seed)[1]  # one cheap pass: the count, for `auto` and the ETA
+        total = sum(1 for _ in corpus())  # one cheap pass: the count, for `auto` and the ETA
         if not total:
             raise CorpusError("the corpus holds no documents (every line or file is empty); check corpus.path")
         factory = auto_factory(total, embedder.dim) if factory == "auto" else factory
@@ -192,9 +189,7 @@ def build_index(
                 checkpoints.write(index, ids, writer, state)
                 last_checkpoint = time.perf_counter()
             if on_progress:
-                on_progress(
-                    BuildProgress(state["read"], writer.count, resumed_from, time.perf_counter() - started, total)
-                )
+                on_progress(BuildProgress(state["read"], resumed_from, total))
         if not writer.count:
             raise EmptyTextError(
                 f"none of the {state['read']} documents has a word the model knows, so the index would be "
@@ -213,35 +208,27 @@ def _chunks(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
 
 
 def _check_unique(chunk: list[Document], seen: np.ndarray) -> np.ndarray:
-    """`seen` (sorted id hashes) with the chunk's; a repeated id is a corpus error."""
+    """`seen` (sorted id hashes) with the chunk's merged in; a repeated id is a corpus error."""
     hashes = _id_hashes(chunk)
-    position = np.searchsorted(seen, hashes).clip(max=max(len(seen) - 1, 0))
-    repeated = (seen[position] == hashes) if len(seen) else np.zeros(len(chunk), dtype=bool)
-    _, first = np.unique(hashes, return_index=True)
-    repeated[np.setdiff1d(np.arange(len(chunk)), first)] = True
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    at = np.searchsorted(seen, ordered)
+    repeated = seen[np.minimum(at, len(seen) - 1)] == ordered if len(seen) else np.zeros(len(chunk), dtype=bool)
+    repeated[1:] |= ordered[1:] == ordered[:-1]  # twice within the chunk
     if repeated.any():
-        doc_id = chunk[int(np.flatnonzero(repeated)[0])].id
+        doc_id = chunk[int(order[np.argmax(repeated)])].id
         raise CorpusError(f"corpus: document id {doc_id!r} occurs twice; ids must be unique")
-    return np.sort(np.concatenate([seen, hashes]))
+    return np.insert(seen, at, ordered)  # one linear merge a chunk, not a re-sort of everything seen
 
 
 def _publish(index: VectorIndex, state: dict[str, Any], partial: Path, out: Path, overwrite: bool) -> VectorIndex:
-    """Write the final FAISS file and manifest, swap the folder in, and load it."""
-    faiss = _faiss()
+    """Write the final FAISS file and manifest beside the streamed documents, swap the folder in, and load it."""
     index.skipped = list(state["skipped"])
     (partial / STATE_FILE).unlink(missing_ok=True)  # from here on the build is no longer resumable, only repeatable
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        faiss.write_index(index.faiss_index, str(tmp / INDEX_FILE))
         for name in (DOCS_FILE, OFFSETS_FILE):
             os.replace(partial / name, tmp / name)
-        manifest = {
-            **index.manifest(),
-            "count": int(index.faiss_index.ntotal),
-            "index_sha256": sha256_of(tmp / INDEX_FILE),
-            "relative_paths": relative_paths(index.embedder.identity(), out),
-        }
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        index.write_vectors_and_manifest(tmp, out)
     shutil.rmtree(partial, ignore_errors=True)
-    embedder = index.embedder
-    del index  # free the vectors before the saved copy is loaded: one copy in memory, not two
-    return VectorIndex.load(out, embedder)
+    index.faiss_index = None  # free the vectors before the saved copy is loaded: one copy in memory, not two
+    return VectorIndex.load(out, index.embedder)

@@ -55,8 +55,6 @@ class RayEncoder:
         self.pool = ActorPool([_actor_class().remote(identity, batch_size) for _ in range(workers)])
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
         size = max(1, -(-len(texts) // (2 * self.workers)))  # two shards a worker keeps every worker busy
         shards = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
         return np.concatenate(list(self.pool.map(lambda actor, shard: actor.encode.remote(shard), shards)))

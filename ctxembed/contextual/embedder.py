@@ -57,7 +57,6 @@ class ContextualEmbedder:
         self.model_fingerprint = fingerprint
         self.adapter = adapter
         self.adapter_fingerprint = adapter_fingerprint
-        self._fp32 = model
         self.precision = Precision(precision)
         self.precision_used: Precision | None = None if self.precision is not Precision.FP32 else Precision.FP32
         self.precision_min_cosine: float | None = None
@@ -126,9 +125,12 @@ class ContextualEmbedder:
     def _encode(self, method: str, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
         if self.precision_used is None:
             self._settle_precision(method, texts)
-        return self._run(self.model, method, texts, batch_size, show_progress)
+        half = self.precision_used is not Precision.FP32
+        return self._run(self.model, method, texts, batch_size, show_progress, renormalize=half)
 
-    def _run(self, model: Any, method: str, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
+    def _run(
+        self, model: Any, method: str, texts: Sequence[str], batch_size: int, show_progress: bool, *, renormalize: bool
+    ) -> np.ndarray:
         vectors = getattr(model, method)(
             list(texts),
             batch_size=batch_size,
@@ -137,7 +139,7 @@ class ContextualEmbedder:
             normalize_embeddings=True,
         )
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
-        if model is not self._fp32:  # half-precision rows are only normalised to about 1e-3
+        if renormalize:  # rows normalised in bf16 or int8 are unit length only to about 1e-3
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         return vectors
@@ -147,14 +149,12 @@ class ContextualEmbedder:
         from ctxembed.contextual import precision as p
 
         cache_key = f"{self.model_fingerprint or self.name}\0{self.adapter_fingerprint}"
-        min_cosine = None
+        min_cosine, sample, reference = None, p.check_sample(texts), None
         for candidate in p.candidates(self.precision, self.device):
             twin = p.lower_precision_copy(self.model, candidate, cache_key)
-            min_cosine = p.check(
-                lambda xs: self._run(self.model, method, xs, 32, False),
-                lambda xs, twin=twin: self._run(twin, method, xs, 32, False),
-                texts,
-            )
+            if reference is None:
+                reference = self._run(self.model, method, sample, 32, False, renormalize=False)
+            min_cosine = p.min_cosine(reference, self._run(twin, method, sample, 32, False, renormalize=True))
             if min_cosine >= p.MIN_COSINE:
                 self.model, self.precision_used, self.precision_min_cosine = twin, candidate, min_cosine
                 return

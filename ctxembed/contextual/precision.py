@@ -13,8 +13,7 @@ import copy
 import hashlib
 import os
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,15 +29,6 @@ if TYPE_CHECKING:
 MIN_COSINE = 0.99
 SAMPLE_SIZE = 32
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-@dataclass(frozen=True)
-class PrecisionCheck:
-    """What the check on the first encoded texts found."""
-
-    requested: str
-    used: str
-    min_cosine: float | None  # of the lower precision against fp32; None when fp32 was requested
 
 
 def native_bf16(device: str) -> bool:
@@ -97,17 +87,16 @@ def _merge_adapters(model: SentenceTransformer) -> None:
             module.merge()
 
 
-def check(
-    reference: Callable[[list[str]], np.ndarray],
-    candidate: Callable[[list[str]], np.ndarray],
-    texts: Sequence[str],
-) -> float:
-    """The minimum cosine between fp32 and lower-precision vectors of a spread-out sample of `texts`."""
+def check_sample(texts: Sequence[str]) -> list[str]:
+    """Up to SAMPLE_SIZE non-blank texts spread over `texts` (short and long ones alike)."""
     step = max(1, len(texts) // SAMPLE_SIZE)
-    sample = [t for t in list(texts)[::step][:SAMPLE_SIZE] if t.strip()] or ["a b c"]
-    a, b = reference(sample), candidate(sample)
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return [t for t in list(texts)[::step][:SAMPLE_SIZE] if t.strip()] or ["a b c"]
+
+
+def min_cosine(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """The smallest cosine between matching rows (zero rows count as orthogonal)."""
+    a = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
+    b = candidate / np.maximum(np.linalg.norm(candidate, axis=1, keepdims=True), 1e-12)
     return float((a * b).sum(axis=1).min())
 
 
