@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from ctxembed import commands, index_command
+from ctxembed import analysis_commands, commands, index_command
 from ctxembed.commands import printable, say
 from ctxembed.errors import CtxEmbedError
 
@@ -89,6 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of an unfinished run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=commands.cmd_finetune)
+
+    p = sub.add_parser("distill", help="distil a static model2vec model from a contextual one (LoRA merged)")
+    p.add_argument("--config", help="YAML distill config (configs/distill.yaml)")
+    p.add_argument("--corpus", help="override corpus.path (domain words and domain tuning)")
+    p.add_argument("--teacher", help="override teacher (a model name or sentence-transformers folder)")
+    p.add_argument("--adapter", help="override adapter (the teacher's LoRA adapter folder)")
+    p.add_argument("--out", help="override out (the model2vec folder to write)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=analysis_commands.cmd_distill)
+
+    p = sub.add_parser("senses", help="find words the corpus uses in several senses; compare static neighbours")
+    p.add_argument("--config", help="YAML senses config (configs/senses.yaml)")
+    p.add_argument("--corpus", help="override corpus.path")
+    p.add_argument("--words", help="comma-separated words to inspect instead of finding them")
+    p.add_argument("--out", help="override out (the report folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    p.set_defaults(func=analysis_commands.cmd_senses)
 
     p = sub.add_parser("export", help="merge a LoRA adapter into its base model")
     p.add_argument("adapter", help="adapter folder written by `ctxembed finetune`")

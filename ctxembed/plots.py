@@ -36,9 +36,14 @@ def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, str]:
     vectors = np.asarray(vectors, dtype=np.float64)
     if len(vectors) >= 10:
         try:
+            import warnings
+
             import umap
 
-            xy = umap.UMAP(n_components=2, n_neighbors=min(8, len(vectors) - 1), random_state=0).fit_transform(vectors)
+            with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
+                warnings.filterwarnings("ignore", message="n_jobs value")
+                reducer = umap.UMAP(n_components=2, n_neighbors=min(8, len(vectors) - 1), random_state=0, n_jobs=1)
+                xy = reducer.fit_transform(vectors)
             return np.asarray(xy), "UMAP"
         except ImportError:
             pass

@@ -191,3 +191,99 @@ def test_lowercase_detection(small_glove):
     cased = KeyedVectors(vector_size=2)
     cased.add_vectors(["Paris", "the"], np.ones((2, 2), dtype=np.float32))
     assert uses_lowercase(small_glove) and not uses_lowercase(cased)
+
+
+def test_long_documents_are_cut_so_gensim_keeps_every_token():
+    from ctxembed.static.finetune import MAX_SENTENCE
+
+    text = " ".join(f"w{i % 97}" for i in range(2 * MAX_SENTENCE + 5))
+    pieces = domain_sentences([text], lowercase=True)
+    assert [len(p) for p in pieces] == [MAX_SENTENCE, MAX_SENTENCE, 5]
+
+
+def test_new_words_start_as_long_as_pretrained_ones(small_glove, lee_sentences):
+    # one epoch at a tiny learning rate: the vectors are (almost) their initial values
+    trained = train_vectors(config(epochs=1, alpha=1e-6), lee_sentences, small_glove, name="t")
+    new = [w for w in trained.model.wv.index_to_key if w not in small_glove]
+    known = [w for w in trained.model.wv.index_to_key if w in small_glove]
+    new_norm = np.median([np.linalg.norm(trained.vectors[w]) for w in new])
+    known_norm = np.median([np.linalg.norm(small_glove[w]) for w in known])
+    assert new_norm == pytest.approx(known_norm, rel=0.05)
+
+
+def test_lock_count_keeps_rare_known_words_closer(small_glove, lee_sentences):
+    from ctxembed.static.finetune import known_word_locks
+
+    trained = train_vectors(config(epochs=1, lock_count=50), lee_sentences, small_glove, name="t")
+    wv = trained.model.wv
+    rows = np.array([i for i, w in enumerate(wv.index_to_key) if w in small_glove])
+    locks = known_word_locks(config(lock_count=50), wv, rows)
+    counts = np.array([wv.get_vecattr(wv.index_to_key[i], "count") for i in rows])
+    assert np.all(locks[rows][counts >= 50] == 1.0)
+    np.testing.assert_allclose(locks[rows][counts < 50], counts[counts < 50] / 50)
+
+
+def test_warmup_epochs_hold_pretrained_words_then_release_them(small_glove, lee_sentences):
+    held = train_vectors(config(epochs=2, warmup_epochs=1), lee_sentences, small_glove, name="t")
+    once = train_vectors(config(epochs=1, lock_known=0.0), lee_sentences, small_glove, name="t")
+    # after the warm-up epoch the known words moved (they were released for epoch 2) ...
+    assert not np.allclose(held.vectors["police"], small_glove["police"])
+    # ... but during it they were held, as with lock_known 0
+    np.testing.assert_array_equal(once.vectors["police"], small_glove["police"])
+
+
+@pytest.mark.parametrize("changes", [{"lock_count": -1}, {"warmup_epochs": 3, "epochs": 3}, {"warmup_epochs": -1}])
+def test_recipe_settings_are_validated(changes):
+    with pytest.raises(ConfigError):
+        config(**changes)
+
+
+def test_fasttext_settings_apply_and_lock_zero_freezes_subwords_too(tmp_path, lee_sentences):
+    from ctxembed.static.finetune import load_fasttext_model
+
+    cfg = config(vectors="gensim:lee_fasttext.bin", algorithm=Algorithm.FASTTEXT, sg=False, window=3, negative=7)
+    model = load_fasttext_model(cfg, lee_sentences)
+    assert (model.sg, model.window, model.negative, model.seed) == (0, 3, 7, 42)
+    pretrained, _ = load_vectors("gensim:lee_fasttext.bin")
+    frozen = train_vectors(
+        config(vectors="gensim:lee_fasttext.bin", algorithm=Algorithm.FASTTEXT, lock_known=0.0, epochs=1),
+        lee_sentences,
+        pretrained,
+        name="t",
+    )
+    np.testing.assert_array_equal(frozen.model.wv.vectors_ngrams, frozen.model.wv.vectors_ngrams.copy())
+    before, _ = load_vectors("gensim:lee_fasttext.bin")
+    np.testing.assert_array_equal(frozen.model.wv.vectors_ngrams, before.vectors_ngrams)
+
+
+def test_fasttext_output_keeps_subwords_for_unknown_words(tmp_path):
+    from ctxembed.static.embedder import StaticEmbedder
+
+    finetune_static(
+        config(
+            vectors="gensim:lee_fasttext.bin",
+            algorithm=Algorithm.FASTTEXT,
+            epochs=1,
+            corpus=CorpusConfig(path="gensim:lee_background.cor"),
+            out=str(tmp_path / "ft"),
+        )
+    )
+    kv, _ = load_vectors(str(tmp_path / "ft" / VECTORS_FILE))
+    assert hasattr(kv, "vectors_ngrams") and "zzgovernmentalish" not in kv.key_to_index
+    embedder = StaticEmbedder(kv, name="ft")
+    assert np.linalg.norm(embedder.encode(["zzgovernmentalish"])[0]) > 0  # composed from n-grams
+
+
+def test_neighbour_tables_can_show_new_domain_words(small_glove):
+    from gensim.models import KeyedVectors
+
+    from ctxembed.static.report import TOP_WORDS, neighbour_table
+
+    after = KeyedVectors(vector_size=50)
+    after.add_vectors(small_glove.index_to_key, small_glove.vectors.copy())
+    filler = [f"filler{i}" for i in range(TOP_WORDS + 10 - len(after))]
+    after.add_vectors(filler, np.random.default_rng(0).normal(size=(len(filler), 50)).astype(np.float32) * 1e-3)
+    after.add_vectors(["syscallx"], small_glove["river"][None, :] * 1.01)  # a new word, past TOP_WORDS
+    table = neighbour_table(["river"], small_glove, after, also=["syscallx"])
+    assert table["river"]["after"][0] == "syscallx"
+    assert "syscallx" not in neighbour_table(["river"], small_glove, after)["river"]["after"]

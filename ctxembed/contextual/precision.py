@@ -66,7 +66,7 @@ def _has_onnxruntime() -> bool:
 def lower_precision_copy(model: SentenceTransformer, precision: Precision, cache_key: str) -> SentenceTransformer:
     """A copy of `model` that encodes at `precision` (the original stays fp32)."""
     twin = copy.deepcopy(model)
-    _merge_adapters(twin)
+    merge_adapters(twin)
     if precision is Precision.BF16:
         half = torch.bfloat16
         if str(twin.device).startswith("cuda") and not torch.cuda.is_bf16_supported():
@@ -76,7 +76,7 @@ def lower_precision_copy(model: SentenceTransformer, precision: Precision, cache
     return twin
 
 
-def _merge_adapters(model: SentenceTransformer) -> None:
+def merge_adapters(model: SentenceTransformer) -> None:
     """Fold LoRA weights into the base layers (peft's `merge`), so the copy runs no adapter matmuls."""
     try:
         from peft.tuners.tuners_utils import BaseTunerLayer

@@ -69,10 +69,14 @@ class StaticEmbedder:
         self._sif_weights = (sif_a / (sif_a + 1.0 / (ranks * np.log(len(ranks) + 1)))).astype(np.float32)
 
     @classmethod
-    def from_config(cls, config: Any) -> StaticEmbedder:
-        """Build from a `StaticConfig`."""
+    def from_config(cls, config: Any) -> Any:
+        """Build from a `StaticConfig`: word vectors, or a distilled model2vec folder (`DistilledEmbedder`)."""
+        from ctxembed.assets import resolve_data_path
+        from ctxembed.static.distilled import DistilledEmbedder, is_model2vec_folder
         from ctxembed.static.vectors import load_vectors
 
+        if is_model2vec_folder(resolve_data_path(config.vectors)):
+            return DistilledEmbedder.load(resolve_data_path(config.vectors))
         kv, name = load_vectors(config.vectors, trust_pickle=config.trust_pickle)
         return cls(kv, name=name, pooling=config.pooling, sif_a=config.sif_a, lowercase=config.lowercase)
 
@@ -157,10 +161,13 @@ class StaticEmbedder:
         return self.with_context_window(window) if window > 0 else None
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> StaticEmbedder:
+    def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> Any:
         """The embedder an index manifest records (the index then checks its fingerprint)."""
         from ctxembed.config import StaticConfig
+        from ctxembed.static.distilled import POOLING, DistilledEmbedder
 
+        if identity["pooling"] == POOLING:
+            return DistilledEmbedder.load(identity["model"])
         config = StaticConfig(
             vectors=identity["model"],
             pooling=identity["pooling"],

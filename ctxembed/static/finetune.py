@@ -30,9 +30,15 @@ def uses_lowercase(kv: Any, sample: int = 5000) -> bool:
     return not any(any(ch.isupper() for ch in word) for word in kv.index_to_key[:sample])
 
 
+MAX_SENTENCE = 10000  # gensim's MAX_WORDS_IN_BATCH: it silently drops the tokens of a longer "sentence"
+
+
 def domain_sentences(texts: Sequence[str], *, lowercase: bool) -> list[list[str]]:
-    """Token lists for gensim, tokenised like `StaticEmbedder` does."""
-    return [tokens for tokens in (tokenize(t, lowercase=lowercase) for t in texts) if tokens]
+    """Token lists for gensim, tokenised like `StaticEmbedder` does; long documents are cut into pieces."""
+    out = []
+    for tokens in (tokenize(t, lowercase=lowercase) for t in texts):
+        out.extend(tokens[i : i + MAX_SENTENCE] for i in range(0, len(tokens), MAX_SENTENCE))
+    return out
 
 
 def coverage(sentences: Sequence[Sequence[str]], pretrained: Any, min_count: int) -> dict[str, float]:
@@ -121,6 +127,17 @@ def _set_word_lockf(model: Any, lockf: np.ndarray) -> None:
         model.wv.vectors_lockf = lockf
 
 
+def known_word_locks(config: StaticFinetuneConfig, wv: Any, rows: np.ndarray) -> np.ndarray:
+    """Per-word lock factors: `lock_new` for new words; `lock_known` for pretrained ones, scaled by
+    min(1, count / lock_count) with `lock_count`, so rare words keep their pretrained vector."""
+    lockf = np.full(len(wv), config.lock_new, dtype=np.float32)
+    lockf[rows] = config.lock_known
+    if config.lock_count and len(rows):
+        counts = np.array([wv.get_vecattr(wv.index_to_key[i], "count") for i in rows], dtype=np.float32)
+        lockf[rows] *= np.minimum(1.0, counts / config.lock_count)
+    return lockf
+
+
 def load_fasttext_model(config: StaticFinetuneConfig, sentences: list[list[str]]) -> Any:
     """A full fastText model (.bin) with the domain words added to its vocabulary."""
     from gensim.models.fasttext import load_facebook_model
@@ -134,8 +151,10 @@ def load_fasttext_model(config: StaticFinetuneConfig, sentences: list[list[str]]
             f"(got {config.vectors!r}); use algorithm: word2vec for GloVe/word2vec/.vec vectors"
         )
     model = load_facebook_model(path)
-    model.workers = config.workers
-    model.min_count = config.min_count
+    model.workers, model.min_count, model.sg = config.workers, config.min_count, int(config.sg)
+    model.window, model.negative, model.alpha = config.window, config.negative, config.alpha
+    model.min_alpha, model.seed = config.alpha / 100, config.seed
+    model.random = np.random.RandomState(config.seed)  # what gensim's Word2Vec uses
     model.build_vocab(sentences, update=True)
     return model
 
@@ -191,11 +210,17 @@ def train_vectors(
         else pretrained.vectors[[pretrained.key_to_index[wv.index_to_key[i]] for i in rows]]
     )
     callbacks: list[Any] = []
+    lockf = np.ones(1, dtype=np.float32)
     if init:
         table[rows] = targets
-        lockf = np.full(len(wv), config.lock_new, dtype=np.float32)
-        lockf[rows] = config.lock_known
+        new = np.setdiff1d(np.arange(len(wv)), rows)
+        if not fasttext and len(new):  # gensim starts new words ~1/dim long: scale them like the pretrained ones
+            norms = np.linalg.norm(table[new], axis=1, keepdims=True)
+            table[new] *= float(np.median(np.linalg.norm(targets, axis=1))) / np.maximum(norms, 1e-12)
+        lockf = known_word_locks(config, wv, rows)
         _set_word_lockf(model, lockf)
+        if fasttext:  # n-grams are pretrained parameters too: lock_known: 0 must freeze them
+            model.wv.vectors_ngrams_lockf = np.full(len(model.wv.vectors_ngrams), config.lock_known, np.float32)
         if anchor > 0:
             callbacks.append(AnchorCallback(rows, targets.copy(), anchor))
     started = time.perf_counter()
@@ -205,6 +230,12 @@ def train_vectors(
     words = 0
     snapshot = table.copy()
     for epoch in range(config.epochs):
+        if init and epoch < config.warmup_epochs:  # output layer first: pretrained input rows held still
+            frozen = lockf.copy()
+            frozen[rows] = 0.0
+            _set_word_lockf(model, frozen)
+        elif init and epoch == config.warmup_epochs:
+            _set_word_lockf(model, lockf)
         # One gensim call per epoch so the drift guard can stop between epochs.
         _, raw = model.train(
             sentences,

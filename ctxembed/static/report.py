@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ def measure(
     }
     counts = Counter(t for s in sentences for t in s)
     words = list(config.neighbour_words) or _frequent_content_words(counts, tuned, pretrained, 5)
-    report["neighbours"] = neighbour_table(words, pretrained, tuned)
+    new_words = [w for w in counts if w not in pretrained.key_to_index]
+    report["neighbours"] = neighbour_table(words, pretrained, tuned, also=new_words)
     report["most_changed"] = most_changed(pretrained, tuned, counts, config.min_count * 5)
     if config.eval_dataset:
         retrieval = _retrieval(config, variants, lowercase)
@@ -103,16 +105,35 @@ def _frequent_content_words(counts: Counter[str], tuned: Any, pretrained: Any, n
     return [w for w in ranked if w in tuned.key_to_index and w in pretrained.key_to_index][:n]
 
 
-def neighbour_table(words: list[str], before: Any, after: Any, topn: int = 5) -> dict[str, dict[str, list[str]]]:
-    """Each word's nearest neighbours in the pretrained and the fine-tuned vectors."""
-    table = {}
-    for word in words:
-        row = {}
-        for name, kv in (("before", before), ("after", after)):
-            similar = kv.most_similar(word, topn=topn * 4, restrict_vocab=100000) if word in kv else []
-            row[name] = [w for w, _ in similar if any(ch.isalnum() for ch in w)][:topn]
-        table[word] = row
-    return table
+TOP_WORDS = 100000  # neighbours come from the most frequent words, plus the words passed as `also`
+
+
+def nearest(kv: Any, word: str, topn: int, *, also: Collection[str] = ()) -> list[str]:
+    """`word`'s nearest neighbours among the first TOP_WORDS words of `kv` and the words `also`
+    (such as new domain words, which fine-tuning appends past the pretrained vocabulary)."""
+    if word not in kv.key_to_index:
+        return []
+    extra = [kv.key_to_index[w] for w in also if w in kv.key_to_index]
+    rows = np.unique(np.concatenate([np.arange(min(TOP_WORDS, len(kv))), np.asarray(extra, dtype=np.int64)]))
+    normed = kv.get_normed_vectors()
+    order = rows[np.argsort(-(normed[rows] @ normed[kv.key_to_index[word]]))]
+    hits = []
+    for i in order:
+        candidate = kv.index_to_key[i]
+        if candidate != word and any(ch.isalnum() for ch in candidate):
+            hits.append(candidate)
+            if len(hits) == topn:
+                break
+    return hits
+
+
+def neighbour_table(
+    words: list[str], before: Any, after: Any, topn: int = 5, *, also: Collection[str] = ()
+) -> dict[str, dict[str, list[str]]]:
+    """Each word's nearest neighbours in the pretrained and the fine-tuned vectors (`also`: new words)."""
+    return {
+        word: {"before": nearest(before, word, topn), "after": nearest(after, word, topn, also=also)} for word in words
+    }
 
 
 def most_changed(before: Any, after: Any, counts: Counter[str], min_freq: int, n: int = 10) -> list[dict[str, Any]]:
@@ -169,7 +190,7 @@ def plot_neighbours(words: list[str], before: Any, after: Any, path: Path) -> li
         for word in words:
             if word not in kv:
                 continue
-            group = [word] + [w for w, _ in kv.most_similar(word, topn=6, restrict_vocab=100000)]
+            group = [word] + nearest(kv, word, 6, also=after.index_to_key[len(before) :] if kv is after else ())
             labels.extend(group)
             centers.extend([w == word for w in group])
         if len(labels) < 3:

@@ -25,6 +25,17 @@ def baseline_file(name: str) -> str:
     return "vectors-" + "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-") + ".bin"
 
 
+def save_vectors(run: Any, path: Path) -> None:
+    """word2vec binary; a fastText model as a full fastText .bin, so its subwords (unknown words) survive."""
+    if hasattr(run.vectors, "vectors_ngrams"):
+        from gensim.models.fasttext import save_facebook_model
+
+        save_facebook_model(run.model, str(path))
+        return
+    with quiet_logger("gensim.models.keyedvectors"):  # "attribute count not present": none is needed
+        run.vectors.save_word2vec_format(str(path), binary=True)
+
+
 def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) -> FinetuneResult:
     """Fine-tune, measure against pretrained (and baselines), and write the output folder.
 
@@ -77,10 +88,9 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
     }
     words = measure(report, config, variants, sentences, pretrained, tuned.vectors, lowercase)
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        with quiet_logger("gensim.models.keyedvectors"):  # "attribute count not present": none is needed
-            tuned.vectors.save_word2vec_format(str(tmp / VECTORS_FILE), binary=True)
-            for run in runs[1:]:  # the baselines, so they can be indexed and evaluated too
-                run.vectors.save_word2vec_format(str(tmp / baseline_file(run.name)), binary=True)
+        save_vectors(tuned, tmp / VECTORS_FILE)
+        for run in runs[1:]:  # the baselines, so they can be indexed and evaluated too
+            save_vectors(run, tmp / baseline_file(run.name))
         (tmp / "report.json").write_text(dumps_json(report), encoding="utf-8")
         plots = plot_neighbours(words, pretrained, tuned.vectors, tmp / "neighbours.png")
         (tmp / "report.md").write_text(render_static_report(report, plots), encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ctxembed.config import DEFAULT_STATIC_VECTORS, CorpusConfig
+from ctxembed.config import DEFAULT_CONTEXTUAL_MODEL, DEFAULT_STATIC_VECTORS, CorpusConfig
 from ctxembed.errors import ConfigError
 from ctxembed.types import Backend, Pooling
 from ctxembed.yaml_config import normalize_enums
@@ -41,6 +41,15 @@ class StaticFinetuneConfig:
         default=1.0, metadata={"help": "Lock factor of pretrained words: 0 frozen, 1 fully trainable."}
     )
     lock_new: float = field(default=1.0, metadata={"help": "Lock factor of new domain words."})
+    lock_count: int = field(
+        default=0,
+        metadata={
+            "help": "Scale a pretrained word's lock by min(1, count / lock_count): rare words move less (0: off)."
+        },
+    )
+    warmup_epochs: int = field(
+        default=0, metadata={"help": "First epochs train the output layer and new words only (pretrained words held)."}
+    )
     anchor: float = field(
         default=0.1,
         metadata={
@@ -68,6 +77,11 @@ class StaticFinetuneConfig:
                 raise ConfigError(f"{key} must be between 0 and 1, got {getattr(self, key)}")
         if self.epochs < 1 or self.min_count < 1 or self.window < 1 or self.workers < 1:
             raise ConfigError("epochs, min_count, window and workers must all be >= 1")
+        if self.lock_count < 0 or not 0 <= self.warmup_epochs < self.epochs:
+            raise ConfigError(
+                f"lock_count must be >= 0 and warmup_epochs between 0 and epochs - 1, got {self.lock_count} "
+                f"and {self.warmup_epochs}"
+            )
         if self.negative < 1:
             raise ConfigError(f"negative must be >= 1 (negative samples per word), got {self.negative}")
         if not self.alpha > 0:
@@ -76,3 +90,49 @@ class StaticFinetuneConfig:
             raise ConfigError(f"drift_limit must be > 0 (e.g. 0.05) or null, got {self.drift_limit}")
         if self.eval_split == "test":
             raise ConfigError("eval_split must not be 'test' while tuning; score test once with `ctxembed evaluate`")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """What `ctxembed distill` does: a static model2vec model distilled from a contextual teacher."""
+
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    teacher: str = field(
+        default=DEFAULT_CONTEXTUAL_MODEL,
+        metadata={
+            "help": "The contextual teacher: a well-known name, a sentence-transformers folder (full fine-tune)."
+        },
+    )
+    adapter: str | None = field(
+        default=None, metadata={"help": "A LoRA adapter folder of the teacher, merged into it for distillation."}
+    )
+    vocabulary_size: int = field(
+        default=20000, metadata={"help": "Most frequent corpus words added whole to the vocabulary (0: none)."}
+    )
+    min_count: int = field(default=3, metadata={"help": "A corpus word is added only if seen this often."})
+    pca_dims: int | None = field(
+        default=None, metadata={"help": "PCA dimensions of the static vectors; null keeps the teacher's."}
+    )
+    sif_coefficient: float = field(default=1e-4, metadata={"help": "model2vec's SIF weighting of token vectors."})
+    domain_tune: bool = field(
+        default=True,
+        metadata={"help": "Then fit the static model to the teacher's embeddings of the corpus (tokenlearn-style)."},
+    )
+    max_texts: int = field(
+        default=20000, metadata={"help": "Domain tuning: corpus sentences and passages the teacher embeds (a sample)."}
+    )
+    learning_rate: float = field(default=1e-3, metadata={"help": "Domain tuning: learning rate."})
+    max_epochs: int = field(
+        default=20, metadata={"help": "Domain tuning: most epochs (early stopping on held-out texts)."}
+    )
+    seed: int = field(default=42, metadata={"help": "Seeds the text sample and the training."})
+    device: str | None = field(default=None, metadata={"help": "cpu or cuda for the teacher; default: best available."})
+    out: str = field(default="runs/distilled", metadata={"help": "Output folder, in model2vec's format."})
+
+    def __post_init__(self) -> None:
+        if self.vocabulary_size < 0 or self.min_count < 1 or self.max_texts < 16 or self.max_epochs < 1:
+            raise ConfigError("distill needs vocabulary_size >= 0, min_count >= 1, max_texts >= 16, max_epochs >= 1")
+        if self.pca_dims is not None and self.pca_dims < 2:
+            raise ConfigError(f"pca_dims must be >= 2 or null (keep the teacher's), got {self.pca_dims}")
+        if not 0 < self.sif_coefficient < 1 or not self.learning_rate > 0:
+            raise ConfigError("distill needs 0 < sif_coefficient < 1 and learning_rate > 0")

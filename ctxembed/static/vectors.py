@@ -32,6 +32,10 @@ def load_vectors(name_or_path: str, fmt: str = "auto", *, trust_pickle: bool = F
 
     resolved = resolve_static_vectors(resolve_data_path(name_or_path))
     path = Path(resolved.location)
+    from ctxembed.static.distilled import is_model2vec_folder, load_static_model, word_vectors
+
+    if is_model2vec_folder(path):  # a distilled model: its whole-word tokens
+        return word_vectors(load_static_model(path)), resolved.name
     if name_or_path.lower() in STATIC_VECTORS or fmt == "packaged" or path.is_dir():
         return _load_packaged_glove(path), resolved.name
     if fmt == "auto":

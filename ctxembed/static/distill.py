@@ -1,0 +1,197 @@
+"""`ctxembed distill`: a static model distilled from a contextual teacher with model2vec.
+
+1. The teacher is the base model, the base with a LoRA adapter (merged by peft), or a fully
+   fine-tuned sentence-transformers folder.
+2. model2vec distils one vector per vocabulary token; the corpus's frequent words are added
+   whole, so domain terms get their own vector instead of a mean of word pieces.
+3. Domain tuning (on by default) fits the static model to the teacher's embeddings of the
+   corpus's own sentences and passages with model2vec's trainer (cosine loss, early stopping on
+   held-out texts), the tokenlearn recipe at domain scale.
+
+The output is a plain model2vec folder: `model2vec.StaticModel.from_pretrained(out)` and
+sentence-transformers' `StaticEmbedding.from_model2vec(out)` load it without ctxembed.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctxembed._io import atomic_dir, dumps_json, refuse_existing
+from ctxembed.data import Document, load_corpus
+from ctxembed.errors import AssetNotFoundError, CorpusError
+from ctxembed.static.settings import DistillConfig
+from ctxembed.yaml_config import to_dict
+
+logger = logging.getLogger(__name__)
+REPORT_FILE = "ctxembed_distill.json"
+_WORD = re.compile(r"[^\W\d_][\w-]*[^\W_]|[^\W\d_]")  # words of letters (digits, dashes inside)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])|\n{2,}")
+
+
+@dataclass
+class DistillResult:
+    """What `distill_static` made: the folder, the teacher, sizes and timings."""
+
+    out: Path
+    teacher: dict[str, Any]
+    vocabulary: int
+    domain_words: int
+    dim: int
+    tuned_texts: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _require_model2vec() -> None:
+    try:
+        import model2vec.distill  # noqa: F401
+        import skeletoken  # noqa: F401
+    except ImportError:
+        raise AssetNotFoundError(
+            "ctxembed distill needs model2vec with skeletoken: pip install 'ctxembed[distill]' "
+            "(model2vec[distill] pins transformers < 5.4 and cannot install beside transformers 5)"
+        ) from None
+
+
+def load_teacher(config: DistillConfig) -> Any:
+    """The teacher as a `ContextualEmbedder` (adapter attached; encodes at the fastest precision that matches fp32)."""
+    from ctxembed.contextual.embedder import ContextualEmbedder
+
+    return ContextualEmbedder.load(config.teacher, adapter=config.adapter, device=config.device, precision="auto")
+
+
+def merged_backbone(teacher: Any) -> tuple[Any, Any]:
+    """(transformers model, tokenizer) of the teacher, with any LoRA adapter merged into a copy."""
+    from ctxembed.contextual.precision import merge_adapters
+
+    twin = copy.deepcopy(teacher.model)
+    merge_adapters(twin)
+    return twin[0].auto_model, twin.tokenizer
+
+
+def domain_vocabulary(texts: Sequence[str], tokenizer: Any, *, size: int, min_count: int) -> list[str]:
+    """The `size` most frequent corpus words (seen `min_count` times) that the teacher splits into pieces."""
+    if size == 0:
+        return []
+    lower = bool(getattr(tokenizer, "do_lower_case", False)) or tokenizer.tokenize("A") == tokenizer.tokenize("a")
+    counts = Counter(w for t in texts for w in _WORD.findall(t.lower() if lower else t))
+    vocab = tokenizer.get_vocab()
+    words = [w for w, c in counts.most_common() if c >= min_count and w not in vocab]
+    return words[:size]
+
+
+def tuning_texts(docs: Sequence[Document], limit: int, seed: int) -> list[str]:
+    """What the static model learns to embed like its teacher: titles, sentences and passage leads."""
+    texts: list[str] = []
+    for doc in docs:
+        if doc.title.strip():
+            texts.append(doc.title.strip())
+        words = doc.text.split()
+        texts.append(" ".join(words[:128]))  # a passage, about as much as the teacher reads
+        texts.extend(s.strip() for s in _SENTENCE_END.split(doc.text) if 3 <= len(s.split()) <= 64)
+    texts = list(dict.fromkeys(" ".join(t.split()) for t in texts if t.strip()))
+    random.Random(seed).shuffle(texts)
+    return texts[:limit]
+
+
+def distill_model(config: DistillConfig, teacher: Any, vocabulary: Sequence[str]) -> Any:
+    """model2vec's distillation of the (merged) teacher, with `vocabulary` added."""
+    from model2vec.distill import distill_from_model
+
+    backbone, tokenizer = merged_backbone(teacher)
+    return distill_from_model(
+        model=backbone,
+        tokenizer=tokenizer,
+        vocabulary=list(vocabulary) or None,
+        device=teacher.device,
+        pca_dims=config.pca_dims,
+        sif_coefficient=config.sif_coefficient,
+        quantize_to="float32",
+    )
+
+
+def domain_tune(config: DistillConfig, static: Any, teacher: Any, texts: Sequence[str]) -> Any:
+    """Fit `static` to the teacher's embeddings of `texts` (model2vec's trainer, cosine loss)."""
+    from model2vec.train import StaticModelForSimilarity
+
+    targets = teacher.encode_documents(list(texts), batch_size=64)
+    if config.pca_dims is not None and config.pca_dims != targets.shape[1]:
+        from sklearn.decomposition import PCA  # the targets in the student's (PCA) dimensions
+
+        targets = PCA(n_components=config.pca_dims, random_state=config.seed).fit_transform(targets)
+    trainer = StaticModelForSimilarity.from_static_model(model=static, n_layers=0, out_dim=targets.shape[1])
+    trainer.fit(
+        list(texts),
+        np.asarray(targets, dtype=np.float32),
+        learning_rate=config.learning_rate,
+        max_epochs=config.max_epochs,
+        random_seed=config.seed,
+        device="cuda" if str(teacher.device).startswith("cuda") else "cpu",
+    )
+    tuned = trainer.to_static_model()
+    tuned.config.update({k: v for k, v in static.config.items() if k not in tuned.config})
+    return tuned
+
+
+def distill_static(config: DistillConfig, *, overwrite: bool = False) -> DistillResult:
+    """Distil (and domain-tune) a static model from the teacher; write a model2vec folder to `config.out`."""
+    _require_model2vec()
+    out = Path(config.out)
+    refuse_existing(out, overwrite)
+    docs = load_corpus(config.corpus)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    teacher = load_teacher(config)
+    texts = [d.full_text for d in docs]
+    vocabulary = domain_vocabulary(
+        texts, teacher.model.tokenizer, size=config.vocabulary_size, min_count=config.min_count
+    )
+    logger.info(
+        "distill: %d domain words added to the teacher's %d tokens", len(vocabulary), len(teacher.model.tokenizer)
+    )
+    static = distill_model(config, teacher, vocabulary)
+    seconds["distill"] = time.perf_counter() - started
+    tuned_texts: list[str] = []
+    if config.domain_tune:
+        started = time.perf_counter()
+        tuned_texts = tuning_texts(docs, config.max_texts, config.seed)
+        if len(tuned_texts) < 16:
+            raise CorpusError(
+                f"corpus {config.corpus.path} has {len(tuned_texts)} usable sentences, too few to domain-tune; "
+                f"add documents or set domain_tune: false"
+            )
+        logger.info("distill: domain tuning on %d corpus texts embedded by the teacher", len(tuned_texts))
+        static = domain_tune(config, static, teacher, tuned_texts)
+        seconds["domain_tune"] = time.perf_counter() - started
+    result = DistillResult(
+        out=out,
+        teacher=teacher.identity(),
+        vocabulary=len(static.tokens),
+        domain_words=len(vocabulary),
+        dim=int(static.dim),
+        tuned_texts=len(tuned_texts),
+        seconds=seconds,
+    )
+    report = {
+        "teacher": result.teacher,
+        "settings": to_dict(config),
+        "vocabulary": result.vocabulary,
+        "domain_words": result.domain_words,
+        "dim": result.dim,
+        "tuned_texts": result.tuned_texts,
+        "seconds": seconds,
+    }
+    with atomic_dir(out, overwrite=overwrite) as tmp:
+        static.save_pretrained(str(tmp))
+        (tmp / REPORT_FILE).write_text(dumps_json(report), encoding="utf-8")
+    return result

@@ -1,0 +1,171 @@
+"""`DistilledEmbedder`: a model2vec static model (distilled from a sentence-transformer) as an `Embedder`.
+
+A model2vec folder (`config.json` with `model_type: model2vec`, `model.safetensors`,
+`tokenizer.json`) is accepted wherever static vectors are: `static.vectors: DIR` or
+`--vectors DIR`. It encodes with its own subword tokenizer, so unknown words are composed
+from word pieces instead of being dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ctxembed.errors import AssetNotFoundError
+from ctxembed.types import Backend
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
+POOLING = "model2vec"  # the manifest's pooling: model2vec's own (weights baked into the vectors, then the mean)
+_WORD = re.compile(r"\w+(?:[-'.]\w+)*")
+
+
+def is_model2vec_folder(path: str | Path) -> bool:
+    """Whether `path` is a folder saved by `model2vec.StaticModel.save_pretrained`."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("model_type") == "model2vec"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_static_model(path: str | Path) -> Any:
+    """The `model2vec.StaticModel` saved in `path`."""
+    try:
+        from model2vec import StaticModel
+    except ImportError:
+        raise AssetNotFoundError(
+            f"{path} is a model2vec model; install model2vec: pip install 'ctxembed[distill]'"
+        ) from None
+    try:
+        return StaticModel.from_pretrained(str(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise AssetNotFoundError(
+            f"{path}: cannot load the model2vec model ({type(exc).__name__}: {str(exc)[:80]}); "
+            f"distill it again with `ctxembed distill`"
+        ) from None
+
+
+def word_vectors(model: Any) -> KeyedVectors:
+    """Gensim KeyedVectors of the model's whole-word tokens (no `##` pieces), for lexical benchmarks."""
+    from gensim.models import KeyedVectors
+
+    vocab = model.tokenizer.get_vocab()
+    words = sorted((i, w) for w, i in vocab.items() if _WORD.fullmatch(w) and not w.startswith("##"))
+    ids = [i for i, _ in words]
+    kv = KeyedVectors(vector_size=model.dim, count=0, dtype=np.float32)
+    rows = np.asarray(model.embedding, dtype=np.float32)
+    if model.token_mapping is not None:
+        rows = rows[np.asarray(model.token_mapping)[ids]]
+    else:
+        rows = rows[ids]
+    kv.add_vectors([w for _, w in words], rows)
+    return kv
+
+
+class DistilledEmbedder:
+    """Documents as the (normalised) mean of a model2vec model's token vectors."""
+
+    def __init__(self, model: Any, *, name: str, context_window: int = 0) -> None:
+        self.model = model
+        self.name = name
+        self.context_window = context_window
+        self._fingerprint: str | None = None
+        self._kv: KeyedVectors | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> DistilledEmbedder:
+        """The model2vec folder at `path`."""
+        return cls(load_static_model(path), name=str(path))
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.dim)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        """One L2-normalised row per text; zeros where a text has no token."""
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.model.encode(
+            list(texts),
+            batch_size=max(batch_size, 1024),  # static lookups: big batches cost nothing
+            show_progress_bar=show_progress,
+            normalize=True,
+            use_multiprocessing=False,  # library code starts no processes
+        )
+        out = np.nan_to_num(np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.where(norms > 0, out / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """Documents and queries are treated alike by a static model."""
+        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Documents and queries are treated alike by a static model."""
+        return self.encode(texts, batch_size=batch_size)
+
+    def encode_spans(self, items: Sequence[tuple[str, tuple[int, int]]], *, batch_size: int = 32) -> np.ndarray:
+        """The word at each span (with `context_window`, the words around it too); context is otherwise ignored."""
+        return self.encode([self._window(text, span) for text, span in items])
+
+    def _window(self, text: str, span: tuple[int, int]) -> str:
+        start, end = span
+        if self.context_window <= 0:
+            return text[start:end]
+        tokens = list(_WORD.finditer(text))
+        inside = [i for i, m in enumerate(tokens) if m.start() < end and m.end() > start]
+        if not inside:
+            return ""
+        lo, hi = max(0, inside[0] - self.context_window), inside[-1] + self.context_window + 1
+        return " ".join(m.group() for m in tokens[lo:hi])
+
+    def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
+        """The vector of the word at `span` (see `encode_spans`)."""
+        return self.encode_spans([(text, span)])[0]
+
+    def word_vectors(self) -> KeyedVectors:
+        """Whole-word tokens as KeyedVectors: lexical benchmarks and neighbour tables apply."""
+        if self._kv is None:
+            self._kv = word_vectors(self.model)
+        return self._kv
+
+    def context_window_variant(self, window: int) -> DistilledEmbedder | None:
+        """The same model reading `window` words each side of a target word (a polysemy baseline)."""
+        if window <= 0:
+            return None
+        clone = DistilledEmbedder(self.model, name=self.name, context_window=window)
+        clone._fingerprint, clone._kv = self._fingerprint, self._kv
+        return clone
+
+    def fingerprint(self) -> str:
+        """A short hash of the vectors and the tokenizer, to tell models apart."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256(np.ascontiguousarray(self.model.embedding).tobytes())
+            digest.update(self.model.tokenizer.to_str().encode("utf-8"))
+            if self.model.weights is not None:
+                digest.update(np.ascontiguousarray(self.model.weights).tobytes())
+            self._fingerprint = digest.hexdigest()[:16]
+        return self._fingerprint
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "backend": Backend.STATIC.value,
+            "model": self.name,
+            "adapter": None,
+            "dim": self.dim,
+            "pooling": POOLING,
+            "lowercase": False,  # the model's tokenizer normalises text itself
+            "fingerprint": self.fingerprint(),
+        }
