@@ -27,11 +27,12 @@ def test_word_contexts_sample_sentences_of_frequent_words():
 
 def test_two_separated_groups_are_two_senses_and_one_blob_is_not():
     rng = np.random.default_rng(0)
-    a = rng.normal(size=(20, 8)) + 5 * np.eye(8)[0]
-    b = rng.normal(size=(20, 8)) - 5 * np.eye(8)[0]
+    dim = 128  # contextual vectors have hundreds of dimensions; a Gaussian blob then splits poorly
+    a = rng.normal(size=(20, dim)) + 12 * np.eye(dim)[0]
+    b = rng.normal(size=(20, dim)) + 12 * np.eye(dim)[1]
     labels, silhouette = split_senses(np.vstack([a, b]), SensesConfig())
     assert silhouette > 0.3 and len(set(labels[:20])) == 1 and labels[0] != labels[-1]
-    _, blob = split_senses(rng.normal(size=(40, 8)), SensesConfig())
+    _, blob = split_senses(rng.normal(size=(40, dim)) + 12 * np.eye(dim)[1], SensesConfig())  # one sense
     assert blob < 0.1
 
 

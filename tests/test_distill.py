@@ -57,7 +57,7 @@ def test_output_loads_without_ctxembed_in_model2vec_and_sentence_transformers(di
     assert model.dim == result.dim == 32
     st = SentenceTransformer(modules=[StaticEmbedding.from_model2vec(str(out))], device="cpu")
     a = st.encode(["the kernel scheduler"], normalize_embeddings=True)[0]
-    b = model.encode(["the kernel scheduler"])
+    b = model.encode(["the kernel scheduler"])[0]
     np.testing.assert_allclose(a, b / np.linalg.norm(b), atol=1e-5)
 
 
@@ -75,6 +75,8 @@ def test_domain_words_join_the_vocabulary(distilled, tiny_bert_dir):
 def test_a_distilled_folder_is_static_vectors_for_index_and_search(distilled, corpus, tmp_path):
     from ctxembed import VectorIndex
     from ctxembed.data import load_corpus
+    from ctxembed.index_files import read_manifest
+    from ctxembed.registry import embedder_from_manifest
 
     _, out = distilled
     embedder = StaticEmbedder.from_config(StaticConfig(vectors=str(out)))
@@ -84,9 +86,12 @@ def test_a_distilled_folder_is_static_vectors_for_index_and_search(distilled, co
     assert not np.any(vectors[1])  # no token: the protocol's "unknown" zero row
     index = VectorIndex.build(embedder, load_corpus(str(corpus)))
     index.save(tmp_path / "index")
-    loaded = VectorIndex.load(tmp_path / "index")
-    assert isinstance(loaded.embedder, DistilledEmbedder)
-    assert loaded.search("river bank water", k=1)[0][0].doc_id == index.search("river bank water", k=1)[0][0].doc_id
+    manifest = read_manifest(tmp_path / "index")
+    reloaded = embedder_from_manifest(manifest, tmp_path / "index")  # as `ctxembed search` does
+    assert isinstance(reloaded, DistilledEmbedder) and reloaded.identity() == embedder.identity()
+    loaded = VectorIndex.load(tmp_path / "index", reloaded)
+    (hits,) = loaded.search(["river bank water"], k=1)
+    assert hits[0].doc_id == index.search(["river bank water"], k=1)[0][0].doc_id
     spans = embedder.encode_spans([("the river bank", (10, 14))])
     np.testing.assert_allclose(spans[0], embedder.encode(["bank"])[0])
     assert embedder.context_window_variant(2).encode_spans([("the river bank", (10, 14))]).shape == (1, 32)

@@ -133,7 +133,7 @@ def find_senses(contextual: Any, static: dict[str, Any], texts: Sequence[str], c
             closest = members[np.argsort(-(vecs[members] @ centre))][:3]
             senses.append({"size": int(len(members)), "examples": [_excerpt(*occ[i]) for i in closest]})
         neighbours = {
-            name: nearest(kv, word, 6, new_from=getattr(kv, "ctxembed_new_from", None)) for name, kv in static.items()
+            name: nearest(kv, word, 6, also=contexts) for name, kv in static.items()
         }
         shown.append(
             {
