@@ -132,9 +132,7 @@ def find_senses(contextual: Any, static: dict[str, Any], texts: Sequence[str], c
             centre = vecs[members].mean(axis=0)
             closest = members[np.argsort(-(vecs[members] @ centre))][:3]
             senses.append({"size": int(len(members)), "examples": [_excerpt(*occ[i]) for i in closest]})
-        neighbours = {
-            name: nearest(kv, word, 6, also=contexts) for name, kv in static.items()
-        }
+        neighbours = {name: nearest(kv, word, 6, also=contexts) for name, kv in static.items()}
         shown.append(
             {
                 "word": word,
