@@ -38,10 +38,11 @@ def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, str]:
         try:
             import warnings
 
-            import umap
-
             with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
                 warnings.filterwarnings("ignore", message="n_jobs value")
+                warnings.filterwarnings("ignore", message="Tensorflow not installed")  # ParametricUMAP only
+                import umap
+
                 reducer = umap.UMAP(n_components=2, n_neighbors=min(8, len(vectors) - 1), random_state=0, n_jobs=1)
                 xy = reducer.fit_transform(vectors)
             return np.asarray(xy), "UMAP"

@@ -126,7 +126,7 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
     kv, _ = load_vectors(str(out / VECTORS_FILE))  # word2vec binary, readable by plain gensim
     assert len(kv) > len(small_glove) and kv.vector_size == 50
     saved = json.loads((out / "report.json").read_text())
-    assert saved["coverage"]["known_token_share"] > 0.9 and saved["mode"] == "anchored"
+    assert saved["coverage"]["known_token_share"] > 0.9 and saved["mode"] == "regularised"
     with pytest.raises(OutputExistsError):
         finetune_static(config(corpus=CorpusConfig(path="gensim:lee_background.cor"), out=str(out)))
 

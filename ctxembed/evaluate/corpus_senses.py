@@ -62,6 +62,7 @@ def word_contexts(texts: Sequence[str], config: SensesConfig) -> dict[str, list[
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     sentences = [" ".join(s.split()) for t in texts for s in _SENTENCE_END.split(t) if 4 <= len(s.split()) <= 60]
+    sentences = list(dict.fromkeys(sentences))  # boilerplate repeated across documents would form false "senses"
     found: dict[str, list[tuple[str, tuple[int, int]]]] = {}
     for sentence in sentences:
         seen = set()

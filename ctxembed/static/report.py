@@ -84,7 +84,7 @@ def verdict(report: dict[str, Any]) -> list[str]:
         if drop < -MAX_LEXICAL_DROP:
             warnings.append(
                 f"{key} fell by {-drop:.3f} (more than {MAX_LEXICAL_DROP}): the vectors drifted from general "
-                f"English; raise `anchor` or lower `epochs`/`alpha`"
+                f"English; raise `lock_count` or `anchor`, or lower `epochs`/`alpha`"
             )
     if "retrieval" in report:
         before, after = report["retrieval"]["pretrained"]["ndcg@10"], report["retrieval"]["fine-tuned"]["ndcg@10"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ VECTORS_FILE = "vectors.bin"
 def baseline_file(name: str) -> str:
     """File name of a baseline variant's vectors, e.g. vectors-from-scratch.bin."""
     return "vectors-" + "".join(c if c.isalnum() else "-" for c in name).strip("-").replace("--", "-") + ".bin"
+
+
+def regularised(config: StaticFinetuneConfig) -> bool:
+    """Whether the recipe holds pretrained words back (anchor, frequency locks or a warm-up)."""
+    return config.anchor > 0 or config.lock_count > 0 or config.warmup_epochs > 0
 
 
 def save_vectors(run: Any, path: Path) -> None:
@@ -58,8 +64,9 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
     variants = {"pretrained": pretrained, tuned.name: tuned.vectors}
     runs = [tuned]
     if config.baselines:
-        if config.anchor > 0:
-            plain = train_vectors(config, sentences, pretrained, name="fine-tuned (plain)")
+        if regularised(config):  # the same run without anchor, lock_count and warm-up: what they bought
+            unregularised = replace(config, anchor=0.0, lock_count=0, warmup_epochs=0)
+            plain = train_vectors(unregularised, sentences, pretrained, name="fine-tuned (plain)")
             variants[plain.name] = plain.vectors
             runs.append(plain)
         scratch = train_vectors(config, sentences, pretrained, name="from scratch", init=False)
@@ -71,7 +78,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
         "corpus": config.corpus.path,
         "documents": len(docs),
         "lowercase": lowercase,
-        "mode": "anchored" if config.anchor > 0 else "plain",
+        "mode": "regularised" if regularised(config) else "plain",
         "settings": to_dict(config),
         "coverage": cover,
         "lexical": {"pretrained": pretrained_lexical},

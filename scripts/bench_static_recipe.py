@@ -1,0 +1,65 @@
+"""Static fine-tuning recipes side by side on a BEIR split: nDCG@10 (SIF pooling), SimLex, WordSim.
+
+python scripts/bench_static_recipe.py data/manpages dev '{"scratch": {"init": false}, "default": {}}' [--pre]
+
+Each variant is a JSON object of `StaticFinetuneConfig` overrides (plus "init": false for vectors
+trained from scratch, "anchor" for anchored runs), trained with `train_vectors`, the function
+`ctxembed finetune` calls (one worker, seed 42). --pre adds the pretrained vectors' row.
+Choose on dev; score test once.
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> int:
+    import numpy as np
+
+    from ctxembed.config import CorpusConfig
+    from ctxembed.evaluate.beir import load_beir
+    from ctxembed.evaluate.lexical import lexical_scores
+    from ctxembed.evaluate.metrics import per_query_ndcg
+    from ctxembed.static.embedder import StaticEmbedder
+    from ctxembed.static.finetune import domain_sentences, train_vectors, uses_lowercase
+    from ctxembed.static.settings import StaticFinetuneConfig
+    from ctxembed.static.vectors import load_vectors
+    from ctxembed.yaml_config import override
+
+    data, split, variants = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    dataset = load_beir(data)
+    queries, relevant = dataset.split(split)
+    qids = list(relevant)
+    ids, texts = [d.id for d in dataset.corpus], [d.full_text for d in dataset.corpus]
+    pretrained, _ = load_vectors("glove-wiki-gigaword-50")
+    lowercase = uses_lowercase(pretrained)
+    sentences = domain_sentences(texts, lowercase=lowercase)
+
+    def show(name: str, kv, seconds: float = 0.0) -> None:
+        embedder = StaticEmbedder(kv, name=name, pooling="sif", lowercase=lowercase)
+        scores = embedder.encode([queries[q] for q in qids]) @ embedder.encode(texts).T
+        run = {q: {ids[j]: float(row[j]) for j in np.argsort(-row)[:10]} for q, row in zip(qids, scores)}
+        ndcg = np.mean(list(per_query_ndcg(run, relevant).values()))
+        lexical = lexical_scores(kv, analogies=False)
+        print(
+            f"{name:40s} nDCG@10 {ndcg:.4f}  SimLex {lexical['simlex999_spearman']:.4f}  "
+            f"WordSim {lexical['wordsim353_spearman']:.4f}  {seconds:.0f}s",
+            flush=True,
+        )
+
+    if "--pre" in sys.argv:
+        show("pretrained", pretrained)
+    for name, changes in variants.items():
+        init, anchor = changes.pop("init", True), changes.pop("anchor", 0.0)
+        config = override(StaticFinetuneConfig(corpus=CorpusConfig(path=f"{data}/corpus.jsonl")), **changes)
+        started = time.perf_counter()
+        trained = train_vectors(config, sentences, pretrained, name=name, init=init, anchor=anchor)
+        show(name, trained.vectors, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
