@@ -43,7 +43,8 @@ class SensesConfig:
     occurrences: int = field(default=40, metadata={"help": "Sentences read per word (a seeded sample)."})
     max_senses: int = field(default=3, metadata={"help": "Most sense clusters per word."})
     min_silhouette: float = field(
-        default=0.1, metadata={"help": "Cluster separation needed to call a word polysemous."}
+        default=0.25,
+        metadata={"help": "Cluster separation needed to call a word polysemous (man-pages: median word 0.18)."},
     )
     min_share: float = field(default=0.15, metadata={"help": "Smallest sense's share of the word's occurrences."})
     show: int = field(default=6, metadata={"help": "Polysemous words shown in the report and plotted."})
