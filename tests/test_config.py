@@ -74,6 +74,19 @@ def test_bundled_configs_load():
     assert load_config(DemoConfig, root / "demo.yaml").queries
     assert load_config(IndexRunConfig, root / "index-static.yaml").backend is Backend.STATIC
     assert load_config(IndexRunConfig, root / "index-contextual.yaml").backend is Backend.CONTEXTUAL
+    from ctxembed.evaluate.corpus_senses import SensesConfig
+    from ctxembed.evaluate.settings import EvaluateConfig
+    from ctxembed.static.settings import DistillConfig, StaticFinetuneConfig
+
+    assert load_config(DistillConfig, root / "distill.yaml") == DistillConfig(
+        corpus=load_config(DistillConfig, root / "distill.yaml").corpus, out="runs/distilled-manpages"
+    )  # the YAML states the defaults
+    assert load_config(SensesConfig, root / "senses.yaml").static == {"GloVe 50d": "glove-wiki-gigaword-50"}
+    static = load_config(StaticFinetuneConfig, root / "static-glove.yaml")
+    assert (static.alpha, static.epochs, static.lock_count, static.anchor) == (0.05, 40, 20, 0.0)  # the defaults
+    assert any(
+        m.name.startswith("distilled") for m in load_config(EvaluateConfig, root / "evaluate-static.yaml").models
+    )
 
 
 def test_saved_configs_record_their_type_and_round_trip():
