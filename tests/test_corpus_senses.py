@@ -14,15 +14,21 @@ RIVER = "We sat on the bank of the river and watched the water and the fish near
 MONEY = "She took a loan from the bank and put the money in her deposit account today."
 
 
+def texts(n: int) -> list[str]:
+    """`n` distinct sentences of each sense (repeated sentences count once)."""
+    return [t.replace(" the bank", f" the bank {i}") for i in range(n) for t in (RIVER, MONEY)]
+
+
 def test_word_contexts_sample_sentences_of_frequent_words():
-    texts = [RIVER, MONEY] * 20
-    contexts = word_contexts(texts, SensesConfig(occurrences=10, candidates=3))
+    contexts = word_contexts(texts(20) + [RIVER] * 30, SensesConfig(occurrences=10, candidates=3))
     assert "bank" in contexts and len(contexts["bank"]) == 10
     sentence, (start, end) = contexts["bank"][0]
     assert sentence[start:end].lower() == "bank"
     assert "the" not in contexts  # stop words are never candidates
+    with pytest.raises(ConfigError, match="river"):  # 30 copies of one sentence are one sentence
+        word_contexts([RIVER] * 30, SensesConfig(words=("river",), occurrences=10))
     with pytest.raises(ConfigError, match="zebra"):
-        word_contexts(texts, SensesConfig(words=("zebra",)))
+        word_contexts(texts(20), SensesConfig(words=("zebra",)))
 
 
 def test_two_separated_groups_are_two_senses_and_one_blob_is_not():
@@ -37,9 +43,8 @@ def test_two_separated_groups_are_two_senses_and_one_blob_is_not():
 
 
 def test_report_lists_senses_examples_and_static_neighbours(tiny_contextual, tiny_vectors):
-    texts = [RIVER, MONEY] * 20
     config = SensesConfig(words=("bank",), occurrences=20)
-    report = find_senses(tiny_contextual, {"tiny": tiny_vectors}, texts, config)
+    report = find_senses(tiny_contextual, {"tiny": tiny_vectors}, texts(20), config)
     (word,) = report["words"]
     assert word["word"] == "bank" and word["occurrences"] == 20
     assert sum(s["size"] for s in word["senses"]) == 20 and all("**bank**" in s["examples"][0] for s in word["senses"])
@@ -50,7 +55,7 @@ def test_cli_writes_report_and_plot(tmp_path, tiny_bert_dir, tiny_vectors_file):
     from ctxembed.cli import main
 
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(json.dumps({"_id": str(i), "text": t}) + "\n" for i, t in enumerate([RIVER, MONEY] * 15)))
+    corpus.write_text("".join(json.dumps({"_id": str(i), "text": t}) + "\n" for i, t in enumerate(texts(15))))
     config = tmp_path / "senses.yaml"
     config.write_text(
         f"corpus: {{path: {corpus}}}\ncontextual: {{model: {tiny_bert_dir}}}\nstatic: {{tiny: {tiny_vectors_file}}}\n"
@@ -73,11 +78,11 @@ def test_minilm_splits_bank_into_its_river_and_money_senses():
         "Reeds grow along the bank of the stream.",
     ]
     money = [MONEY, "The bank raised its interest rates on savings accounts.", "He asked the bank for a mortgage."]
-    texts = (rivers + money) * 5
+    corpus = [t.replace("bank", f"bank {i}") for i in range(5) for t in rivers + money]
     report = find_senses(
         ContextualEmbedder.load("sentence-transformers/all-MiniLM-L6-v2"),
         {},
-        texts,
+        corpus,
         SensesConfig(words=("bank",), occurrences=30),
     )
     (word,) = report["words"]
