@@ -18,7 +18,8 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# TOKENIZERS_PARALLELISM is left as the user has it (unset: the Rust tokenizer uses every core),
+# and printed: the Makefile sets it to false, which halves model2vec's speed on 2 cores.
 
 
 def main() -> int:
@@ -63,12 +64,12 @@ def main() -> int:
 
     print(
         f"{args.dataset} {args.split}: {len(texts)} documents, {len(qids)} queries; "
-        f"torch threads {torch.get_num_threads()}",
+        f"torch threads {torch.get_num_threads()}, TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', 'unset')}",
         flush=True,
     )
     rows = []
     teacher = ContextualEmbedder.load(args.teacher, adapter=args.adapter, precision="auto")
-    vecs, speed = timed(teacher.encode_documents)
+    vecs, speed = timed(teacher.encode_documents, repeats=2)
     label = f"teacher {args.teacher.split('/')[-1]}{' + LoRA' if args.adapter else ''} ({teacher.precision_used.value})"
     rows.append((label, speed, ndcg(teacher.encode_queries(q_texts), vecs)))
     teacher_speed, teacher_ndcg = speed, rows[0][2]
@@ -78,12 +79,12 @@ def main() -> int:
     static_models += [(f"{v} (SIF)", v) for v in args.vectors]
     for name, path in static_models:
         embedder = StaticEmbedder.from_config(StaticConfig(vectors=path, pooling="sif"))
-        vecs, speed = timed(embedder.encode_documents, repeats=3)
+        vecs, speed = timed(embedder.encode_documents, repeats=9)
         rows.append((name, speed, ndcg(embedder.encode_queries(q_texts), vecs)))
         if hasattr(embedder, "model") and name.startswith("distilled, domain"):
             raw = embedder.model  # the library itself: model2vec's StaticModel.encode
 
-            _, raw_speed = timed(lambda t, raw=raw: raw.encode(t, use_multiprocessing=False), repeats=3)
+            _, raw_speed = timed(lambda t, raw=raw: raw.encode(t, use_multiprocessing=False), repeats=9)
             print(
                 f"  raw model2vec StaticModel.encode: {raw_speed:,.0f} docs/s; ctxembed {speed / raw_speed:.2f}x of raw"
             )
