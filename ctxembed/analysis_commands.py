@@ -27,11 +27,10 @@ def cmd_distill(args: argparse.Namespace) -> int:
 
 
 def cmd_senses(args: argparse.Namespace) -> int:
-    from ctxembed.config import StaticConfig
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.data import load_corpus
     from ctxembed.evaluate.corpus_senses import SensesConfig, find_senses, plot_senses, render_senses
-    from ctxembed.static.embedder import StaticEmbedder
+    from ctxembed.static.vectors import load_vectors
     from ctxembed.yaml_config import load_config, override
 
     config = load_config(SensesConfig, args.config) if args.config else SensesConfig()
@@ -42,10 +41,7 @@ def cmd_senses(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     texts = [d.full_text for d in load_corpus(config.corpus)]
     contextual = ContextualEmbedder.from_config(config.contextual)
-    static = {}
-    for name, vectors in config.static.items():
-        embedder = StaticEmbedder.from_config(StaticConfig(vectors=vectors))
-        static[name] = embedder.word_vectors()
+    static = {name: load_vectors(vectors)[0] for name, vectors in config.static.items()}  # distilled folders too
     report = find_senses(contextual, static, texts, config)
     with atomic_dir(config.out, overwrite=args.overwrite) as tmp:
         plots = {w["word"]: plot_senses(w, tmp / f"senses-{w['word']}.png") for w in report["words"]}

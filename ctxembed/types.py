@@ -78,6 +78,23 @@ class Embedder(Protocol):
         ...
 
 
+class SymmetricEncoding:
+    """For embedders that treat documents and queries alike (static models): both go through `encode`."""
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_documents(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        """Documents and queries are treated alike."""
+        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Documents and queries are treated alike."""
+        return self.encode(texts, batch_size=batch_size)
+
+
 class SearchResult(NamedTuple):
     """One hit of a search."""
 

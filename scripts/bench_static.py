@@ -29,7 +29,7 @@ def main() -> int:
     from ctxembed.config import StaticConfig
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_retriever, per_query_ndcg
+    from ctxembed.evaluate.metrics import bm25_retriever, exact_ndcg, per_query_ndcg
     from ctxembed.static.embedder import StaticEmbedder
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,9 +49,7 @@ def main() -> int:
     q_texts = [queries[q] for q in qids]
 
     def ndcg(q: np.ndarray, d: np.ndarray) -> float:
-        scores = q @ d.T
-        run = {qid: {ids[j]: float(row[j]) for j in np.argsort(-row)[:10]} for qid, row in zip(qids, scores)}
-        return float(np.mean(list(per_query_ndcg(run, relevant).values())))
+        return exact_ndcg(q, d, qids, ids, relevant)
 
     def timed(encode, repeats: int = 1) -> tuple[np.ndarray, float]:
         encode(texts[:64])  # warm-up

@@ -17,12 +17,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> int:
-    import numpy as np
 
     from ctxembed.config import CorpusConfig
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.lexical import lexical_scores
-    from ctxembed.evaluate.metrics import per_query_ndcg
+    from ctxembed.evaluate.metrics import exact_ndcg
     from ctxembed.static.embedder import StaticEmbedder
     from ctxembed.static.finetune import domain_sentences, train_vectors, uses_lowercase
     from ctxembed.static.settings import StaticFinetuneConfig
@@ -40,9 +39,7 @@ def main() -> int:
 
     def show(name: str, kv, seconds: float = 0.0) -> None:
         embedder = StaticEmbedder(kv, name=name, pooling="sif", lowercase=lowercase)
-        scores = embedder.encode([queries[q] for q in qids]) @ embedder.encode(texts).T
-        run = {q: {ids[j]: float(row[j]) for j in np.argsort(-row)[:10]} for q, row in zip(qids, scores)}
-        ndcg = np.mean(list(per_query_ndcg(run, relevant).values()))
+        ndcg = exact_ndcg(embedder.encode([queries[q] for q in qids]), embedder.encode(texts), qids, ids, relevant)
         lexical = lexical_scores(kv, analogies=False)
         print(
             f"{name:40s} nDCG@10 {ndcg:.4f}  SimLex {lexical['simlex999_spearman']:.4f}  "

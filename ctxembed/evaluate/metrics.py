@@ -74,6 +74,20 @@ def per_query_ndcg(run: Mapping[str, Mapping[str, float]], relevant: Qrels, k: i
     return {q: m[f"ndcg@{k}"] for q, m in per_query_metrics(rankings, relevant, {"ndcg": (k,)}).items()}
 
 
+def exact_ndcg(
+    query_vectors: np.ndarray,
+    doc_vectors: np.ndarray,
+    qids: Sequence[str],
+    doc_ids: Sequence[str],
+    relevant: Qrels,
+    k: int = 10,
+) -> float:
+    """Mean nDCG@k of exact inner-product search of the queries' vectors over the documents' (for benchmarks)."""
+    scores = np.asarray(query_vectors) @ np.asarray(doc_vectors).T
+    run = {q: {doc_ids[j]: float(row[j]) for j in np.argsort(-row)[:k]} for q, row in zip(qids, scores)}
+    return float(np.mean(list(per_query_ndcg(run, relevant, k).values())))
+
+
 def evaluate_retrieval(
     retrieve: Retriever,
     queries: Mapping[str, str],

@@ -21,7 +21,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -182,15 +182,7 @@ def distill_static(config: DistillConfig, *, overwrite: bool = False) -> Distill
         tuned_texts=len(tuned_texts),
         seconds=seconds,
     )
-    report = {
-        "teacher": result.teacher,
-        "settings": to_dict(config),
-        "vocabulary": result.vocabulary,
-        "domain_words": result.domain_words,
-        "dim": result.dim,
-        "tuned_texts": result.tuned_texts,
-        "seconds": seconds,
-    }
+    report = {**{k: v for k, v in asdict(result).items() if k != "out"}, "settings": to_dict(config)}
     with atomic_dir(out, overwrite=overwrite) as tmp:
         static.save_pretrained(str(tmp))
         (tmp / REPORT_FILE).write_text(dumps_json(report), encoding="utf-8")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ctxembed.errors import AssetNotFoundError
-from ctxembed.types import Backend
+from ctxembed.static.words import TOKEN, window_text
+from ctxembed.types import Backend, SymmetricEncoding
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 POOLING = "model2vec"  # the manifest's pooling: model2vec's own (weights baked into the vectors, then the mean)
-_WORD = re.compile(r"\w+(?:[-'.]\w+)*")
 
 
 def is_model2vec_folder(path: str | Path) -> bool:
@@ -60,7 +59,7 @@ def word_vectors(model: Any) -> KeyedVectors:
     from gensim.models import KeyedVectors
 
     vocab = model.tokenizer.get_vocab()
-    words = sorted((i, w) for w, i in vocab.items() if _WORD.fullmatch(w) and not w.startswith("##"))
+    words = sorted((i, w) for w, i in vocab.items() if TOKEN.fullmatch(w) and not w.startswith("##"))
     ids = [i for i, _ in words]
     kv = KeyedVectors(vector_size=model.dim, count=0, dtype=np.float32)
     rows = np.asarray(model.embedding, dtype=np.float32)
@@ -72,7 +71,7 @@ def word_vectors(model: Any) -> KeyedVectors:
     return kv
 
 
-class DistilledEmbedder:
+class DistilledEmbedder(SymmetricEncoding):
     """Documents as the (normalised) mean of a model2vec model's token vectors."""
 
     def __init__(self, model: Any, *, name: str, context_window: int = 0) -> None:
@@ -106,30 +105,12 @@ class DistilledEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.where(norms > 0, out / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
 
-    def encode_documents(
-        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
-        """Documents and queries are treated alike by a static model."""
-        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
-
-    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """Documents and queries are treated alike by a static model."""
-        return self.encode(texts, batch_size=batch_size)
-
     def encode_spans(self, items: Sequence[tuple[str, tuple[int, int]]], *, batch_size: int = 32) -> np.ndarray:
         """The word at each span (with `context_window`, the words around it too); context is otherwise ignored."""
-        return self.encode([self._window(text, span) for text, span in items])
-
-    def _window(self, text: str, span: tuple[int, int]) -> str:
-        start, end = span
-        if self.context_window <= 0:
-            return text[start:end]
-        tokens = list(_WORD.finditer(text))
-        inside = [i for i, m in enumerate(tokens) if m.start() < end and m.end() > start]
-        if not inside:
-            return ""
-        lo, hi = max(0, inside[0] - self.context_window), inside[-1] + self.context_window + 1
-        return " ".join(m.group() for m in tokens[lo:hi])
+        window = self.context_window
+        return self.encode(
+            [text[s:e] if window <= 0 else window_text(text, (s, e), window, lowercase=False) for text, (s, e) in items]
+        )
 
     def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
         """The vector of the word at `span` (see `encode_spans`)."""

@@ -10,17 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ctxembed.types import Backend, Pooling
+from ctxembed.static.words import tokenize, window_text
+from ctxembed.types import Backend, Pooling, SymmetricEncoding
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
-
-_TOKEN = re.compile(r"\w+(?:[-'.]\w+)*")
-
-
-def tokenize(text: str, *, lowercase: bool = True) -> list[str]:
-    """Split text into word tokens the way GloVe-style vocabularies expect."""
-    return _TOKEN.findall(text.lower() if lowercase else text)
 
 
 @dataclass
@@ -36,7 +30,7 @@ class OOVStats:
         return self.oov_tokens / self.tokens if self.tokens else 0.0
 
 
-class StaticEmbedder:
+class StaticEmbedder(SymmetricEncoding):
     """Mean or SIF-weighted average of word vectors, L2-normalised.
 
     Out-of-vocabulary tokens are skipped and counted in `stats`. A text with no
@@ -135,16 +129,6 @@ class StaticEmbedder:
             out[i] = self._pool(ids, composed)
         return out
 
-    def encode_documents(
-        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
-    ) -> np.ndarray:
-        """Documents and queries are treated alike by word vectors."""
-        return self.encode(texts, batch_size=batch_size, show_progress=show_progress)
-
-    def encode_queries(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """Documents and queries are treated alike by word vectors."""
-        return self.encode(texts, batch_size=batch_size)
-
     def encode_spans(self, items: Sequence[tuple[str, tuple[int, int]]], *, batch_size: int = 32) -> np.ndarray:
         """The word vector at each span (with `context_window`, the mean over it and its neighbours)."""
         out = np.zeros((len(items), self.dim), dtype=np.float32)
@@ -178,15 +162,9 @@ class StaticEmbedder:
 
     def encode_in_context(self, text: str, span: tuple[int, int]) -> np.ndarray:
         """The word's own vector; with `context_window` N, the mean over it and N words each side."""
-        start, end = span
         if self.context_window <= 0:
-            return self._pool(*self._lookup(text[start:end]))
-        tokens = list(_TOKEN.finditer(text.lower() if self.lowercase else text))
-        inside = [i for i, m in enumerate(tokens) if m.start() < end and m.end() > start]
-        if not inside:
-            return self._pool([])
-        lo, hi = max(0, inside[0] - self.context_window), inside[-1] + self.context_window + 1
-        return self._pool(*self._lookup(" ".join(m.group() for m in tokens[lo:hi])))
+            return self._pool(*self._lookup(text[span[0] : span[1]]))
+        return self._pool(*self._lookup(window_text(text, span, self.context_window, lowercase=self.lowercase)))
 
     def fingerprint(self) -> str:
         """A short hash of the vocabulary and vectors, to tell vector sets apart."""

@@ -115,8 +115,9 @@ def nearest(kv: Any, word: str, topn: int, *, also: Collection[str] = ()) -> lis
         return []
     extra = [kv.key_to_index[w] for w in also if w in kv.key_to_index]
     rows = np.unique(np.concatenate([np.arange(min(TOP_WORDS, len(kv))), np.asarray(extra, dtype=np.int64)]))
-    normed = kv.get_normed_vectors()
-    order = rows[np.argsort(-(normed[rows] @ normed[kv.key_to_index[word]]))]
+    kv.fill_norms()  # cached by gensim; only the candidate rows are scored, not a normalised copy of all
+    target = kv.vectors[kv.key_to_index[word]] / max(float(kv.norms[kv.key_to_index[word]]), 1e-12)
+    order = rows[np.argsort(-((kv.vectors[rows] @ target) / np.maximum(kv.norms[rows], 1e-12)))]
     hits = []
     for i in order:
         candidate = kv.index_to_key[i]
