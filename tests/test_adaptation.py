@@ -142,15 +142,58 @@ def test_mixture_trains_on_each_objective_and_verifies_the_best_checkpoint(tiny_
     config = ContextualFinetuneConfig(
         corpus=CorpusConfig(path="gensim:lee_background.cor"),
         contextual=ContextualConfig(model=str(tiny_bert_dir), device="cpu"),
-        objective={"ict": 1.0, "tsdae": 0.25},
+        objective={"ict": 1.0, "tsdae": 0.25, "pseudo": 0.5},
         training=TrainSettings(max_steps=4, batch_size=8, eval_steps=2, max_seq_length=64),
         out=str(tmp_path / "mix"),
     )
     result = finetune_contextual(config)
     examples = result.data["examples"]
-    assert set(examples) == {"ict", "tsdae"}
+    assert set(examples) == {"ict", "tsdae", "pseudo"}
     assert examples["tsdae"] == round(0.25 * result.data["tsdae_sentences"])
     assert result.data["best_checkpoint_verified"] and result.data["best_checkpoint"].startswith("checkpoint-")
     info = json.loads((tmp_path / "mix" / "ctxembed_training.json").read_text())
-    assert info["objective"] == {"ict": 1.0, "tsdae": 0.25}
+    assert info["objective"] == {"ict": 1.0, "tsdae": 0.25, "pseudo": 0.5}
     assert info["comparison"]["queries"] > 0 and "paired-bootstrap" in (tmp_path / "mix" / "README.md").read_text()
+
+
+def test_teacher_scores_rank_the_corpus_as_z_score_fusion_and_reduce_to_cosine_without_bm25():
+    from ctxembed.contextual.pseudo_labels import teacher_scores
+
+    rng = np.random.default_rng(0)
+    dense, lexical = rng.normal(size=(4, 12)), rng.gamma(2.0, size=(4, 12))
+    assert np.allclose(teacher_scores(dense, lexical, 0.0, 10), dense)
+
+    def z(x):
+        return (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
+
+    fused = teacher_scores(dense, lexical, 0.4, 10)[:, :10]
+    expected = z(dense[:, :10]) + 0.4 * z(lexical[:, :10])
+    assert (np.argsort(-fused, axis=1) == np.argsort(-expected, axis=1)).all()
+
+
+def test_pseudo_labels_are_teacher_margins_against_a_hard_negative(tiny_bert_dir):
+    from sentence_transformers import SentenceTransformer
+
+    from ctxembed.contextual.pseudo_labels import pseudo_label_rows
+    from ctxembed.contextual.settings import PseudoSettings
+
+    model = SentenceTransformer(str(tiny_bert_dir), device="cpu")
+    topics = [("river", "bank", "water"), ("server", "client", "network"), ("crane", "bird", "lift"),
+              ("cricket", "match", "team"), ("file", "memory", "process")]
+    docs = [  # each document's lead sentence shares its rare words with the rest of the document
+        Document(f"d{i}", f"The {a} {b} sat near the {c} we read. A {c} and {a} {b} went on the page.", title=f"t{i}")
+        for i, (a, b, c) in enumerate(topics)
+    ]
+    rows, stats = pseudo_label_rows(model, docs, PseudoSettings(lexical_weight=0.0, candidates=2), per_doc=1, seed=0)
+    assert stats["pseudo_queries"] == len(rows) == 10  # title + one sentence per document
+    for row in rows:
+        owner = next(d for d in docs if row["anchor"] in (d.title, d.text.split(". ")[0] + "."))
+        assert row["positive"] in (owner.text, f"{owner.title}. {owner.text.split('. ')[1]}")
+        assert row["negative"] != owner.full_text and row["negative"] in {d.full_text for d in docs}
+        q, p, n = model.encode([row["anchor"], row["positive"], row["negative"]], normalize_embeddings=True)
+        assert row["label"] == pytest.approx(float(q @ p - q @ n), abs=1e-2)  # no BM25: the base model's margin
+    lexical, _ = pseudo_label_rows(model, docs, PseudoSettings(lexical_weight=1.0, candidates=2), per_doc=1, seed=0)
+    assert [r["negative"] for r in lexical] == [r["negative"] for r in rows]
+    for plain, fused in zip(rows, lexical):
+        if not plain["anchor"].startswith("t"):  # the positive shares the sentence's rare words, not the negative
+            assert fused["label"] > plain["label"] + 0.01

@@ -11,7 +11,8 @@ from typing import Any
 
 from ctxembed.contextual.genq import genq_pairs
 from ctxembed.contextual.mining import delete_words, mine_pairs, tsdae_sentences
-from ctxembed.contextual.settings import GenqSettings, Objective, TrainSettings
+from ctxembed.contextual.pseudo_labels import pseudo_label_rows
+from ctxembed.contextual.settings import GenqSettings, Objective, PseudoSettings, TrainSettings
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError
 
@@ -66,6 +67,7 @@ class Sources:
     pairs: Sequence[dict[str, str]] = ()
     genq: GenqSettings = GenqSettings()
     genq_cache: Path = Path("genq-cache.jsonl")
+    pseudo: PseudoSettings = PseudoSettings()
 
 
 def _weighted(rows: list[Any], weight: float, seed: int) -> list[Any]:
@@ -87,6 +89,8 @@ def objective_rows(
     if objective == Objective.ICT:
         rows = mine_pairs(sources.docs, per_doc=settings.pairs_per_doc, seed=settings.seed)
         return rows, {"ict_pairs": len(rows)}
+    if objective == Objective.PSEUDO:
+        return pseudo_label_rows(model, sources.docs, sources.pseudo, per_doc=settings.pairs_per_doc, seed=settings.seed)
     if objective == Objective.GENQ:
         return genq_pairs(model, sources.docs, sources.genq, sources.genq_cache, seed=settings.seed)
     return list(sources.pairs), {"user_pairs": len(sources.pairs)}
@@ -112,6 +116,10 @@ def build_training_data(
             loss_fns[objective.value] = _tsdae_loss(model)
             continue
         dataset = Dataset.from_list(rows)
+        if objective == Objective.PSEUDO:
+            datasets[objective.value] = dataset
+            loss_fns[objective.value] = losses.MarginMSELoss(model)
+            continue
         if settings.hard_negatives and "negative" not in rows[0]:
             dataset = add_hard_negatives(dataset, model, settings)
         datasets[objective.value] = dataset
@@ -143,6 +151,7 @@ def _require(count: int, minimum: int, objective: Objective) -> None:
             Objective.ICT: "mined (sentence, passage) pairs",
             Objective.GENQ: "generated queries that pass the round-trip check",
             Objective.PAIRS: "pairs",
+            Objective.PSEUDO: "mined queries to pseudo-label",
         }[objective]
         raise CorpusError(
             f"objective {objective.value!r} found only {count} {what}; it needs at least {minimum}. "

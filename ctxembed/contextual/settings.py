@@ -48,6 +48,7 @@ class Objective(str, Enum):
     GENQ = "genq"  # raw documents: queries written by a small LM, round-trip filtered, MNRL
     TSDAE = "tsdae"  # raw documents: denoising auto-encoder (sentence-transformers); never a default
     PAIRS = "pairs"  # the user's (query, positive[, negative]) pairs, MNRL
+    PSEUDO = "pseudo"  # raw documents: mined queries, margins from a base-model + BM25 teacher, MarginMSE (GPL)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,24 @@ class GenqSettings:
                 raise ConfigError(f"genq.{key} must be >= 1, got {getattr(self, key)}")
         if self.round_trip_k < 0:
             raise ConfigError(f"genq.round_trip_k must be >= 0 (0 keeps every query), got {self.round_trip_k}")
+
+
+@dataclass(frozen=True)
+class PseudoSettings:
+    """The hybrid teacher of `objective: pseudo` (GPL-style margins)."""
+
+    lexical_weight: float = field(
+        default=0.3, metadata={"help": "Weight of BM25 against the base model's cosine, after scaling each per query."}
+    )
+    candidates: int = field(
+        default=30, metadata={"help": "Each query's hard negative is drawn from the base model's top this many."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.lexical_weight >= 0 or self.candidates < 1:
+            raise ConfigError(
+                f"pseudo needs lexical_weight >= 0 and candidates >= 1, got {self.lexical_weight} and {self.candidates}"
+            )
 
 
 @dataclass(frozen=True)
@@ -136,11 +155,12 @@ class ContextualFinetuneConfig:
     objective: dict[Objective, float] = field(
         default_factory=lambda: {Objective.ICT: 1.0},
         metadata={
-            "help": "ict | genq | tsdae | pairs, a list of them, or a mapping to weights ({ict: 1, genq: 2}); "
+            "help": "ict | pseudo | genq | tsdae | pairs, a list of them, or a mapping to weights ({ict: 1, genq: 2}); "
             "a weight scales how many of that objective's examples are used."
         },
     )
     genq: GenqSettings = field(default_factory=GenqSettings)
+    pseudo: PseudoSettings = field(default_factory=PseudoSettings)
     contextual: ContextualConfig = field(default_factory=ContextualConfig)
     lora: LoraSettings | None = field(default_factory=LoraSettings, metadata={"help": "null: full fine-tuning."})
     training: TrainSettings = field(default_factory=TrainSettings)

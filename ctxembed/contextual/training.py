@@ -177,12 +177,13 @@ def finetune_contextual(
     model.max_seq_length = train_length
     logger.info("dev set: %s; base model %s = %.4f", dev.source, primary, base_metrics[primary])
 
-    sources = Sources(dev.train_docs, dev.train_pairs, config.genq, out.parent / f"{out.name}.genq-cache.jsonl")
+    cache = out.parent / f"{out.name}.genq-cache.jsonl"
+    sources = Sources(dev.train_docs, dev.train_pairs, config.genq, cache, config.pseudo)
     if config.lora is not None:
         apply_lora(model, config.lora)  # B starts at zero: mining and round trips still see the base model
     data = build_training_data(config.objective, model, sources, settings)
     columns = data.dataset.values() if isinstance(data.dataset, dict) else [data.dataset]
-    texts = [t for ds in columns for col in ds.column_names for t in ds[col]]
+    texts = [t for ds in columns for col in ds.column_names if col != "label" for t in ds[col]]
     truncated = count_truncated(model, texts, train_length)
     if truncated:
         warnings.warn(
