@@ -178,8 +178,13 @@ def test_pseudo_labels_are_teacher_margins_against_a_hard_negative(tiny_bert_dir
     from ctxembed.contextual.settings import PseudoSettings
 
     model = SentenceTransformer(str(tiny_bert_dir), device="cpu")
-    topics = [("river", "bank", "water"), ("server", "client", "network"), ("crane", "bird", "lift"),
-              ("cricket", "match", "team"), ("file", "memory", "process")]
+    topics = [
+        ("river", "bank", "water"),
+        ("server", "client", "network"),
+        ("crane", "bird", "lift"),
+        ("cricket", "match", "team"),
+        ("file", "memory", "process"),
+    ]
     docs = [  # each document's lead sentence shares its rare words with the rest of the document
         Document(f"d{i}", f"The {a} {b} sat near the {c} we read. A {c} and {a} {b} went on the page.", title=f"t{i}")
         for i, (a, b, c) in enumerate(topics)

@@ -90,7 +90,9 @@ def objective_rows(
         rows = mine_pairs(sources.docs, per_doc=settings.pairs_per_doc, seed=settings.seed)
         return rows, {"ict_pairs": len(rows)}
     if objective == Objective.PSEUDO:
-        return pseudo_label_rows(model, sources.docs, sources.pseudo, per_doc=settings.pairs_per_doc, seed=settings.seed)
+        return pseudo_label_rows(
+            model, sources.docs, sources.pseudo, per_doc=settings.pairs_per_doc, seed=settings.seed
+        )
     if objective == Objective.GENQ:
         return genq_pairs(model, sources.docs, sources.genq, sources.genq_cache, seed=settings.seed)
     return list(sources.pairs), {"user_pairs": len(sources.pairs)}

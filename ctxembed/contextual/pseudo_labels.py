@@ -78,7 +78,9 @@ def pseudo_label_rows(
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start : start + CHUNK]
         dense = query_vectors[start : start + len(chunk)] @ passage_vectors.T
-        tokens = bm25s.tokenize([anchor for _, anchor, _ in chunk], stopwords="en", show_progress=False, return_ids=False)
+        tokens = bm25s.tokenize(
+            [anchor for _, anchor, _ in chunk], stopwords="en", show_progress=False, return_ids=False
+        )
         lexical = np.stack([index.get_scores(t) for t in tokens]).astype(np.float32)
         teacher = teacher_scores(dense, lexical, settings.lexical_weight, n_docs)
         for row, (owner, anchor, positive) in enumerate(chunk):
