@@ -55,6 +55,10 @@ def test_objective_accepts_a_name_a_list_or_weights():
         parse(["ict", "foo"])
     with pytest.raises(ConfigError, match="genq.max_passages must be >= 1"):
         GenqSettings(max_passages=0)
+    with pytest.raises(ConfigError, match="pseudo needs lexical_weight >= 0"):
+        from_dict(ContextualFinetuneConfig, {"pseudo": {"lexical_weight": -1}})
+    with pytest.raises(ConfigError, match="lexicalweight"):
+        from_dict(ContextualFinetuneConfig, {"pseudo": {"lexicalweight": 0.3}})
 
 
 def test_per_query_ndcg_matches_trec_eval_definitions():
