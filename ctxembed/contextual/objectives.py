@@ -103,7 +103,6 @@ def build_training_data(
 ) -> TrainingData:
     """Examples and loss per objective, weighted; refuses too little data with a message that says why."""
     from datasets import Dataset, DatasetDict
-    from sentence_transformers.sentence_transformer import losses
 
     datasets: dict[str, Any] = {}
     loss_fns: dict[str, Any] = {}
@@ -113,24 +112,28 @@ def build_training_data(
         stats.update(found)
         _require(len(rows), settings.min_examples, objective)
         rows = _weighted(rows, weight, settings.seed)
-        if objective == Objective.TSDAE:
-            datasets[objective.value] = Dataset.from_list(rows)
-            loss_fns[objective.value] = _tsdae_loss(model)
-            continue
         dataset = Dataset.from_list(rows)
-        if objective == Objective.PSEUDO:
-            datasets[objective.value] = dataset
-            loss_fns[objective.value] = losses.MarginMSELoss(model)
-            continue
-        if settings.hard_negatives and "negative" not in rows[0]:
+        ranked_pairs = objective not in (Objective.TSDAE, Objective.PSEUDO)  # MNRL's (anchor, positive) pairs
+        if ranked_pairs and settings.hard_negatives and "negative" not in rows[0]:
             dataset = add_hard_negatives(dataset, model, settings)
         datasets[objective.value] = dataset
-        loss_fns[objective.value] = losses.MultipleNegativesRankingLoss(model)
+        loss_fns[objective.value] = _loss(objective, model)
     stats["examples"] = {name: len(ds) for name, ds in datasets.items()}
     if len(datasets) == 1:
         (name,) = datasets
         return TrainingData(datasets[name], loss_fns[name], stats)
     return TrainingData(DatasetDict(datasets), loss_fns, stats)
+
+
+def _loss(objective: Objective, model: Any) -> Any:
+    """TSDAE's denoising loss, MarginMSE for teacher margins, else MultipleNegativesRankingLoss."""
+    from sentence_transformers.sentence_transformer import losses
+
+    if objective == Objective.TSDAE:
+        return _tsdae_loss(model)
+    if objective == Objective.PSEUDO:
+        return losses.MarginMSELoss(model)
+    return losses.MultipleNegativesRankingLoss(model)
 
 
 def _tsdae_loss(model: Any) -> Any:

@@ -18,19 +18,9 @@ import numpy as np
 from ctxembed.contextual.mining import mine_pairs_by_doc
 from ctxembed.contextual.settings import PseudoSettings
 from ctxembed.data import Document
+from ctxembed.evaluate.metrics import bm25_index, bm25_tokens
 
 CHUNK = 256  # queries scored at once: memory stays (CHUNK x texts)
-
-
-def _bm25(texts: Sequence[str]) -> Any:
-    import bm25s
-
-    from ctxembed._logs import quiet_logger
-
-    retriever = bm25s.BM25()
-    with quiet_logger("bm25s"):
-        retriever.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False), show_progress=False)
-    return retriever
 
 
 def _encode(model: Any, texts: Sequence[str]) -> np.ndarray:
@@ -62,8 +52,6 @@ def pseudo_label_rows(
     model: Any, docs: Sequence[Document], settings: PseudoSettings, *, per_doc: int, seed: int
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """(query, positive, negative, teacher margin) rows for `MarginMSELoss`, and counts."""
-    import bm25s
-
     by_doc = mine_pairs_by_doc(docs, per_doc=per_doc, seed=seed)
     pairs = [(i, p["anchor"], p["positive"]) for i, rows in enumerate(by_doc) for p in rows]
     if not pairs or len(docs) < 2:
@@ -72,20 +60,18 @@ def pseudo_label_rows(
     n_docs = len(docs)
     passage_vectors = _encode(model, texts)
     query_vectors = _encode(model, [anchor for _, anchor, _ in pairs])
-    index = _bm25(texts)
+    index = bm25_index(texts)
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start : start + CHUNK]
         dense = query_vectors[start : start + len(chunk)] @ passage_vectors.T
-        tokens = bm25s.tokenize(
-            [anchor for _, anchor, _ in chunk], stopwords="en", show_progress=False, return_ids=False
-        )
+        tokens = bm25_tokens([anchor for _, anchor, _ in chunk])
         lexical = np.stack([index.get_scores(t) for t in tokens]).astype(np.float32)
         teacher = teacher_scores(dense, lexical, settings.lexical_weight, n_docs)
+        top = np.argsort(-dense[:, :n_docs], axis=1)[:, : settings.candidates + 1]  # the base model's own ranks
         for row, (owner, anchor, positive) in enumerate(chunk):
-            ranked = [j for j in np.argsort(-dense[row, :n_docs])[: settings.candidates + 1] if j != owner]
-            negative = rng.choice(ranked[: settings.candidates])
+            negative = rng.choice([j for j in top[row] if j != owner][: settings.candidates])
             margin = teacher[row, n_docs + start + row] - teacher[row, negative]
             rows.append({"anchor": anchor, "positive": positive, "negative": texts[negative], "label": float(margin)})
     return rows, {"pseudo_queries": len(rows)}

@@ -183,7 +183,13 @@ def finetune_contextual(
         apply_lora(model, config.lora)  # B starts at zero: mining and round trips still see the base model
     data = build_training_data(config.objective, model, sources, settings)
     columns = data.dataset.values() if isinstance(data.dataset, dict) else [data.dataset]
-    texts = [t for ds in columns for col in ds.column_names if col != "label" for t in ds[col]]
+    texts = [
+        t
+        for ds in columns
+        for col, kind in ds.features.items()
+        if getattr(kind, "dtype", None) == "string"
+        for t in ds[col]
+    ]
     truncated = count_truncated(model, texts, train_length)
     if truncated:
         warnings.warn(

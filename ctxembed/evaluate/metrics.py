@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -114,24 +115,33 @@ def index_retriever(index) -> Retriever:  # type: ignore[no-untyped-def]
     return retrieve
 
 
-def bm25_retriever(corpus: Sequence[Document]) -> Retriever:
-    """A BM25 `Retriever` (the bm25s package) over `corpus`, English stopwords removed."""
+def bm25_index(texts: Sequence[str]) -> Any:
+    """A bm25s index over `texts`, English stopwords removed (the BM25 baseline's and the pseudo-label teacher's)."""
     try:
         import bm25s
     except ImportError:
-        raise ImportError("the BM25 baseline needs bm25s: pip install 'ctxembed[eval]'") from None
-    retriever = bm25s.BM25()
+        raise ImportError("BM25 needs bm25s: pip install 'ctxembed[eval]'") from None
+    index = bm25s.BM25()
     with quiet_logger("bm25s"):  # bm25s logs at DEBUG
-        retriever.index(
-            bm25s.tokenize([d.full_text for d in corpus], stopwords="en", show_progress=False),
-            show_progress=False,
-        )
+        index.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False), show_progress=False)
+    return index
+
+
+def bm25_tokens(queries: Sequence[str]) -> list[list[str]]:
+    """Queries tokenised as `bm25_index` tokenised the documents (token strings, for `retrieve` and `get_scores`)."""
+    import bm25s
+
+    return bm25s.tokenize(list(queries), stopwords="en", show_progress=False, return_ids=False)
+
+
+def bm25_retriever(corpus: Sequence[Document]) -> Retriever:
+    """A BM25 `Retriever` (the bm25s package) over `corpus`, English stopwords removed."""
+    index = bm25_index([d.full_text for d in corpus])
     ids = [d.id for d in corpus]
 
     def retrieve(queries: Sequence[str], k: int) -> list[list[str]]:
-        tokens = bm25s.tokenize(list(queries), stopwords="en", show_progress=False)
         with quiet_logger("bm25s"):
-            positions, _ = retriever.retrieve(tokens, k=min(k, len(ids)), show_progress=False)
+            positions, _ = index.retrieve(bm25_tokens(queries), k=min(k, len(ids)), show_progress=False)
         return [[ids[p] for p in row] for row in positions]
 
     return retrieve
