@@ -39,6 +39,7 @@ def main() -> int:
 
     def show(name: str, kv, seconds: float = 0.0) -> None:
         embedder = StaticEmbedder(kv, name=name, pooling="sif", lowercase=lowercase)
+        embedder = embedder.with_word_counts(embedder.count_words(texts))  # SIF from the corpus, as finetune saves
         ndcg = exact_ndcg(embedder.encode([queries[q] for q in qids]), embedder.encode(texts), qids, ids, relevant)
         lexical = lexical_scores(kv, analogies=False)
         print(

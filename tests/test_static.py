@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from gensim.test.utils import datapath
 
+from ctxembed.config import StaticConfig
 from ctxembed.errors import CorpusError
 from ctxembed.static import StaticEmbedder, load_vectors
 from ctxembed.static.embedder import tokenize
+from ctxembed.static.vectors import save_word_counts
 
 
 def test_tokenize_lowercases_and_keeps_inner_hyphens():
@@ -28,6 +30,33 @@ def test_sif_weights_down_frequent_words(tiny_vectors):
     text = "the the the the river"
     river = tiny_vectors["river"] / np.linalg.norm(tiny_vectors["river"])
     assert sif.encode([text])[0] @ river > mean.encode([text])[0] @ river
+
+
+def test_sif_weights_come_from_corpus_counts_when_given(tiny_vectors, tmp_path):
+    rank_based = StaticEmbedder(tiny_vectors, name="tiny", pooling="sif")
+    counts = rank_based.count_words(["river river river bank", "bank zzzunknown"])
+    assert counts == {"river": 3, "bank": 2} and rank_based.stats.tokens == 0  # counting is not encoding
+    by_counts = rank_based.with_word_counts({"river": 1000, "bank": 1})
+    river, bank = (tiny_vectors[w] / np.linalg.norm(tiny_vectors[w]) for w in ("river", "bank"))
+    vec = by_counts.encode(["river bank"])[0]
+    assert vec @ bank > vec @ river  # the frequent word weighs less
+    assert by_counts.fingerprint() != rank_based.fingerprint()  # an index built with other weights is told apart
+    # saved beside the vectors (gensim's fvocab format), the counts come back with them
+    path = tmp_path / "vectors.txt"
+    tiny_vectors.save_word2vec_format(str(path))
+    save_word_counts({"river": 1000, "bank": 1}, path)
+    assert (tmp_path / "vectors.vocab").read_text() == "river 1000\nbank 1\n"
+    loaded = StaticEmbedder.from_config(StaticConfig(vectors=str(path), pooling="sif"))
+    np.testing.assert_allclose(loaded.encode(["river bank"])[0], vec, rtol=1e-5)
+    assert loaded.fingerprint() == by_counts.fingerprint()
+
+
+def test_damaged_counts_file_names_its_line(tiny_vectors, tmp_path):
+    path = tmp_path / "vectors.txt"
+    tiny_vectors.save_word2vec_format(str(path))
+    (tmp_path / "vectors.vocab").write_text("river 3\nbank three\n")
+    with pytest.raises(CorpusError, match=r"vectors.vocab, line 2: expected 'word count'.*delete the file"):
+        StaticEmbedder.from_config(StaticConfig(vectors=str(path), pooling="sif"))
 
 
 def test_text_without_known_words_is_a_counted_zero_row(tiny_static):

@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from ctxembed.config import CorpusConfig
+from ctxembed.config import CorpusConfig, StaticConfig
 from ctxembed.errors import ConfigError, CorpusError, OutputExistsError
+from ctxembed.static.embedder import StaticEmbedder
 from ctxembed.static.finetune import coverage, domain_sentences, merge_vectors, train_vectors, uses_lowercase
 from ctxembed.static.run import VECTORS_FILE, finetune_static
 from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
-from ctxembed.static.vectors import load_vectors
+from ctxembed.static.vectors import load_vectors, load_word_counts
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,11 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
     files = {p.name for p in out.iterdir()}
     assert {"report.json", "report.md", "neighbours.png", VECTORS_FILE} <= files
     assert {"vectors-fine-tuned-plain.bin", "vectors-from-scratch.bin"} <= files
+    assert {"vectors.vocab", "vectors-fine-tuned-plain.vocab", "vectors-from-scratch.vocab"} <= files
+    counts = load_word_counts(str(out / VECTORS_FILE))  # the domain's counts: SIF weights of the saved vectors
+    assert counts["the"] > counts["government"] > 0 and "zzzunknown" not in counts
+    tuned = StaticEmbedder.from_config(StaticConfig(vectors=str(out / VECTORS_FILE), pooling="sif"))
+    assert tuned.word_counts == counts
     assert len(report["neighbours"]) == 5 and all(len(r["after"]) == 5 for r in report["neighbours"].values())
     kv, _ = load_vectors(str(out / VECTORS_FILE))  # word2vec binary, readable by plain gensim
     assert len(kv) > len(small_glove) and kv.vector_size == 50

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,9 @@ class StaticEmbedder(SymmetricEncoding):
     Out-of-vocabulary tokens are skipped and counted in `stats`. A text with no
     known token becomes a row of zeros, which `VectorIndex` refuses to index.
     Hyphenated or dotted tokens that the vocabulary lacks are split into parts.
+    SIF weights a/(a + p(w)) use `word_counts` (a `.vocab` file beside the vectors, which
+    `ctxembed finetune` writes from the domain corpus) or, without counts, p(w) estimated
+    from the word's rank in the vector file.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class StaticEmbedder(SymmetricEncoding):
         sif_a: float = 1e-3,
         lowercase: bool = True,
         context_window: int = 0,
+        word_counts: Mapping[str, int] | None = None,
     ) -> None:
         self.kv = vectors
         self.context_window = context_window
@@ -57,22 +61,53 @@ class StaticEmbedder(SymmetricEncoding):
         self.stats = OOVStats()
         self._fingerprint: str | None = None
         self._subwords = hasattr(vectors, "buckets_word") and getattr(vectors, "bucket", 0) > 0  # fastText
+        self.word_counts = dict(word_counts) if word_counts else None
+        self._sif_weights = (sif_a / (sif_a + self._word_probabilities())).astype(np.float32)
+
+    def _word_probabilities(self) -> np.ndarray:
+        """SIF's p(w): from `word_counts` (the domain corpus) when given, else estimated from rank."""
+        if self.word_counts:
+            counts = np.array([self.word_counts.get(w, 0) for w in self.kv.index_to_key], dtype=np.float64)
+            return counts / max(counts.sum(), 1.0)
         # Vector files list words by falling frequency; without real counts,
-        # Zipf's law p(rank r) ~ 1 / (r * H_n) estimates the SIF word probability.
-        ranks = np.arange(1, len(vectors.index_to_key) + 1, dtype=np.float64)
-        self._sif_weights = (sif_a / (sif_a + 1.0 / (ranks * np.log(len(ranks) + 1)))).astype(np.float32)
+        # Zipf's law p(rank r) ~ 1 / (r * H_n) estimates the word probability.
+        ranks = np.arange(1, len(self.kv.index_to_key) + 1, dtype=np.float64)
+        return 1.0 / (ranks * np.log(len(ranks) + 1))
+
+    def count_words(self, texts: Iterable[str]) -> dict[str, int]:
+        """How often each vocabulary word is pooled over `texts`: `word_counts` for SIF on that corpus."""
+        stats, self.stats = self.stats, OOVStats()
+        ids = [np.asarray(self._lookup(text)[0], dtype=np.int64) for text in texts]
+        self.stats = stats  # counting is not encoding: leave the OOV statistics alone
+        counts = np.bincount(np.concatenate(ids) if ids else np.zeros(0, np.int64), minlength=len(self.kv))
+        return {self.kv.index_to_key[i]: int(counts[i]) for i in np.flatnonzero(counts)}
+
+    def with_word_counts(self, word_counts: Mapping[str, int] | None) -> StaticEmbedder:
+        """The same vectors with SIF weights from these corpus counts (None: estimated from rank)."""
+        return StaticEmbedder(
+            self.kv,
+            name=self.name,
+            pooling=self.pooling,
+            sif_a=self.sif_a,
+            lowercase=self.lowercase,
+            context_window=self.context_window,
+            word_counts=word_counts,
+        )
 
     @classmethod
     def from_config(cls, config: Any) -> Any:
         """Build from a `StaticConfig`: word vectors, or a distilled model2vec folder (`DistilledEmbedder`)."""
         from ctxembed.assets import resolve_data_path
         from ctxembed.static.distilled import DistilledEmbedder, is_model2vec_folder
-        from ctxembed.static.vectors import load_vectors
+        from ctxembed.static.vectors import load_vectors, load_word_counts
 
         if is_model2vec_folder(resolve_data_path(config.vectors)):
             return DistilledEmbedder.load(resolve_data_path(config.vectors))
         kv, name = load_vectors(config.vectors, trust_pickle=config.trust_pickle)
-        return cls(kv, name=name, pooling=config.pooling, sif_a=config.sif_a, lowercase=config.lowercase)
+        counts = load_word_counts(config.vectors)
+        return cls(
+            kv, name=name, pooling=config.pooling, sif_a=config.sif_a, lowercase=config.lowercase, word_counts=counts
+        )
 
     @property
     def dim(self) -> int:
@@ -111,7 +146,7 @@ class StaticEmbedder(SymmetricEncoding):
         weights = self._sif_weights[ids] if self.pooling == Pooling.SIF else np.ones(len(ids), dtype=np.float32)
         if len(composed):  # an unseen word is as rare as the rarest known one
             vecs = np.vstack([vecs, np.asarray(composed, dtype=np.float32)])
-            rare = self._sif_weights[-1] if self.pooling == Pooling.SIF else 1.0
+            rare = self._sif_weights.max() if self.pooling == Pooling.SIF else 1.0
             weights = np.concatenate([weights, np.full(len(composed), rare, dtype=np.float32)])
         vec = weights @ vecs
         norm = float(np.linalg.norm(vec))
@@ -171,6 +206,8 @@ class StaticEmbedder(SymmetricEncoding):
         if self._fingerprint is None:
             digest = hashlib.sha256(np.ascontiguousarray(self.kv.vectors).tobytes())
             digest.update("\n".join(self.kv.index_to_key).encode("utf-8"))
+            if self.word_counts:  # the SIF weights: the same vectors with other counts embed differently
+                digest.update(repr(sorted(self.word_counts.items())).encode("utf-8"))
             self._fingerprint = digest.hexdigest()[:16]
         return self._fingerprint
 

@@ -20,6 +20,7 @@ def measure(
     report: dict[str, Any],
     config: StaticFinetuneConfig,
     variants: dict[str, Any],
+    counts: dict[str, dict[str, int]],
     sentences: list[list[str]],
     pretrained: Any,
     tuned: Any,
@@ -27,6 +28,7 @@ def measure(
 ) -> list[str]:
     """Add lexical drift, neighbours, most changed words, retrieval and the verdict to `report`.
 
+    `counts` holds each variant's corpus word counts, its SIF weights in the retrieval comparison.
     Returns the words of the neighbour table (for the plot).
     """
     from ctxembed.evaluate.lexical import lexical_scores
@@ -45,7 +47,7 @@ def measure(
     report["neighbours"] = neighbour_table(words, pretrained, tuned, also=new_words)
     report["most_changed"] = most_changed(pretrained, tuned, counts, config.min_count * 5)
     if config.eval_dataset:
-        retrieval = _retrieval(config, variants, lowercase)
+        retrieval = _retrieval(config, variants, counts, lowercase)
         report["retrieval"], report["comparison"] = retrieval["scores"], retrieval["comparison"]
     report["warnings"] = verdict(report)
 
@@ -149,7 +151,9 @@ def most_changed(before: Any, after: Any, counts: Counter[str], min_freq: int, n
     return [{"word": words[i], "cosine_to_pretrained": float(cos[i]), "count": counts[words[i]]} for i in order]
 
 
-def _retrieval(config: StaticFinetuneConfig, variants: dict[str, Any], lowercase: bool) -> dict[str, Any]:
+def _retrieval(
+    config: StaticFinetuneConfig, variants: dict[str, Any], counts: dict[str, dict[str, int]], lowercase: bool
+) -> dict[str, Any]:
     """Dev retrieval of each variant, and fine-tuned vs pretrained with a paired-bootstrap interval."""
     from dataclasses import asdict
 
@@ -164,7 +168,9 @@ def _retrieval(config: StaticFinetuneConfig, variants: dict[str, Any], lowercase
     qids = list(relevant)
     scores, ndcg = {}, {}
     for name, kv in variants.items():
-        embedder = StaticEmbedder(kv, name=name, pooling=config.pooling, lowercase=lowercase)
+        embedder = StaticEmbedder(
+            kv, name=name, pooling=config.pooling, lowercase=lowercase, word_counts=counts.get(name)
+        )
         ranked = index_retriever(VectorIndex.build(embedder, dataset.corpus))([queries[q] for q in qids], 100)
         per_query = per_query_metrics(dict(zip(qids, ranked)), relevant)
         names = (

@@ -11,10 +11,11 @@ from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed._logs import quiet_logger
 from ctxembed.data import load_corpus
 from ctxembed.results import FinetuneResult
+from ctxembed.static.embedder import StaticEmbedder
 from ctxembed.static.finetune import coverage, domain_sentences, drift_guard, train_vectors, uses_lowercase
 from ctxembed.static.report import measure, plot_neighbours, render_static_report, static_result
 from ctxembed.static.settings import StaticFinetuneConfig
-from ctxembed.static.vectors import load_vectors
+from ctxembed.static.vectors import load_vectors, save_word_counts
 from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
@@ -93,11 +94,17 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
             for r in runs
         },
     }
-    words = measure(report, config, variants, sentences, pretrained, tuned.vectors, lowercase)
+    texts = [d.full_text for d in docs]  # SIF weights from the domain's own word counts, for every variant
+    counts = {
+        name: StaticEmbedder(kv, name=name, lowercase=lowercase).count_words(texts) for name, kv in variants.items()
+    }
+    words = measure(report, config, variants, counts, sentences, pretrained, tuned.vectors, lowercase)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         save_vectors(tuned, tmp / VECTORS_FILE)
+        save_word_counts(counts[tuned.name], tmp / VECTORS_FILE)
         for run in runs[1:]:  # the baselines, so they can be indexed and evaluated too
             save_vectors(run, tmp / baseline_file(run.name))
+            save_word_counts(counts[run.name], tmp / baseline_file(run.name))
         (tmp / "report.json").write_text(dumps_json(report), encoding="utf-8")
         plots = plot_neighbours(words, pretrained, tuned.vectors, tmp / "neighbours.png")
         (tmp / "report.md").write_text(render_static_report(report, plots), encoding="utf-8")

@@ -129,3 +129,43 @@ def _find_bad_line(path: Path, fmt: str) -> str | None:
             if len(parts) - 1 != dim:
                 return f"{path}, line {lineno} ({len(parts) - 1} values, expected {dim})"
     return None
+
+
+def counts_file(vectors_path: str | Path) -> Path:
+    """The word-count file beside a vector file (vectors.bin -> vectors.vocab), in gensim's `fvocab` format."""
+    return Path(vectors_path).with_suffix(".vocab")
+
+
+def save_word_counts(counts: dict[str, int], vectors_path: str | Path) -> Path:
+    """Write `word count` lines beside the vectors, most frequent first (gensim/word2vec `-save-vocab` format)."""
+    from ctxembed._io import atomic_file
+
+    path = counts_file(vectors_path)
+    with atomic_file(path) as fh:
+        fh.write("".join(f"{w} {c}\n" for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))))
+    return path
+
+
+def load_word_counts(name_or_path: str) -> dict[str, int] | None:
+    """Corpus counts from the `.vocab` file beside a vector file, or None (packaged vectors, no file)."""
+    from ctxembed.assets import resolve_data_path
+
+    if name_or_path.lower() in STATIC_VECTORS:
+        return None
+    path = counts_file(resolve_data_path(name_or_path))
+    if not path.is_file() or path == Path(resolve_data_path(name_or_path)):
+        return None
+    counts: dict[str, int] = {}
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                parts = raw.decode("utf-8").rstrip("\r\n").split(" ")
+            except UnicodeDecodeError:
+                parts = []
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise CorpusError(
+                    f"{path}, line {lineno}: expected 'word count' in UTF-8; fix the line, or delete the file "
+                    f"(SIF then estimates word frequencies from the vector file's order)"
+                )
+            counts[parts[0]] = int(parts[1])
+    return counts
