@@ -50,7 +50,12 @@ class StaticConfig:
         metadata={"help": "A well-known name or a path to word2vec/GloVe/fastText vectors."},
     )
     pooling: Pooling = field(default=Pooling.MEAN, metadata={"help": "mean or sif."})
-    sif_a: float = field(default=1e-3, metadata={"help": "The a of SIF weights a/(a+p(w))."})
+    sif_a: float = field(
+        default=1e-3,
+        metadata={
+            "help": "The a of SIF weights a/(a+p(w)); p(w) from a .vocab counts file beside the vectors, else from rank."
+        },
+    )
     lowercase: bool = field(default=True, metadata={"help": "Lowercase tokens (GloVe 6B is lowercased)."})
     trust_pickle: bool = field(
         default=False,

@@ -4,7 +4,8 @@ python scripts/bench_static_recipe.py data/manpages dev '{"scratch": {"init": fa
 
 Each variant is a JSON object of `StaticFinetuneConfig` overrides (plus "init": false for vectors
 trained from scratch, "anchor" for anchored runs), trained with `train_vectors`, the function
-`ctxembed finetune` calls (one worker, seed 42). --pre adds the pretrained vectors' row.
+`ctxembed finetune` calls (one worker, seed 42), and scored with SIF weights from the corpus
+counts (as `ctxembed finetune` saves them). --pre adds the pretrained vectors' row.
 Choose on dev; score test once.
 """
 
