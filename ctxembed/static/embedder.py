@@ -63,6 +63,7 @@ class StaticEmbedder(SymmetricEncoding):
         self._subwords = hasattr(vectors, "buckets_word") and getattr(vectors, "bucket", 0) > 0  # fastText
         self.word_counts = dict(word_counts) if word_counts else None
         self._sif_weights = (sif_a / (sif_a + self._word_probabilities())).astype(np.float32)
+        self._unseen_weight = float(self._sif_weights.max()) if len(self._sif_weights) else 1.0  # the rarest
 
     def _word_probabilities(self) -> np.ndarray:
         """SIF's p(w): from `word_counts` (the domain corpus) when given, else estimated from rank."""
@@ -146,7 +147,7 @@ class StaticEmbedder(SymmetricEncoding):
         weights = self._sif_weights[ids] if self.pooling == Pooling.SIF else np.ones(len(ids), dtype=np.float32)
         if len(composed):  # an unseen word is as rare as the rarest known one
             vecs = np.vstack([vecs, np.asarray(composed, dtype=np.float32)])
-            rare = self._sif_weights.max() if self.pooling == Pooling.SIF else 1.0
+            rare = self._unseen_weight if self.pooling == Pooling.SIF else 1.0
             weights = np.concatenate([weights, np.full(len(composed), rare, dtype=np.float32)])
         vec = weights @ vecs
         norm = float(np.linalg.norm(vec))

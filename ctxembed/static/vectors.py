@@ -152,8 +152,9 @@ def load_word_counts(name_or_path: str) -> dict[str, int] | None:
 
     if name_or_path.lower() in STATIC_VECTORS:
         return None
-    path = counts_file(resolve_data_path(name_or_path))
-    if not path.is_file() or path == Path(resolve_data_path(name_or_path)):
+    vectors_path = Path(resolve_data_path(name_or_path))
+    path = counts_file(vectors_path)
+    if path == vectors_path or not path.is_file():
         return None
     counts: dict[str, int] = {}
     with path.open("rb") as fh:
