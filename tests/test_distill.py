@@ -176,3 +176,14 @@ def test_domain_vocabulary_takes_frequent_words_the_teacher_splits(tiny_bert_dir
     assert domain_vocabulary(texts, tokenizer, size=10, min_count=3) == ["kernel", "zap"]  # river: a token already
     assert domain_vocabulary(texts, tokenizer, size=1, min_count=3) == ["kernel"]
     assert domain_vocabulary(texts, tokenizer, size=0, min_count=3) == []
+
+
+def test_encoding_matches_model2vec(distilled):
+    """ctxembed's sparse pooling gives model2vec's own vectors: truncation, unknown tokens, weights."""
+    _, out = distilled
+    embedder = DistilledEmbedder.load(out)
+    model = embedder.model
+    texts = ["the kernel scheduler " * 300, "river bank ☃ zzqx", "", "Process PAGE memory"]
+    np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)
+    model.weights = np.linspace(0.5, 2.0, len(model.tokens)).astype(np.float32)  # weighted variant of the same path
+    np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)

@@ -9,6 +9,7 @@ from word pieces instead of being dropped.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,36 @@ def word_vectors(model: Any) -> KeyedVectors:
     return kv
 
 
+def token_ids(model: Any, texts: Sequence[str]) -> list[list[int]]:
+    """The token ids `model.encode` pools: text cut at max_length x median token length, then at
+    max_length tokens, unknown tokens dropped (model2vec 0.10's `_encode_dispatch` + `tokenize`)."""
+    limit = model.max_length
+    if limit is not None:
+        texts = [text[: limit * model.median_token_length] for text in texts]
+    encodings = model.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+    ids = [e.ids[:limit] for e in encodings] if limit is not None else [e.ids for e in encodings]
+    unknown = model.unk_token_id
+    return ids if unknown is None else [[i for i in row if i != unknown] for row in ids]
+
+
+def pooled_sums(model: Any, texts: Sequence[str]) -> np.ndarray:
+    """Sum of each text's (weighted) token vectors, as one sparse (texts x vocabulary) product.
+
+    The same vectors as model2vec's mean up to scale, without its (texts x tokens x dim) gather,
+    which dominated encoding long documents.
+    """
+    from scipy.sparse import csr_matrix
+
+    ids = token_ids(model, texts)
+    indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+    np.cumsum([len(row) for row in ids], out=indptr[1:])
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(indptr[-1]))
+    rows = flat if model.token_mapping is None else np.asarray(model.token_mapping)[flat]
+    weights = np.ones(len(flat), np.float32) if model.weights is None else np.asarray(model.weights)[flat]
+    bag = csr_matrix((weights.astype(np.float32), rows, indptr), shape=(len(ids), len(model.embedding)))
+    return np.asarray(bag @ model.embedding, dtype=np.float32)
+
+
 class DistilledEmbedder(SymmetricEncoding):
     """Documents as the (normalised) mean of a model2vec model's token vectors."""
 
@@ -94,13 +125,20 @@ class DistilledEmbedder(SymmetricEncoding):
         """One L2-normalised row per text; zeros where a text has no token."""
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self.model.encode(
-            list(texts),
-            batch_size=max(batch_size, 1024),  # static lookups: big batches cost nothing
-            show_progress_bar=show_progress,
-            normalize=True,
-            use_multiprocessing=False,  # library code starts no processes
-        )
+        if np.asarray(self.model.embedding).dtype == np.float32:  # quantised models: model2vec's own path
+            from tqdm.auto import tqdm
+
+            step = max(batch_size, 4096)  # static lookups: big batches cost nothing
+            starts = tqdm(range(0, len(texts), step), desc="encode (model2vec)", disable=not show_progress)
+            out = np.concatenate([pooled_sums(self.model, texts[i : i + step]) for i in starts])
+        else:
+            out = self.model.encode(
+                list(texts),
+                batch_size=max(batch_size, 1024),
+                show_progress_bar=show_progress,
+                normalize=True,
+                use_multiprocessing=False,  # library code starts no processes
+            )
         out = np.nan_to_num(np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.where(norms > 0, out / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
