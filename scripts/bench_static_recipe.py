@@ -3,8 +3,9 @@
 python scripts/bench_static_recipe.py data/manpages dev '{"scratch": {"init": false}, "default": {}}' [--pre]
 
 Each variant is a JSON object of `StaticFinetuneConfig` overrides (plus "init": false for vectors
-trained from scratch, "anchor" for anchored runs), trained with `train_vectors`, the function
-`ctxembed finetune` calls (one worker, seed 42), and scored with SIF weights from the corpus
+trained from scratch at the recipe's output size: pretrained + `domain_dims` dimensions), trained
+with `train_recipe` / `train_vectors`, the functions `ctxembed finetune` calls (one worker, seed
+42), and scored with SIF weights from the corpus
 counts (as `ctxembed finetune` saves them). --pre adds the pretrained vectors' row.
 Choose on dev; score test once.
 """
@@ -23,6 +24,7 @@ def main() -> int:
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.lexical import lexical_scores
     from ctxembed.evaluate.metrics import exact_ndcg
+    from ctxembed.static.domain_dims import output_dims, train_recipe
     from ctxembed.static.embedder import StaticEmbedder
     from ctxembed.static.finetune import domain_sentences, train_vectors, uses_lowercase
     from ctxembed.static.settings import StaticFinetuneConfig
@@ -52,11 +54,15 @@ def main() -> int:
     if "--pre" in sys.argv:
         show("pretrained", pretrained)
     for name, changes in variants.items():
-        init, anchor = changes.pop("init", True), changes.pop("anchor", 0.0)
+        init = changes.pop("init", True)
         config = override(StaticFinetuneConfig(corpus=CorpusConfig(path=f"{data}/corpus.jsonl")), **changes)
         started = time.perf_counter()
-        trained = train_vectors(config, sentences, pretrained, name=name, init=init, anchor=anchor)
-        show(name, trained.vectors, time.perf_counter() - started)
+        if init:
+            vectors = train_recipe(config, sentences, pretrained, name=name)[0].vectors
+        else:
+            dim = output_dims(config, pretrained)
+            vectors = train_vectors(config, sentences, pretrained, name=name, init=False, dim=dim).vectors
+        show(f"{name} ({vectors.vector_size}d)", vectors, time.perf_counter() - started)
     return 0
 
 

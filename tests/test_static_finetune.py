@@ -130,7 +130,13 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
     assert tuned.word_counts == counts
     assert len(report["neighbours"]) == 5 and all(len(r["after"]) == 5 for r in report["neighbours"].values())
     kv, _ = load_vectors(str(out / VECTORS_FILE))  # word2vec binary, readable by plain gensim
-    assert len(kv) > len(small_glove) and kv.vector_size == 50
+    assert len(kv) > len(small_glove) and kv.vector_size == 50 + 100  # pretrained + domain dimensions
+    absent = next(w for w in small_glove.index_to_key if w not in counts)  # not in the corpus: pretrained, zeros
+    assert not np.any(kv[absent][50:]) and np.array_equal(kv[absent][:50], small_glove[absent])
+    assert np.any(kv["sydney"][50:])
+    runs = report["runs"]
+    assert runs["fine-tuned: domain dimensions"]["dimensions"] == 100
+    assert runs["from scratch"]["dimensions"] == 150 and runs["fine-tuned (plain)"]["dimensions"] == 50
     saved = json.loads((out / "report.json").read_text())
     assert saved["coverage"]["known_token_share"] > 0.9 and saved["mode"] == "regularised"
     with pytest.raises(OutputExistsError):
@@ -182,8 +188,30 @@ def test_bad_inputs(tmp_path, small_glove, monkeypatch):
         )
     with pytest.raises(ConfigError, match="lock_known must be between 0 and 1"):
         config(lock_known=2.0)
+    with pytest.raises(ConfigError, match="domain_dims must be >= 0 or null and domain_weight > 0"):
+        config(domain_weight=0.0)
+    with pytest.raises(ConfigError, match="domain_dims needs algorithm: word2vec.*set domain_dims: 0"):
+        config(algorithm=Algorithm.FASTTEXT, domain_dims=50)
+    assert config(algorithm=Algorithm.FASTTEXT).domain_size == 0 and config().domain_size == 100
     with pytest.raises(ConfigError, match="eval_split must not be 'test'"):
         config(eval_split="test")
+
+
+def test_domain_dimensions_sit_beside_the_pretrained_ones(small_glove):
+    from gensim.models import KeyedVectors
+
+    from ctxembed.static.domain_dims import append_domain_dims
+
+    domain = KeyedVectors(vector_size=4)
+    domain.add_vectors(["river", "zzqx"], np.array([[3, 0, 0, 0], [0, 0, 0, 6]], dtype=np.float32))
+    vectors = merge_vectors(small_glove, KeyedVectors(vector_size=50))
+    vectors.add_vectors(["zzqx"], np.ones((1, 50), dtype=np.float32))
+    out = append_domain_dims(vectors, domain, 0.5)
+    assert out.vector_size == 54 and out.index_to_key == vectors.index_to_key
+    np.testing.assert_array_equal(out["bank"], np.concatenate([small_glove["bank"], np.zeros(4)]))  # no domain row
+    scale = np.median(np.linalg.norm(vectors.vectors, axis=1)) / 4.5  # median norms matched (domain: 3 and 6)
+    np.testing.assert_allclose(out["river"][50:], 0.5 * scale * np.array([3, 0, 0, 0]), rtol=1e-5)
+    np.testing.assert_array_equal(out["river"][:50], small_glove["river"])
 
 
 def test_mismatched_dimensions_are_refused(tmp_path, small_glove):
@@ -231,8 +259,9 @@ def test_lock_count_keeps_rare_known_words_closer(small_glove, lee_sentences):
     rows = np.array([i for i, w in enumerate(wv.index_to_key) if w in small_glove])
     locks = known_word_locks(config(lock_count=50), wv, rows)
     counts = np.array([wv.get_vecattr(wv.index_to_key[i], "count") for i in rows])
-    assert np.all(locks[rows][counts >= 50] == 1.0)
-    np.testing.assert_allclose(locks[rows][counts < 50], counts[counts < 50] / 50)
+    known = config().lock_known  # the default: pretrained words train at half the rate
+    assert known == 0.5 and np.all(locks[rows][counts >= 50] == known)
+    np.testing.assert_allclose(locks[rows][counts < 50], known * counts[counts < 50] / 50)
 
 
 def test_warmup_epochs_hold_pretrained_words_then_release_them(small_glove, lee_sentences):

@@ -189,13 +189,14 @@ def train_vectors(
     init: bool = True,
     anchor: float = 0.0,
     drift_check: Any = None,
+    dim: int | None = None,
 ) -> TrainedVectors:
-    """Continue training from `pretrained` (or from scratch with `init=False`)."""
+    """Continue training from `pretrained` (or from scratch with `init=False`, `dim` dimensions)."""
     fasttext = config.algorithm == Algorithm.FASTTEXT and init
     if fasttext:
         model = load_fasttext_model(config, sentences)  # pretrained rows are already in place
     else:
-        model = build_model(config, sentences, pretrained.vector_size)
+        model = build_model(config, sentences, pretrained.vector_size if init or dim is None else dim)
     wv = model.wv
     table = _trained_table(model)
     rows = np.array([i for i, w in enumerate(wv.index_to_key) if w in pretrained.key_to_index], dtype=np.int64)

@@ -86,7 +86,7 @@ def verdict(report: dict[str, Any]) -> list[str]:
         if drop < -MAX_LEXICAL_DROP:
             warnings.append(
                 f"{key} fell by {-drop:.3f} (more than {MAX_LEXICAL_DROP}): the vectors drifted from general "
-                f"English; raise `lock_count` or `anchor`, or lower `epochs`/`alpha`"
+                f"English; raise `lock_count` or `anchor`, or lower `lock_known`, `domain_weight` or `epochs`/`alpha`"
             )
     if "retrieval" in report:
         before, after = report["retrieval"]["pretrained"]["ndcg@10"], report["retrieval"]["fine-tuned"]["ndcg@10"]
@@ -140,12 +140,13 @@ def neighbour_table(
 
 
 def most_changed(before: Any, after: Any, counts: Counter[str], min_freq: int, n: int = 10) -> list[dict[str, Any]]:
-    """Frequent known words whose vector turned furthest from its pretrained direction."""
+    """Frequent known words whose vector turned furthest from its pretrained direction (compared on the
+    pretrained coordinates: domain dimensions appended after them are left out)."""
     words = [w for w, c in counts.items() if c >= min_freq and w in before.key_to_index and w in after.key_to_index]
     if not words:
         return []
     a = before.vectors[[before.key_to_index[w] for w in words]]
-    b = after.vectors[[after.key_to_index[w] for w in words]]
+    b = after.vectors[[after.key_to_index[w] for w in words], : before.vector_size]
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
     order = np.argsort(cos)[:n]
     return [{"word": words[i], "cosine_to_pretrained": float(cos[i]), "count": counts[words[i]]} for i in order]

@@ -11,6 +11,7 @@ from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed._logs import quiet_logger
 from ctxembed.data import load_corpus
 from ctxembed.results import FinetuneResult
+from ctxembed.static.domain_dims import output_dims, train_recipe
 from ctxembed.static.embedder import StaticEmbedder
 from ctxembed.static.finetune import coverage, domain_sentences, drift_guard, train_vectors, uses_lowercase
 from ctxembed.static.report import measure, plot_neighbours, render_static_report, static_result
@@ -28,8 +29,10 @@ def baseline_file(name: str) -> str:
 
 
 def regularised(config: StaticFinetuneConfig) -> bool:
-    """Whether the recipe holds pretrained words back (anchor, frequency locks or a warm-up)."""
-    return config.anchor > 0 or config.lock_count > 0 or config.warmup_epochs > 0
+    """Whether the recipe differs from plain fine-tuning: pretrained words held back (anchor, locks,
+    a warm-up) or domain dimensions appended."""
+    held = config.anchor > 0 or config.lock_count > 0 or config.warmup_epochs > 0 or config.lock_known < 1
+    return held or config.domain_size > 0
 
 
 def save_vectors(run: Any, path: Path) -> None:
@@ -61,16 +64,18 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
 
     pretrained_lexical = lexical_scores(pretrained)
     check = None if config.drift_limit is None else drift_guard(pretrained, pretrained_lexical, config.drift_limit)
-    tuned = train_vectors(config, sentences, pretrained, name="fine-tuned", anchor=config.anchor, drift_check=check)
+    tuned, domain = train_recipe(config, sentences, pretrained, name="fine-tuned", drift_check=check)
     variants = {"pretrained": pretrained, tuned.name: tuned.vectors}
     runs = [tuned]
     if config.baselines:
-        if regularised(config):  # the same run without anchor, lock_count and warm-up: what they bought
-            unregularised = replace(config, anchor=0.0, lock_count=0, warmup_epochs=0)
+        if regularised(config):  # plain fine-tuning at the pretrained size: what the recipe bought
+            unregularised = replace(config, anchor=0.0, lock_count=0, warmup_epochs=0, lock_known=1.0, domain_dims=0)
             plain = train_vectors(unregularised, sentences, pretrained, name="fine-tuned (plain)")
             variants[plain.name] = plain.vectors
             runs.append(plain)
-        scratch = train_vectors(config, sentences, pretrained, name="from scratch", init=False)
+        # from scratch at the recipe's output size, so extra dimensions are not what tells them apart
+        dim = output_dims(config, pretrained)
+        scratch = train_vectors(config, sentences, pretrained, name="from scratch", init=False, dim=dim)
         variants[scratch.name] = scratch.vectors
         runs.append(scratch)
 
@@ -90,8 +95,9 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
                 "stopped_early": r.stopped_early,
                 "history": r.history,
                 "vocabulary": len(r.model.wv),
+                "dimensions": int(r.vectors.vector_size),
             }
-            for r in runs
+            for r in runs + ([domain] if domain else [])
         },
     }
     texts = [d.full_text for d in docs]  # SIF weights from the domain's own word counts, for every variant

@@ -18,6 +18,9 @@ class Algorithm(str, Enum):
     FASTTEXT = "fasttext"
 
 
+DEFAULT_DOMAIN_DIMS = 100
+
+
 @dataclass(frozen=True)
 class StaticFinetuneConfig:
     """What `ctxembed finetune` does for the static backend (gensim 4)."""
@@ -38,7 +41,7 @@ class StaticFinetuneConfig:
     seed: int = field(default=42, metadata={"help": "gensim seed (with workers: 1 a run is reproducible)."})
     workers: int = field(default=1, metadata={"help": "Training threads; >1 is faster but not bit-reproducible."})
     lock_known: float = field(
-        default=1.0, metadata={"help": "Lock factor of pretrained words: 0 frozen, 1 fully trainable."}
+        default=0.5, metadata={"help": "Lock factor of pretrained words: 0 frozen, 1 fully trainable."}
     )
     lock_new: float = field(default=1.0, metadata={"help": "Lock factor of new domain words."})
     lock_count: int = field(
@@ -46,6 +49,18 @@ class StaticFinetuneConfig:
         metadata={
             "help": "Scale a pretrained word's lock by min(1, count / lock_count): rare words move less (0: off)."
         },
+    )
+    domain_dims: int | None = field(
+        default=None,
+        metadata={
+            "help": "Append this many dimensions trained from scratch on the corpus to every word vector: the "
+            "domain's own coordinates beside the fine-tuned pretrained ones (0: off; null: 100 for word2vec, "
+            "0 for fastText, whose .bin output keeps the pretrained size)."
+        },
+    )
+    domain_weight: float = field(
+        default=0.75,
+        metadata={"help": "Scale of the domain dimensions after matching their median norm to the pretrained ones."},
     )
     warmup_epochs: int = field(
         default=0, metadata={"help": "First epochs train the output layer and new words only (pretrained words held)."}
@@ -86,10 +101,25 @@ class StaticFinetuneConfig:
             raise ConfigError(f"negative must be >= 1 (negative samples per word), got {self.negative}")
         if not self.alpha > 0:
             raise ConfigError(f"alpha (the learning rate) must be > 0, got {self.alpha}")
+        if self.domain_dims is not None and self.domain_dims < 0 or not self.domain_weight > 0:
+            raise ConfigError(
+                f"domain_dims must be >= 0 or null and domain_weight > 0, got {self.domain_dims} and {self.domain_weight}"
+            )
+        if self.algorithm == Algorithm.FASTTEXT and self.domain_dims:
+            raise ConfigError(
+                "domain_dims needs algorithm: word2vec (a fastText .bin keeps its pretrained size); set domain_dims: 0"
+            )
         if self.drift_limit is not None and not self.drift_limit > 0:
             raise ConfigError(f"drift_limit must be > 0 (e.g. 0.05) or null, got {self.drift_limit}")
         if self.eval_split == "test":
             raise ConfigError("eval_split must not be 'test' while tuning; score test once with `ctxembed evaluate`")
+
+    @property
+    def domain_size(self) -> int:
+        """Domain dimensions in effect: `domain_dims`, or its default for the algorithm."""
+        if self.domain_dims is not None:
+            return self.domain_dims
+        return 0 if self.algorithm == Algorithm.FASTTEXT else DEFAULT_DOMAIN_DIMS
 
 
 @dataclass(frozen=True)
