@@ -19,11 +19,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> int:
+    import numpy as np
 
     from ctxembed.config import CorpusConfig
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.lexical import lexical_scores
-    from ctxembed.evaluate.metrics import exact_ndcg
+    from ctxembed.evaluate.metrics import per_query_ndcg
+    from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.static.domain_dims import output_dims, train_recipe
     from ctxembed.static.embedder import StaticEmbedder
     from ctxembed.static.finetune import domain_sentences, train_vectors, uses_lowercase
@@ -40,10 +42,15 @@ def main() -> int:
     lowercase = uses_lowercase(pretrained)
     sentences = domain_sentences(texts, lowercase=lowercase)
 
+    per_query: dict[str, dict[str, float]] = {}
+
     def show(name: str, kv, seconds: float = 0.0) -> None:
         embedder = StaticEmbedder(kv, name=name, pooling="sif", lowercase=lowercase)
         embedder = embedder.with_word_counts(embedder.count_words(texts))  # SIF from the corpus, as finetune saves
-        ndcg = exact_ndcg(embedder.encode([queries[q] for q in qids]), embedder.encode(texts), qids, ids, relevant)
+        scores = embedder.encode([queries[q] for q in qids]) @ embedder.encode(texts).T
+        run = {q: {ids[j]: float(row[j]) for j in np.argsort(-row)[:10]} for q, row in zip(qids, scores)}
+        per_query[name] = per_query_ndcg(run, relevant)
+        ndcg = float(np.mean(list(per_query[name].values())))
         lexical = lexical_scores(kv, analogies=False)
         print(
             f"{name:40s} nDCG@10 {ndcg:.4f}  SimLex {lexical['simlex999_spearman']:.4f}  "
@@ -63,6 +70,10 @@ def main() -> int:
             dim = output_dims(config, pretrained)
             vectors = train_vectors(config, sentences, pretrained, name=name, init=False, dim=dim).vectors
         show(f"{name} ({vectors.vector_size}d)", vectors, time.perf_counter() - started)
+    trained = [name for name in per_query if name != "pretrained"]
+    for name in trained[1:]:
+        c = paired_bootstrap(per_query[trained[0]], per_query[name])
+        print(f"{name} minus {trained[0]}: {c.delta:+.4f} (95% interval {c.low:+.4f} to {c.high:+.4f})")
     return 0
 
 
