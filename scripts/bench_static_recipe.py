@@ -24,7 +24,7 @@ def main() -> int:
     from ctxembed.config import CorpusConfig
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.lexical import lexical_scores
-    from ctxembed.evaluate.metrics import per_query_ndcg
+    from ctxembed.evaluate.metrics import exact_ndcg_per_query
     from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.static.domain_dims import output_dims, train_recipe
     from ctxembed.static.embedder import StaticEmbedder
@@ -47,9 +47,8 @@ def main() -> int:
     def show(name: str, kv, seconds: float = 0.0) -> None:
         embedder = StaticEmbedder(kv, name=name, pooling="sif", lowercase=lowercase)
         embedder = embedder.with_word_counts(embedder.count_words(texts))  # SIF from the corpus, as finetune saves
-        scores = embedder.encode([queries[q] for q in qids]) @ embedder.encode(texts).T
-        run = {q: {ids[j]: float(row[j]) for j in np.argsort(-row)[:10]} for q, row in zip(qids, scores)}
-        per_query[name] = per_query_ndcg(run, relevant)
+        queries_vectors = embedder.encode([queries[q] for q in qids])
+        per_query[name] = exact_ndcg_per_query(queries_vectors, embedder.encode(texts), qids, ids, relevant)
         ndcg = float(np.mean(list(per_query[name].values())))
         lexical = lexical_scores(kv, analogies=False)
         print(

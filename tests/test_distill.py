@@ -184,6 +184,9 @@ def test_encoding_matches_model2vec(distilled):
     embedder = DistilledEmbedder.load(out)
     model = embedder.model
     texts = ["the kernel scheduler " * 300, "river bank ☃ zzqx", "", "Process PAGE memory"]
+    model.tokenizer.no_truncation()
+    assert len(model.tokenizer.encode(texts[0], add_special_tokens=False).ids) > model.max_length  # cut
+    assert model.unk_token_id in model.tokenizer.encode(texts[1], add_special_tokens=False).ids  # dropped
     np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)
     model.weights = np.linspace(0.5, 2.0, len(model.tokens)).astype(np.float32)  # weighted variant of the same path
     np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)

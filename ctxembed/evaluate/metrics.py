@@ -84,9 +84,21 @@ def exact_ndcg(
     k: int = 10,
 ) -> float:
     """Mean nDCG@k of exact inner-product search of the queries' vectors over the documents' (for benchmarks)."""
+    return float(np.mean(list(exact_ndcg_per_query(query_vectors, doc_vectors, qids, doc_ids, relevant, k).values())))
+
+
+def exact_ndcg_per_query(
+    query_vectors: np.ndarray,
+    doc_vectors: np.ndarray,
+    qids: Sequence[str],
+    doc_ids: Sequence[str],
+    relevant: Qrels,
+    k: int = 10,
+) -> dict[str, float]:
+    """Each query's nDCG@k under exact inner-product search (for paired comparisons in benchmarks)."""
     scores = np.asarray(query_vectors) @ np.asarray(doc_vectors).T
     run = {q: {doc_ids[j]: float(row[j]) for j in np.argsort(-row)[:k]} for q, row in zip(qids, scores)}
-    return float(np.mean(list(per_query_ndcg(run, relevant, k).values())))
+    return per_query_ndcg(run, relevant, k)
 
 
 def evaluate_retrieval(

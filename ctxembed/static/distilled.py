@@ -125,7 +125,7 @@ class DistilledEmbedder(SymmetricEncoding):
         """One L2-normalised row per text; zeros where a text has no token."""
         if not len(texts):
             return np.zeros((0, self.dim), dtype=np.float32)
-        if np.asarray(self.model.embedding).dtype == np.float32:  # quantised models: model2vec's own path
+        if np.asarray(self.model.embedding).dtype == np.float32:  # a sparse product (quantised: model2vec's path)
             from tqdm.auto import tqdm
 
             step = max(batch_size, 4096)  # static lookups: big batches cost nothing
