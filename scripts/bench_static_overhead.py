@@ -16,9 +16,10 @@ import numpy as np
 
 from ctxembed.config import CorpusConfig
 from ctxembed.data import load_corpus
-from ctxembed.static.finetune import build_model, domain_sentences, train_vectors
+from ctxembed.static.finetune import build_model, train_vectors
 from ctxembed.static.settings import StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors
+from ctxembed.static.words import domain_sentences
 
 
 def plain_gensim(config: StaticFinetuneConfig, sentences: list[list[str]], dim: int) -> float:

@@ -20,17 +20,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> int:
     import numpy as np
+    from gensim.models import KeyedVectors
 
     from ctxembed.config import CorpusConfig
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.lexical import lexical_scores
     from ctxembed.evaluate.metrics import exact_ndcg_per_query
     from ctxembed.evaluate.significance import paired_bootstrap
-    from ctxembed.static.domain_dims import output_dims, train_recipe
+    from ctxembed.static.domain_dims import all_but_the_top, output_dims, train_recipe
     from ctxembed.static.embedder import StaticEmbedder
-    from ctxembed.static.finetune import domain_sentences, train_vectors, uses_lowercase
+    from ctxembed.static.finetune import train_vectors
     from ctxembed.static.settings import StaticFinetuneConfig
     from ctxembed.static.vectors import load_vectors
+    from ctxembed.static.words import domain_sentences, uses_lowercase
     from ctxembed.yaml_config import override
 
     data, split, variants = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -57,19 +59,23 @@ def main() -> int:
             flush=True,
         )
 
-    if "--pre" in sys.argv:
+    if "--pre" in sys.argv:  # and post-processed alone, to tell what all-but-the-top buys by itself
         show("pretrained", pretrained)
+        top = StaticFinetuneConfig().top_components
+        post = KeyedVectors(vector_size=pretrained.vector_size, count=0, dtype=np.float32)
+        post.add_vectors(list(pretrained.index_to_key), all_but_the_top(pretrained.vectors, top))
+        show(f"pretrained, all-but-the-top {top}", post)
     for name, changes in variants.items():
         init = changes.pop("init", True)
         config = override(StaticFinetuneConfig(corpus=CorpusConfig(path=f"{data}/corpus.jsonl")), **changes)
         started = time.perf_counter()
         if init:
-            vectors = train_recipe(config, sentences, pretrained, name=name)[0].vectors
+            vectors = train_recipe(config, sentences, pretrained, name=name).vectors
         else:
             dim = output_dims(config, pretrained)
             vectors = train_vectors(config, sentences, pretrained, name=name, init=False, dim=dim).vectors
         show(f"{name} ({vectors.vector_size}d)", vectors, time.perf_counter() - started)
-    trained = [name for name in per_query if name != "pretrained"]
+    trained = [name for name in per_query if not name.startswith("pretrained")]
     for name in trained[1:]:
         c = paired_bootstrap(per_query[trained[0]], per_query[name])
         print(f"{name} minus {trained[0]}: {c.delta:+.4f} (95% interval {c.low:+.4f} to {c.high:+.4f})")

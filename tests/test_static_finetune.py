@@ -8,10 +8,11 @@ import pytest
 from ctxembed.config import CorpusConfig, StaticConfig
 from ctxembed.errors import ConfigError, CorpusError, OutputExistsError
 from ctxembed.static.embedder import StaticEmbedder
-from ctxembed.static.finetune import coverage, domain_sentences, merge_vectors, train_vectors, uses_lowercase
+from ctxembed.static.finetune import merge_vectors, train_vectors
 from ctxembed.static.run import VECTORS_FILE, finetune_static
 from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors, load_word_counts
+from ctxembed.static.words import coverage, domain_sentences, uses_lowercase
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,14 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
     monkeypatch.setattr(run, "load_vectors", lambda name: (small_glove, "small-glove"))
     out = tmp_path / "out"
     result = finetune_static(
-        config(corpus=CorpusConfig(path="gensim:lee_background.cor"), anchor=0.5, baselines=True, out=str(out))
+        config(
+            corpus=CorpusConfig(path="gensim:lee_background.cor"),
+            anchor=0.5,
+            baselines=True,
+            out=str(out),
+            top_components=0,  # post-processing off: pretrained rows stay as they were (see test_postprocess_*)
+            domain_top_components=0,
+        )
     )
     report = result.data
     assert result.primary_metric == "wordsim353_spearman" and result.tuned_metrics == report["lexical"]["fine-tuned"]
@@ -135,7 +143,7 @@ def test_full_run_writes_vectors_and_reports(tmp_path, small_glove, monkeypatch)
     assert not np.any(kv[absent][50:]) and np.array_equal(kv[absent][:50], small_glove[absent])
     assert np.any(kv["sydney"][50:])
     runs = report["runs"]
-    assert runs["fine-tuned: domain dimensions"]["dimensions"] == 100
+    assert set(runs) == {"fine-tuned", "fine-tuned (plain)", "from scratch"} and runs["fine-tuned"]["dimensions"] == 150
     assert runs["from scratch"]["dimensions"] == 150 and runs["fine-tuned (plain)"]["dimensions"] == 50
     saved = json.loads((out / "report.json").read_text())
     assert saved["coverage"]["known_token_share"] > 0.9 and saved["mode"] == "regularised"
@@ -190,6 +198,8 @@ def test_bad_inputs(tmp_path, small_glove, monkeypatch):
         config(lock_known=2.0)
     with pytest.raises(ConfigError, match="domain_dims must be >= 0 or null and domain_weight > 0"):
         config(domain_weight=0.0)
+    with pytest.raises(ConfigError, match="top_components and domain_top_components must be >= 0"):
+        config(top_components=-1)
     with pytest.raises(ConfigError, match="domain_dims needs algorithm: word2vec.*set domain_dims: 0"):
         config(algorithm=Algorithm.FASTTEXT, domain_dims=50)
     assert config(algorithm=Algorithm.FASTTEXT).domain_size == 0 and config().domain_size == 100
@@ -197,21 +207,55 @@ def test_bad_inputs(tmp_path, small_glove, monkeypatch):
         config(eval_split="test")
 
 
-def test_domain_dimensions_sit_beside_the_pretrained_ones(small_glove):
+def test_domain_dimensions_train_beside_locked_pretrained_ones(small_glove, lee_sentences):
+    trained = train_vectors(config(epochs=2, lock_known=0.0), lee_sentences, small_glove, name="t", dim=54)
+    kv = trained.vectors
+    assert kv.vector_size == 54 and len(kv) > len(small_glove)
+    np.testing.assert_array_equal(kv["police"][:50], small_glove["police"])  # lock 0: pretrained part held
+    start = np.linalg.norm(small_glove["police"])
+    assert np.any(kv["police"][50:]) and 0.05 * start < np.linalg.norm(kv["police"][50:]) < 5 * start
+    absent = next(w for w in small_glove.index_to_key if w not in trained.model.wv.key_to_index)
+    assert not np.any(kv[absent][50:]) and np.array_equal(kv[absent][:50], small_glove[absent])
+    free = train_vectors(config(epochs=2, lock_known=1.0), lee_sentences, small_glove, name="t", dim=54)
+    assert not np.allclose(free.vectors["police"][:50], small_glove["police"])
+    with pytest.raises(ConfigError, match="need >= 50 dimensions"):
+        train_vectors(config(), lee_sentences, small_glove, name="t", dim=40)
+
+
+def test_all_but_the_top_removes_the_mean_and_top_directions():
+    from ctxembed.static.domain_dims import all_but_the_top
+
+    rng = np.random.default_rng(0)
+    matrix = rng.normal(size=(500, 8)) + 3.0
+    matrix[:, 0] *= 10  # a dominant direction
+    out = all_but_the_top(matrix, 1)
+    np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-4)
+    assert np.abs(out[:, 0]).mean() < 0.2 * np.abs(matrix[:, 0] - matrix[:, 0].mean()).mean()
+    np.testing.assert_array_equal(all_but_the_top(matrix, 0), matrix.astype(np.float32))  # 0: unchanged
+    with pytest.raises(ConfigError, match="lower top_components"):
+        all_but_the_top(matrix, 8)
+
+
+def test_postprocess_scales_the_domain_part_and_keeps_zeros(small_glove):
     from gensim.models import KeyedVectors
 
-    from ctxembed.static.domain_dims import append_domain_dims
+    from ctxembed.static.domain_dims import all_but_the_top, postprocess
 
-    domain = KeyedVectors(vector_size=4)
-    domain.add_vectors(["river", "zzqx"], np.array([[3, 0, 0, 0], [0, 0, 0, 6]], dtype=np.float32))
-    vectors = merge_vectors(small_glove, KeyedVectors(vector_size=50))
-    vectors.add_vectors(["zzqx"], np.ones((1, 50), dtype=np.float32))
-    out = append_domain_dims(vectors, domain, 0.5)
-    assert out.vector_size == 54 and out.index_to_key == vectors.index_to_key
-    np.testing.assert_array_equal(out["bank"], np.concatenate([small_glove["bank"], np.zeros(4)]))  # no domain row
-    scale = np.median(np.linalg.norm(vectors.vectors, axis=1)) / 4.5  # median norms matched (domain: 3 and 6)
-    np.testing.assert_allclose(out["river"][50:], 0.5 * scale * np.array([3, 0, 0, 0]), rtol=1e-5)
-    np.testing.assert_array_equal(out["river"][:50], small_glove["river"])
+    rng = np.random.default_rng(0)
+    vectors = KeyedVectors(vector_size=54)
+    words = small_glove.index_to_key[:300]
+    domain = np.zeros((300, 4), np.float32)
+    domain[:100] = rng.normal(size=(100, 4))  # the first 100 words are "in the corpus"
+    vectors.add_vectors(words, np.hstack([small_glove.vectors[:300], domain]))
+    out = postprocess(config(domain_weight=0.5), vectors, words[:100], 50)
+    np.testing.assert_allclose(out.vectors[:, :50], all_but_the_top(small_glove.vectors[:300], 3), rtol=1e-5)
+    assert not np.any(out.vectors[100:, 50:])  # not in the corpus: zeros
+    ratio = np.median(np.linalg.norm(out.vectors[:100, 50:], axis=1)) / np.median(
+        np.linalg.norm(out.vectors[:, :50], axis=1)
+    )
+    assert ratio == pytest.approx(0.5, rel=1e-4)
+    raw = postprocess(config(top_components=0, domain_top_components=0), vectors, words[:100], 50)
+    np.testing.assert_array_equal(raw.vectors[:, :50], small_glove.vectors[:300])
 
 
 def test_mismatched_dimensions_are_refused(tmp_path, small_glove):
@@ -234,7 +278,7 @@ def test_lowercase_detection(small_glove):
 
 
 def test_long_documents_are_cut_so_gensim_keeps_every_token():
-    from ctxembed.static.finetune import MAX_SENTENCE
+    from ctxembed.static.words import MAX_SENTENCE
 
     text = " ".join(f"w{i % 97}" for i in range(2 * MAX_SENTENCE + 5))
     pieces = domain_sentences([text], lowercase=True)
@@ -259,8 +303,8 @@ def test_lock_count_keeps_rare_known_words_closer(small_glove, lee_sentences):
     rows = np.array([i for i, w in enumerate(wv.index_to_key) if w in small_glove])
     locks = known_word_locks(config(lock_count=50), wv, rows)
     counts = np.array([wv.get_vecattr(wv.index_to_key[i], "count") for i in rows])
-    known = config().lock_known  # the default: pretrained words train at half the rate
-    assert known == 0.5 and np.all(locks[rows][counts >= 50] == known)
+    known = config().lock_known  # the default: pretrained words train at a quarter of the rate
+    assert known == 0.25 and np.all(locks[rows][counts >= 50] == known)
     np.testing.assert_allclose(locks[rows][counts < 50], known * counts[counts < 50] / 50)
 
 

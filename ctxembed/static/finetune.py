@@ -11,78 +11,52 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ctxembed.errors import ConfigError, CorpusError
-from ctxembed.static.embedder import tokenize
 from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
 
 logger = logging.getLogger(__name__)
 
 
-def uses_lowercase(kv: Any, sample: int = 5000) -> bool:
-    """Whether a vocabulary is lowercased (GloVe 6B is), so tokens are normalised to match."""
-    return not any(any(ch.isupper() for ch in word) for word in kv.index_to_key[:sample])
+def _callback_base() -> type:
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    return CallbackAny2Vec
 
 
-MAX_SENTENCE = 10000  # gensim's MAX_WORDS_IN_BATCH: it silently drops the tokens of a longer "sentence"
-
-
-def domain_sentences(texts: Sequence[str], *, lowercase: bool) -> list[list[str]]:
-    """Token lists for gensim, tokenised like `StaticEmbedder` does; long documents are cut into pieces."""
-    out = []
-    for tokens in (tokenize(t, lowercase=lowercase) for t in texts):
-        out.extend(tokens[i : i + MAX_SENTENCE] for i in range(0, len(tokens), MAX_SENTENCE))
-    return out
-
-
-def coverage(sentences: Sequence[Sequence[str]], pretrained: Any, min_count: int) -> dict[str, float]:
-    """Shares of corpus tokens and word types that the pretrained set knows, that are new, or OOV."""
-    counts = Counter(token for sentence in sentences for token in sentence)
-    known = {w for w in counts if w in pretrained.key_to_index}
-    new = {w for w, c in counts.items() if w not in known and c >= min_count}
-    total = sum(counts.values())
-
-    def share(words: set[str]) -> float:
-        return sum(counts[w] for w in words) / total if total else 0.0
-
-    oov = set(counts) - known - new
-    return {
-        "tokens": total,
-        "types": len(counts),
-        "known_types": len(known),
-        "new_types": len(new),
-        "oov_types": len(oov),
-        "known_token_share": share(known),
-        "new_token_share": share(new),
-        "oov_token_share": share(oov),
-    }
-
-
-class AnchorCallback:
-    """After each epoch, move known words `strength` of the way back to their pretrained vectors."""
+class AnchorCallback(_callback_base()):
+    """After each epoch, move known words `strength` of the way back to their pretrained vectors
+    (on the pretrained coordinates; domain dimensions after them are left alone)."""
 
     def __init__(self, rows: np.ndarray, targets: np.ndarray, strength: float) -> None:
         self.rows, self.targets, self.strength = rows, targets, strength
 
     def on_epoch_end(self, model: Any) -> None:
-        table = _trained_table(model)
-        current = table[self.rows]
-        table[self.rows] = current + self.strength * (self.targets - current)
+        table, cols = _trained_table(model), self.targets.shape[1]
+        current = table[self.rows, :cols]
+        table[self.rows, :cols] = current + self.strength * (self.targets - current)
         if hasattr(model.wv, "adjust_vectors"):  # fastText: word vectors = word + subword rows
             model.wv.adjust_vectors()
 
-    # gensim calls these too
-    def on_train_begin(self, model: Any) -> None: ...
-    def on_train_end(self, model: Any) -> None: ...
-    def on_epoch_begin(self, model: Any) -> None: ...
-    def on_batch_begin(self, model: Any) -> None: ...
-    def on_batch_end(self, model: Any) -> None: ...
+
+class PretrainedColumnsLock(_callback_base()):
+    """Per-word lock factors on the first `columns` coordinates only (gensim's locks take whole rows):
+    after each epoch every row's move there is scaled by its factor; the other coordinates train freely."""
+
+    def __init__(self, factors: np.ndarray, columns: int) -> None:
+        self.factors, self.columns = factors[:, None], columns
+        self.start: np.ndarray | None = None
+
+    def on_epoch_begin(self, model: Any) -> None:
+        self.start = _trained_table(model)[:, : self.columns].copy()
+
+    def on_epoch_end(self, model: Any) -> None:
+        table = _trained_table(model)
+        table[:, : self.columns] = self.start + self.factors * (table[:, : self.columns] - self.start)
 
 
 @dataclass
@@ -96,22 +70,32 @@ class TrainedVectors:
     stopped_early: bool = False
     seconds: float = 0.0
     words_per_second: float = 0.0
+    trained_vectors: Any = None  # with domain dimensions: `vectors` before post-processing
 
 
 def merge_vectors(pretrained: Any, trained: Any) -> Any:
-    """Pretrained vocabulary with the trained rows replaced, plus the new domain words appended."""
+    """Pretrained vocabulary with the trained rows replaced, plus the new domain words appended.
+
+    Trained vectors with extra (domain) dimensions pad the pretrained rows with zeros there.
+    """
     from gensim.models import KeyedVectors
 
-    if trained.vector_size != pretrained.vector_size:
+    extra = trained.vector_size - pretrained.vector_size
+    if extra < 0:
         raise ConfigError(
             f"mismatched dimensions: pretrained vectors have {pretrained.vector_size}, trained ones "
-            f"{trained.vector_size}; train with the pretrained dimension"
+            f"{trained.vector_size}; train with at least the pretrained dimension"
         )
-    merged = KeyedVectors(vector_size=pretrained.vector_size, count=0, dtype=np.float32)
-    merged.add_vectors(list(pretrained.index_to_key), pretrained.vectors.copy())
-    words = list(trained.index_to_key)
-    merged.add_vectors(words, trained.vectors, replace=True)
+    merged = KeyedVectors(vector_size=trained.vector_size, count=0, dtype=np.float32)
+    rows = np.hstack([pretrained.vectors, np.zeros((len(pretrained), extra), np.float32)])
+    merged.add_vectors(list(pretrained.index_to_key), rows.astype(np.float32, copy=False))
+    merged.add_vectors(list(trained.index_to_key), trained.vectors, replace=True)
     return merged
+
+
+def _scaled(rows: np.ndarray, norm: float) -> np.ndarray:
+    """`rows` rescaled to length `norm` each."""
+    return rows * (norm / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)) if rows.size else rows
 
 
 def _trained_table(model: Any) -> np.ndarray:
@@ -191,12 +175,23 @@ def train_vectors(
     drift_check: Any = None,
     dim: int | None = None,
 ) -> TrainedVectors:
-    """Continue training from `pretrained` (or from scratch with `init=False`, `dim` dimensions)."""
+    """Continue training from `pretrained` (or from scratch with `init=False`) at `dim` dimensions.
+
+    With `init` and `dim` above the pretrained size, the extra (domain) coordinates start at random
+    and train freely beside the pretrained ones, sharing one output layer; the lock factors apply to
+    the pretrained coordinates only.
+    """
     fasttext = config.algorithm == Algorithm.FASTTEXT and init
+    pre_dim = int(pretrained.vector_size)
+    size = pre_dim if dim is None else dim
+    if init and size < pre_dim or fasttext and size != pre_dim:
+        raise ConfigError(
+            f"vectors fine-tuned from {pre_dim}-dimensional ones need >= {pre_dim} dimensions (fastText: exactly)"
+        )
     if fasttext:
         model = load_fasttext_model(config, sentences)  # pretrained rows are already in place
     else:
-        model = build_model(config, sentences, pretrained.vector_size if init or dim is None else dim)
+        model = build_model(config, sentences, size)
     wv = model.wv
     table = _trained_table(model)
     rows = np.array([i for i, w in enumerate(wv.index_to_key) if w in pretrained.key_to_index], dtype=np.int64)
@@ -213,12 +208,16 @@ def train_vectors(
     callbacks: list[Any] = []
     lockf = np.ones(1, dtype=np.float32)
     if init:
-        table[rows] = targets
+        table[rows, :pre_dim] = targets
         new = np.setdiff1d(np.arange(len(wv)), rows)
-        if not fasttext and len(new):  # gensim starts new words ~1/dim long: scale them like the pretrained ones
-            norms = np.linalg.norm(table[new], axis=1, keepdims=True)
-            table[new] *= float(np.median(np.linalg.norm(targets, axis=1))) / np.maximum(norms, 1e-12)
+        median = float(np.median(np.linalg.norm(targets, axis=1)))
+        if not fasttext:  # gensim starts rows ~1/dim long: new words and domain coordinates as long as pretrained
+            table[new, :pre_dim] = _scaled(table[new, :pre_dim], median)
+            table[:, pre_dim:] = _scaled(table[:, pre_dim:], median)
         lockf = known_word_locks(config, wv, rows)
+        if size > pre_dim:  # locks on the pretrained coordinates only
+            callbacks.append(PretrainedColumnsLock(lockf, pre_dim))
+            lockf = np.ones(len(wv), dtype=np.float32)
         _set_word_lockf(model, lockf)
         if fasttext:  # n-grams are pretrained parameters too: lock_known: 0 must freeze them
             model.wv.vectors_ngrams_lockf = np.full(len(model.wv.vectors_ngrams), config.lock_known, np.float32)
@@ -264,12 +263,16 @@ def train_vectors(
     return TrainedVectors(name, model, merged, history, stopped, seconds, words / seconds if seconds else 0.0)
 
 
-def drift_guard(pretrained: Any, base: dict[str, float], limit: float) -> Any:
-    """A per-epoch check that flags SimLex/WordSim drops beyond `limit` below the pretrained `base` scores."""
+def drift_guard(pretrained: Any, base: dict[str, float], limit: float, finish: Any = None) -> Any:
+    """A per-epoch check that flags SimLex/WordSim drops beyond `limit` below the pretrained `base` scores
+    (of the vectors as `finish(merged, corpus_words)` post-processes them, if given)."""
     from ctxembed.evaluate.lexical import lexical_scores
 
     def check(trained_wv: Any) -> dict[str, float]:
-        scores = lexical_scores(merge_vectors(pretrained, trained_wv), analogies=False)
+        merged = merge_vectors(pretrained, trained_wv)
+        if finish is not None:
+            merged = finish(merged, list(trained_wv.index_to_key))
+        scores = lexical_scores(merged, analogies=False)
         drops = {k: base[k] - v for k, v in scores.items() if k.endswith("_spearman")}
         return {**scores, "exceeded": float(max(drops.values()) > limit)}
 

@@ -23,11 +23,12 @@ def measure(
     counts: dict[str, dict[str, int]],
     sentences: list[list[str]],
     pretrained: Any,
-    tuned: Any,
+    run: Any,
     lowercase: bool,
 ) -> list[str]:
     """Add lexical drift, neighbours, most changed words, retrieval and the verdict to `report`.
 
+    `run` is the fine-tuned `TrainedVectors`; its words' drift is measured before post-processing.
     `counts` holds each variant's corpus word counts, its SIF weights in the retrieval comparison.
     Returns the words of the neighbour table (for the plot).
     """
@@ -42,10 +43,12 @@ def measure(
         if name != "pretrained"
     }
     counts = Counter(t for s in sentences for t in s)
+    tuned = run.vectors
     words = list(config.neighbour_words) or _frequent_content_words(counts, tuned, pretrained, 5)
     new_words = [w for w in counts if w not in pretrained.key_to_index]
     report["neighbours"] = neighbour_table(words, pretrained, tuned, also=new_words)
-    report["most_changed"] = most_changed(pretrained, tuned, counts, config.min_count * 5)
+    trained = run.trained_vectors if run.trained_vectors is not None else tuned
+    report["most_changed"] = most_changed(pretrained, trained, counts, config.min_count * 5)
     if config.eval_dataset:
         retrieval = _retrieval(config, variants, counts, lowercase)
         report["retrieval"], report["comparison"] = retrieval["scores"], retrieval["comparison"]

@@ -11,12 +11,13 @@ from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed._logs import quiet_logger
 from ctxembed.data import load_corpus
 from ctxembed.results import FinetuneResult
-from ctxembed.static.domain_dims import output_dims, train_recipe
+from ctxembed.static.domain_dims import finisher, output_dims, train_recipe
 from ctxembed.static.embedder import StaticEmbedder
-from ctxembed.static.finetune import coverage, domain_sentences, drift_guard, train_vectors, uses_lowercase
+from ctxembed.static.finetune import drift_guard, train_vectors
 from ctxembed.static.report import measure, plot_neighbours, render_static_report, static_result
 from ctxembed.static.settings import StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors, save_word_counts
+from ctxembed.static.words import coverage, domain_sentences, uses_lowercase
 from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
     logger.info("coverage: %.1f%% of tokens known to %s", 100 * cover["known_token_share"], pretrained_name)
 
     pretrained_lexical = lexical_scores(pretrained)
-    check = None if config.drift_limit is None else drift_guard(pretrained, pretrained_lexical, config.drift_limit)
-    tuned, domain = train_recipe(config, sentences, pretrained, name="fine-tuned", drift_check=check)
+    check = None
+    if config.drift_limit is not None:
+        check = drift_guard(pretrained, pretrained_lexical, config.drift_limit, finish=finisher(config, pretrained))
+    tuned = train_recipe(config, sentences, pretrained, name="fine-tuned", drift_check=check)
     variants = {"pretrained": pretrained, tuned.name: tuned.vectors}
     runs = [tuned]
     if config.baselines:
@@ -97,14 +100,14 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
                 "vocabulary": len(r.model.wv),
                 "dimensions": int(r.vectors.vector_size),
             }
-            for r in runs + ([domain] if domain else [])
+            for r in runs
         },
     }
     texts = [d.full_text for d in docs]  # SIF weights from the domain's own word counts, for every variant
     counts = {
         name: StaticEmbedder(kv, name=name, lowercase=lowercase).count_words(texts) for name, kv in variants.items()
     }
-    words = measure(report, config, variants, counts, sentences, pretrained, tuned.vectors, lowercase)
+    words = measure(report, config, variants, counts, sentences, pretrained, tuned, lowercase)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         save_vectors(tuned, tmp / VECTORS_FILE)
         save_word_counts(counts[tuned.name], tmp / VECTORS_FILE)

@@ -41,7 +41,7 @@ class StaticFinetuneConfig:
     seed: int = field(default=42, metadata={"help": "gensim seed (with workers: 1 a run is reproducible)."})
     workers: int = field(default=1, metadata={"help": "Training threads; >1 is faster but not bit-reproducible."})
     lock_known: float = field(
-        default=0.5, metadata={"help": "Lock factor of pretrained words: 0 frozen, 1 fully trainable."}
+        default=0.25, metadata={"help": "Lock factor of pretrained words: 0 frozen, 1 fully trainable."}
     )
     lock_new: float = field(default=1.0, metadata={"help": "Lock factor of new domain words."})
     lock_count: int = field(
@@ -53,14 +53,24 @@ class StaticFinetuneConfig:
     domain_dims: int | None = field(
         default=None,
         metadata={
-            "help": "Append this many dimensions trained from scratch on the corpus to every word vector: the "
-            "domain's own coordinates beside the fine-tuned pretrained ones (0: off; null: 100 for word2vec, "
-            "0 for fastText, whose .bin output keeps the pretrained size)."
+            "help": "Train this many extra dimensions beside the pretrained ones (random start, no lock): the "
+            "domain's own coordinates (0: off; null: 100 for word2vec, 0 for fastText, whose .bin output keeps "
+            "the pretrained size)."
         },
     )
     domain_weight: float = field(
-        default=0.75,
+        default=1.25,
         metadata={"help": "Scale of the domain dimensions after matching their median norm to the pretrained ones."},
+    )
+    top_components: int = field(
+        default=3,
+        metadata={
+            "help": "With domain dimensions: all-but-the-top post-processing of the pretrained coordinates, "
+            "removing their mean and this many principal directions (0: leave them as trained)."
+        },
+    )
+    domain_top_components: int = field(
+        default=1, metadata={"help": "The same for the domain coordinates (over the corpus words; 0: as trained)."}
     )
     warmup_epochs: int = field(
         default=0, metadata={"help": "First epochs train the output layer and new words only (pretrained words held)."}
@@ -104,6 +114,11 @@ class StaticFinetuneConfig:
         if self.domain_dims is not None and self.domain_dims < 0 or not self.domain_weight > 0:
             raise ConfigError(
                 f"domain_dims must be >= 0 or null and domain_weight > 0, got {self.domain_dims} and {self.domain_weight}"
+            )
+        if self.top_components < 0 or self.domain_top_components < 0:
+            raise ConfigError(
+                f"top_components and domain_top_components must be >= 0 (0: no post-processing), got "
+                f"{self.top_components} and {self.domain_top_components}"
             )
         if self.algorithm == Algorithm.FASTTEXT and self.domain_dims:
             raise ConfigError(
