@@ -84,6 +84,9 @@ def test_bundled_configs_load():
     assert load_config(SensesConfig, root / "senses.yaml").static == {"GloVe 50d": "glove-wiki-gigaword-50"}
     static = load_config(StaticFinetuneConfig, root / "static-glove.yaml")
     assert (static.alpha, static.epochs, static.lock_count, static.anchor) == (0.05, 40, 20, 0.0)  # the defaults
+    recipe = ("lock_known", "domain_size", "domain_weight", "top_components", "domain_top_components")
+    defaults = StaticFinetuneConfig()
+    assert [getattr(static, k) for k in recipe] == [getattr(defaults, k) for k in recipe]  # states the recipe
     assert any(
         m.name.startswith("distilled") for m in load_config(EvaluateConfig, root / "evaluate-static.yaml").models
     )
