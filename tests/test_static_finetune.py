@@ -258,6 +258,34 @@ def test_postprocess_scales_the_domain_part_and_keeps_zeros(small_glove):
     np.testing.assert_array_equal(raw.vectors[:, :50], small_glove.vectors[:300])
 
 
+def test_report_retrieval_weights_each_variant_by_its_corpus_counts(tmp_path, small_glove, lee_sentences, monkeypatch):
+    import ctxembed.static.embedder as embedder_module
+    from ctxembed.data import Document
+    from ctxembed.evaluate.beir import BeirDataset
+    from ctxembed.static.finetune import TrainedVectors
+    from ctxembed.static.report import measure
+
+    docs = [Document(f"d{i}", " ".join(s[:40])) for i, s in enumerate(lee_sentences[:30])]
+    BeirDataset(docs, {"q": docs[0].text[:60]}, {"dev": {"q": {"d0": 1}}}).save(tmp_path / "beir")
+    seen: dict[str, object] = {}
+
+    class Spy(embedder_module.StaticEmbedder):
+        def __init__(self, vectors, **kwargs):
+            seen[kwargs["name"]] = kwargs.get("word_counts")
+            super().__init__(vectors, **kwargs)
+
+    monkeypatch.setattr(embedder_module, "StaticEmbedder", Spy)
+    counts = {"pretrained": {"the": 5, "police": 2}, "fine-tuned": {"the": 7}}
+    from ctxembed.evaluate.lexical import lexical_scores
+
+    report = {"lexical": {"pretrained": lexical_scores(small_glove)}}
+    run = TrainedVectors("fine-tuned", None, small_glove)
+    variants = {"pretrained": small_glove, "fine-tuned": small_glove}
+    cfg = config(eval_dataset=str(tmp_path / "beir"), pooling="sif")
+    measure(report, cfg, variants, counts, lee_sentences[:30], small_glove, run, True)
+    assert seen == counts and report["retrieval"]["fine-tuned"]["ndcg@10"] >= 0
+
+
 def test_mismatched_dimensions_are_refused(tmp_path, small_glove):
     from gensim.models import KeyedVectors
 

@@ -42,13 +42,13 @@ def measure(
         for name, scores in report["lexical"].items()
         if name != "pretrained"
     }
-    counts = Counter(t for s in sentences for t in s)
+    tokens = Counter(t for s in sentences for t in s)  # (not `counts`: those are the variants' SIF counts)
     tuned = run.vectors
-    words = list(config.neighbour_words) or _frequent_content_words(counts, tuned, pretrained, 5)
-    new_words = [w for w in counts if w not in pretrained.key_to_index]
+    words = list(config.neighbour_words) or _frequent_content_words(tokens, tuned, pretrained, 5)
+    new_words = [w for w in tokens if w not in pretrained.key_to_index]
     report["neighbours"] = neighbour_table(words, pretrained, tuned, also=new_words)
     trained = run.trained_vectors if run.trained_vectors is not None else tuned
-    report["most_changed"] = most_changed(pretrained, trained, counts, config.min_count * 5)
+    report["most_changed"] = most_changed(pretrained, trained, tokens, config.min_count * 5)
     if config.eval_dataset:
         retrieval = _retrieval(config, variants, counts, lowercase)
         report["retrieval"], report["comparison"] = retrieval["scores"], retrieval["comparison"]
