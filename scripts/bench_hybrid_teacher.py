@@ -24,7 +24,7 @@ def main() -> int:
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.contextual.pseudo_labels import teacher_scores
     from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_index, bm25_tokens, per_query_ndcg
+    from ctxembed.evaluate.metrics import bm25_index, bm25_tokens, score_matrix_ndcg
     from ctxembed.evaluate.significance import paired_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,8 +44,7 @@ def main() -> int:
     lexical = np.stack([index.get_scores(t) for t in bm25_tokens([queries[q] for q in qids])])
 
     def ndcg(scores: np.ndarray) -> dict[str, float]:
-        top = np.argsort(-scores, axis=1)[:, :10]
-        return per_query_ndcg({q: {ids[j]: 10.0 - r for r, j in enumerate(row)} for q, row in zip(qids, top)}, relevant)
+        return score_matrix_ndcg(scores, qids, ids, relevant)
 
     base = ndcg(dense)
     lines = {"base model": base, "BM25": ndcg(lexical)}

@@ -283,7 +283,7 @@ def test_report_retrieval_weights_each_variant_by_its_corpus_counts(tmp_path, sm
     variants = {"pretrained": small_glove, "fine-tuned": small_glove}
     cfg = config(eval_dataset=str(tmp_path / "beir"), pooling="sif")
     measure(report, cfg, variants, counts, lee_sentences[:30], small_glove, run, True)
-    assert seen == counts and report["retrieval"]["fine-tuned"]["ndcg@10"] >= 0
+    assert seen == counts and set(report["retrieval"]) == set(variants)
 
 
 def test_mismatched_dimensions_are_refused(tmp_path, small_glove):

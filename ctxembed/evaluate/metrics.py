@@ -96,7 +96,13 @@ def exact_ndcg_per_query(
     k: int = 10,
 ) -> dict[str, float]:
     """Each query's nDCG@k under exact inner-product search (for paired comparisons in benchmarks)."""
-    scores = np.asarray(query_vectors) @ np.asarray(doc_vectors).T
+    return score_matrix_ndcg(np.asarray(query_vectors) @ np.asarray(doc_vectors).T, qids, doc_ids, relevant, k)
+
+
+def score_matrix_ndcg(
+    scores: np.ndarray, qids: Sequence[str], doc_ids: Sequence[str], relevant: Qrels, k: int = 10
+) -> dict[str, float]:
+    """Each query's nDCG@k when its documents are ranked by its row of a (queries x documents) score matrix."""
     run = {q: {doc_ids[j]: float(row[j]) for j in np.argsort(-row)[:k]} for q, row in zip(qids, scores)}
     return per_query_ndcg(run, relevant, k)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from gensim.models.callbacks import CallbackAny2Vec
 
 from ctxembed.errors import ConfigError, CorpusError
 from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
@@ -22,13 +23,7 @@ from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
 logger = logging.getLogger(__name__)
 
 
-def _callback_base() -> type:
-    from gensim.models.callbacks import CallbackAny2Vec
-
-    return CallbackAny2Vec
-
-
-class AnchorCallback(_callback_base()):
+class AnchorCallback(CallbackAny2Vec):
     """After each epoch, move known words `strength` of the way back to their pretrained vectors
     (on the pretrained coordinates; domain dimensions after them are left alone)."""
 
@@ -43,7 +38,7 @@ class AnchorCallback(_callback_base()):
             model.wv.adjust_vectors()
 
 
-class PretrainedColumnsLock(_callback_base()):
+class PretrainedColumnsLock(CallbackAny2Vec):
     """Per-word lock factors on the first `columns` coordinates only (gensim's locks take whole rows):
     after each epoch every row's move there is scaled by its factor; the other coordinates train freely."""
 
