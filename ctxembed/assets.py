@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ctxembed.errors import AssetNotFoundError
+from ctxembed.errors import AssetNotFoundError, DependencyError
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,12 @@ def _resolve(name: str, table: dict[str, PackagedAsset], kind: str, *, allow_hub
         return ResolvedAsset(local, _packaged_name(local, table) or local, True)
     asset = table.get(name.lower())
     if asset is not None:
-        try:
-            module = importlib.import_module(asset.module)
-        except ImportError:
+        if importlib.util.find_spec(asset.module) is None:
             raise AssetNotFoundError(
                 f"{kind} {name!r} is not installed; run `pip install {asset.package}` "
                 f"(an offline copy), or pass a local path"
-            ) from None
+            )
+        module = importlib.import_module(asset.module)  # installed: a failure here is a broken install, shown as is
         return ResolvedAsset(asset.locate(module), asset.canonical, True)
     if not allow_hub or os.environ.get("HF_HUB_OFFLINE") == "1" or "/" not in name:
         known = ", ".join(sorted({a.canonical for a in table.values()}))
@@ -76,10 +77,9 @@ def _resolve(name: str, table: dict[str, PackagedAsset], kind: str, *, allow_hub
 def _packaged_name(local: str, table: dict[str, PackagedAsset]) -> str | None:
     """The well-known name of a local path that is a packaged copy, so identities stay stable."""
     for asset in {a.canonical: a for a in table.values()}.values():
-        try:
-            module = importlib.import_module(asset.module)
-        except ImportError:
+        if importlib.util.find_spec(asset.module) is None:
             continue
+        module = importlib.import_module(asset.module)
         if str(Path(asset.locate(module)).resolve()) == local:
             return asset.canonical
     return None
@@ -113,3 +113,21 @@ def resolve_data_path(path: str) -> str:
     if path.startswith("gensim:"):
         return gensim_datapath(path.removeprefix("gensim:"))
     return path
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported (found on the path; a broken install still fails loudly on import)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        return False
+
+
+def require(module: str, install: str) -> Any:
+    """Import an optional dependency; a missing one is a `DependencyError` that names the install command.
+    An installed but broken package raises its own error: it is not reported as missing."""
+    if not installed(module):
+        raise DependencyError(
+            f"{install.split(':')[0]} needs {module.split('.')[0]}: {install.split(':', 1)[-1].strip()}"
+        )
+    return importlib.import_module(module)

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; user errors print one line and exit 1, usage errors exit 2."""
+    """Run the CLI; user errors print one line and exit 1, usage errors exit 2, unexpected failures exit 3."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("ctxembed").setLevel(logging.INFO)  # progress lines of long steps
@@ -148,11 +148,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _show_warnings():
             return int(args.func(args))
-    except (CtxEmbedError, OSError, ValueError) as exc:  # user input, files, disks: one line, no traceback
+    except Exception as exc:
         if args.verbose:
             raise
-        print(f"ctxembed: error: {printable(_with_flags(_describe(exc)))}", file=sys.stderr)
-        return 1
+        message, code = describe_failure(exc)
+        print(f"ctxembed: error: {printable(message)}", file=sys.stderr)
+        return code
+
+
+def describe_failure(exc: BaseException) -> tuple[str, int]:
+    """One line and an exit code for a failed command: 1 for a problem the user can fix (ctxembed's own
+    errors, a file or disk the system refused), 3 for anything else, reported as what it is, not blamed on
+    the input."""
+    if isinstance(exc, CtxEmbedError):
+        return _with_flags(_describe(exc)), 1
+    if isinstance(exc, OSError) and exc.strerror:
+        return _describe(exc), 1
+    if isinstance(exc, MemoryError):
+        return "out of memory; lower the batch size or use a machine with more memory (rerun with -v for where)", 3
+    detail = " ".join(str(exc).split())[:300]
+    return (
+        f"unexpected {type(exc).__module__}.{type(exc).__name__}: {detail} - a bug in ctxembed or a library it "
+        f"uses, not a problem with your input; rerun with -v for the traceback and report it",
+        3,
+    )
 
 
 # Library messages name config keys; on the command line these flags set them.
@@ -179,7 +198,7 @@ def _describe(exc: BaseException) -> str:
         where = exc.filename or ""
         hint = {
             "No space left on device": "free disk space or choose another --out",
-            "Permission denied": "choose a location you can write to",
+            "Permission denied": "check its permissions, or choose a location you can use",
             "Not a directory": "a parent of the path is a file; choose another --out",
             "Read-only file system": "choose a writable location",
         }.get(exc.strerror, "check the path")

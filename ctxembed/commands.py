@@ -53,7 +53,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         try:
             lines = path.read_text(encoding="utf-8-sig").splitlines()
         except UnicodeDecodeError as exc:
-            raise CtxEmbedError(f"{path}: not UTF-8 (byte {exc.start}); re-encode the queries file as UTF-8") from None
+            raise CtxEmbedError(f"{path}: not UTF-8 (byte {exc.start}); re-encode the queries file as UTF-8") from exc
         queries = [q.strip() for q in lines if q.strip()]
     else:
         queries = list(args.query)
@@ -68,7 +68,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     for query in queries:
         try:
             (hits,) = index.search([query], k=args.k)
-        except EmptyTextError as exc:  # one unknown query is reported; the others are still answered
+        except EmptyTextError as exc:  # in a batch, one unknown query is reported and the others answered
+            if len(queries) == 1:
+                raise
             failed += 1
             if args.json:
                 print(json.dumps({"query": query, "error": str(exc)}, ensure_ascii=False))

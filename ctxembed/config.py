@@ -35,10 +35,10 @@ class CorpusConfig:
 
         try:
             codecs.lookup(self.encoding)
-        except LookupError:
+        except LookupError as exc:
             raise ConfigError(
                 f"corpus.encoding {self.encoding!r} is not a known text encoding; use e.g. utf-8 or latin-1"
-            ) from None
+            ) from exc
 
 
 @dataclass(frozen=True)

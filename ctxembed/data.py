@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ def corpus_path(config: CorpusConfig | str) -> Path:
 def corpus_source(config: CorpusConfig) -> str:
     """Path, size and modification time of a corpus file: what a resumed build checks is unchanged."""
     path = corpus_path(config)
-    files = sorted(path.rglob("*.txt")) if path.is_dir() else [path]
+    files = corpus_files(path) if path.is_dir() else [path]
     stats = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     digest = hashlib.sha1(repr(stats).encode()).hexdigest()[:16]
     return f"{path.resolve()}:{len(files)} file(s):{digest}"
@@ -85,7 +86,7 @@ def _decode(raw: bytes, path: Path, line: int | None, encoding: str) -> str:
         raise CorpusError(
             f"{where}: cannot decode byte {raw[exc.start]:#04x} at offset {exc.start} as {encoding}; "
             f"re-encode the file as UTF-8 or set corpus.encoding (e.g. latin-1)"
-        ) from None
+        ) from exc
 
 
 def _read_txt_lines(path: Path, encoding: str) -> Iterator[Document]:
@@ -96,8 +97,19 @@ def _read_txt_lines(path: Path, encoding: str) -> Iterator[Document]:
                 yield Document(id=str(lineno), text=text)
 
 
+def corpus_files(folder: Path) -> list[Path]:
+    """The .txt files under a corpus folder, sorted; a link whose target is gone is skipped with a warning."""
+    files = []
+    for candidate in sorted(folder.rglob("*.txt")):
+        if candidate.is_file():
+            files.append(candidate)
+        elif candidate.is_symlink() and not candidate.exists():
+            warnings.warn(f"{candidate}: skipped, a symbolic link whose target does not exist", stacklevel=2)
+    return files
+
+
 def _read_txt_folder(path: Path, encoding: str) -> Iterator[Document]:
-    files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+    files = corpus_files(path)
     if not files:
         raise CorpusError(f"corpus folder {path} has no .txt files; put one document per .txt file")
     return _read_txt_files(path, files, encoding)
@@ -121,7 +133,7 @@ def _read_jsonl(path: Path, config: CorpusConfig) -> Iterator[Document]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise CorpusError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from None
+                raise CorpusError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from exc
             if not isinstance(row, dict) or config.text_column not in row:
                 raise CorpusError(
                     f"{path}, line {lineno}: missing key {config.text_column!r}; each line must be an "
@@ -143,8 +155,8 @@ def _check_string(value: object, where: str, key: str) -> None:
         raise CorpusError(f"{where}: {key!r} must be a string, got {json.dumps(value)[:40]}; quote it or fix the row")
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise CorpusError(f"{where}: {key!r} holds a lone surrogate escape (e.g. \\ud800); remove it") from None
+    except UnicodeEncodeError as exc:
+        raise CorpusError(f"{where}: {key!r} holds a lone surrogate escape (e.g. \\ud800); remove it") from exc
 
 
 def _read_table(path: Path, config: CorpusConfig) -> Iterator[Document]:
@@ -182,6 +194,11 @@ def _read_table(path: Path, config: CorpusConfig) -> Iterator[Document]:
                 doc_id = str(data[config.id_column][i]) if config.id_column else str(row)
                 title = str(data[config.title_column][i] or "") if config.title_column else ""
                 yield Document(doc_id, str(text).strip(), title)
-    except (pa.ArrowException, UnicodeDecodeError, OSError) as exc:
-        hint = "; check corpus.encoding" if path.suffix.lower() == ".csv" else ""
-        raise CorpusError(f"{path}: cannot read as a table: {' '.join(str(exc).split())[:200]}{hint}") from None
+    except UnicodeDecodeError as exc:  # csv text in another encoding than corpus.encoding
+        raise CorpusError(f"{path}: cannot decode as {config.encoding} ({exc.reason}); check corpus.encoding") from exc
+    except (pa.ArrowInvalid, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # the system refused (disk, permissions): its own message names the cause
+        # a malformed table: pyarrow raises ArrowInvalid, or an OSError without errno for a damaged parquet file
+        hint = "; check corpus.encoding" if "utf8" in str(exc).lower() else ""
+        raise CorpusError(f"{path}: cannot read as a table: {' '.join(str(exc).split())[:200]}{hint}") from exc

@@ -159,11 +159,11 @@ def _parse(raw: bytes, shown: Path, number: int) -> Document:
         doc = Document(row["_id"], row["text"], row.get("title", ""))
         if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
             raise TypeError
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise CtxEmbedError(
             f"{shown}, document {number}: not a JSON object with string '_id' and 'text'; the index folder is "
             f"damaged: rebuild it"
-        ) from None
+        ) from exc
     return doc
 
 

@@ -8,7 +8,11 @@ class CtxEmbedError(Exception):
 
 
 class ConfigError(CtxEmbedError, ValueError):
-    """A run config has an unknown key, a wrong type or conflicting values."""
+    """A run config has an unknown key, a wrong type or conflicting values; `key` names it when known."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class CorpusError(CtxEmbedError, ValueError):
@@ -29,3 +33,7 @@ class EmptyTextError(CtxEmbedError, ValueError):
 
 class OutputExistsError(CtxEmbedError, FileExistsError):
     """An output path already holds an artifact and `overwrite` was not asked for."""
+
+
+class DependencyError(CtxEmbedError, ImportError):
+    """Installed packages do not work together (e.g. a transformers that needs a newer peft): not the input's fault."""

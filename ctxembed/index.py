@@ -56,7 +56,7 @@ class VectorIndex:
             raise CtxEmbedError(
                 f"invalid FAISS factory string {factory!r}: {str(exc).strip().splitlines()[-1]}; "
                 f"try Flat, HNSW32 or IVF256,Flat"
-            ) from None
+            ) from exc
         self.nprobe = nprobe
         self.ef_search = ef_search
         self.docs: Sequence[Document] = []  # a list while building, a `DocStore` (read on demand) when loaded
@@ -140,7 +140,7 @@ class VectorIndex:
             raise CtxEmbedError(
                 f"cannot train FAISS index {self.factory!r} on {len(vectors)} vectors "
                 f"({str(exc).strip().splitlines()[-1]}); use fewer IVF lists or the exact Flat index"
-            ) from None
+            ) from exc
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed queries, refusing any with nothing the model knows."""
@@ -253,8 +253,8 @@ class VectorIndex:
             )
         try:
             index.faiss_index = faiss.read_index(readable_path(vectors))
-        except RuntimeError:
-            raise CtxEmbedError(f"{path} is empty or not a readable FAISS index; rebuild the index") from None
+        except RuntimeError as exc:
+            raise CtxEmbedError(f"{path} is empty or not a readable FAISS index; rebuild the index") from exc
         if index.faiss_index.d != embedder.dim:
             raise CtxEmbedError(
                 f"{path} holds {index.faiss_index.d}-d vectors but the manifest's model gives {embedder.dim}-d; "

@@ -9,6 +9,7 @@ The finished folder is swapped in atomically, as every index save is.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir, atomic_file, refuse_existing
+from ctxembed._io import atomic_dir, atomic_file, check_output_folder, remove_path
 from ctxembed.data import Document
 from ctxembed.doc_store import DOCS_FILE, OFFSETS_FILE, DocStoreWriter
 from ctxembed.errors import CorpusError, CtxEmbedError, EmptyTextError
@@ -93,8 +94,8 @@ class _Checkpoint:
             return None
         try:
             return json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise CtxEmbedError(f"{path} is damaged; run again without --resume to start over") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CtxEmbedError(f"{path} is damaged; run again without --resume to start over") from exc
 
     def write(self, index: VectorIndex, ids: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]) -> None:
         generation = state["generation"] + 1
@@ -140,7 +141,7 @@ def build_index(
             return embedder.encode_documents(texts, batch_size=batch_size)
 
     out = Path(out)
-    refuse_existing(out, overwrite)
+    check_output_folder(out, overwrite)  # before any work: a refused output leaves nothing behind
     partial = partial_folder(out)
     checkpoints = _Checkpoint(partial)
     state = checkpoints.read() if resume else None
@@ -159,8 +160,12 @@ def build_index(
         index = VectorIndex(embedder, factory=factory, nprobe=nprobe, ef_search=ef_search)
         partial.mkdir(parents=True)
         if not index.faiss_index.is_trained:
-            sample, _ = reservoir_sample(corpus(), training_size(index.faiss_index), seed)
-            index._train(encode([d.full_text for d in sample]))
+            try:
+                sample, _ = reservoir_sample(corpus(), training_size(index.faiss_index), seed)
+                index._train(encode([d.full_text for d in sample]))
+            except BaseException:
+                remove_path(partial)
+                raise
         state = {"embedder": embedder.identity(), "factory": factory, "source": source, "read": 0, "count": 0}
         state.update(size=0, skipped=[], generation=0, total=total)
         writer, ids = DocStoreWriter(partial), np.zeros(0, dtype=np.int64)
@@ -196,10 +201,24 @@ def build_index(
                 f"empty; check the corpus language and encoding, or use vectors that cover it"
             )
         writer.close()
-    except BaseException:
+    except BaseException as exc:
         writer.abandon()
+        if not _keep_for_resume(exc, partial):
+            remove_path(partial)
         raise
-    return _publish(index, state, partial, out, overwrite)
+    try:
+        return _publish(index, state, partial, out, overwrite)
+    except Exception:
+        remove_path(partial)  # the checkpoint was already retired: nothing to resume from
+        raise
+
+
+def _keep_for_resume(exc: BaseException, partial: Path) -> bool:
+    """Keep a partial build that `--resume` can continue: after an interrupt (Ctrl-C) or a failure that is not
+    the input's (e.g. out of memory) once a checkpoint exists; not on a full disk, where leftovers make it worse."""
+    if isinstance(exc, CtxEmbedError) or (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return False  # a resume would meet the same input error, or the same full disk
+    return not isinstance(exc, Exception) or (partial / STATE_FILE).exists()
 
 
 def _chunks(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:

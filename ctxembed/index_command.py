@@ -13,7 +13,7 @@ from ctxembed.errors import CtxEmbedError
 
 def cmd_index(args: argparse.Namespace) -> int:
     from ctxembed import load_embedder
-    from ctxembed._io import refuse_existing
+    from ctxembed._io import check_output_folder
     from ctxembed.config import IndexRunConfig
     from ctxembed.data import corpus_source, iter_corpus
     from ctxembed.index_build import build_index
@@ -32,7 +32,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             "contextual.precision": args.precision,
         },
     )
-    refuse_existing(args.out, args.overwrite)
+    check_output_folder(args.out, args.overwrite)  # fails fast, before a model loads
     source = corpus_source(config.corpus)  # also fails fast on a missing corpus, before a model loads
     started = time.perf_counter()
     backend = config.backend.value
@@ -70,10 +70,9 @@ def _engine(args: argparse.Namespace, embedder: Any, batch_size: int) -> Any:
         return None
     if args.workers is not None and args.workers < 1:
         raise CtxEmbedError(f"--workers must be >= 1, got {args.workers}")
-    try:
-        import ray
-    except ImportError:
-        raise CtxEmbedError("--engine ray needs Ray: pip install 'ctxembed[scale]' (or pip install ray)") from None
+    from ctxembed.assets import require
+
+    ray = require("ray", "--engine ray: pip install 'ctxembed[scale]' (or pip install ray)")
     from ctxembed.ray_engine import RayEncoder
 
     if not ray.is_initialized():

@@ -40,14 +40,14 @@ def open_generation(folder: Path) -> dict[str, Any]:
         for name in (MANIFEST_FILE, INDEX_FILE, DOCS_FILE):
             try:
                 files[name] = (folder / name).open("rb")
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
                 if name == MANIFEST_FILE:
                     raise CtxEmbedError(
                         f"{folder} is not a ctxembed index (no {name}); build one with `ctxembed index`"
-                    ) from None
+                    ) from exc
                 if _replaced(folder, files[MANIFEST_FILE]):
                     raise
-                raise CtxEmbedError(f"{folder / name} is missing; rebuild the index") from None
+                raise CtxEmbedError(f"{folder / name} is missing; rebuild the index") from exc
         try:
             files[OFFSETS_FILE] = (folder / OFFSETS_FILE).open("rb")
         except FileNotFoundError:
@@ -89,10 +89,10 @@ def parse_manifest(raw: bytes, path: Path) -> dict[str, Any]:
     """Check the bytes of a manifest; errors name `path` and say to rebuild."""
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise CtxEmbedError(f"{path}: not UTF-8 text; the index folder is damaged: rebuild the index") from None
+    except UnicodeDecodeError as exc:
+        raise CtxEmbedError(f"{path}: not UTF-8 text; the index folder is damaged: rebuild the index") from exc
     except json.JSONDecodeError as exc:
-        raise CtxEmbedError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}); rebuild the index") from None
+        raise CtxEmbedError(f"{path}: invalid JSON ({exc.msg}, line {exc.lineno}); rebuild the index") from exc
     if not isinstance(manifest, dict):
         raise CtxEmbedError(f"{path}: expected a JSON object, got {type(manifest).__name__}; rebuild the index")
     missing = [key for key in MANIFEST_KEYS if key not in manifest]

@@ -34,20 +34,19 @@ def colour(i: int) -> Any:
 def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, str]:
     """2D coordinates (n, 2) and the method's name: UMAP when installed and there are enough points, else PCA."""
     vectors = np.asarray(vectors, dtype=np.float64)
-    if len(vectors) >= 10:
-        try:
-            import warnings
+    from ctxembed.assets import installed
 
-            with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
-                warnings.filterwarnings("ignore", message="n_jobs value")
-                warnings.filterwarnings("ignore", message="Tensorflow not installed")  # ParametricUMAP only
-                import umap
+    if len(vectors) >= 10 and installed("umap"):
+        import warnings
 
-                reducer = umap.UMAP(n_components=2, n_neighbors=min(8, len(vectors) - 1), random_state=0, n_jobs=1)
-                xy = reducer.fit_transform(vectors)
-            return np.asarray(xy), "UMAP"
-        except ImportError:
-            pass
+        with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
+            warnings.filterwarnings("ignore", message="n_jobs value")
+            warnings.filterwarnings("ignore", message="Tensorflow not installed")  # ParametricUMAP only
+            import umap
+
+            reducer = umap.UMAP(n_components=2, n_neighbors=min(8, len(vectors) - 1), random_state=0, n_jobs=1)
+            xy = reducer.fit_transform(vectors)
+        return np.asarray(xy), "UMAP"
     centered = vectors - vectors.mean(axis=0)
     if not np.any(centered):
         return np.zeros((len(vectors), 2)), "PCA"

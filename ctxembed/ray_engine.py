@@ -43,11 +43,11 @@ class RayEncoder:
     """A callable that encodes documents on `workers` Ray actors, in order."""
 
     def __init__(self, identity: dict[str, Any], *, workers: int | None = None, batch_size: int = 64) -> None:
-        try:
-            import ray
-            from ray.util import ActorPool
-        except ImportError:
-            raise CtxEmbedError("--engine ray needs Ray: pip install 'ctxembed[scale]' (or pip install ray)") from None
+        from ctxembed.assets import require
+
+        ray = require("ray", "--engine ray: pip install 'ctxembed[scale]' (or pip install ray)")
+        from ray.util import ActorPool
+
         if not ray.is_initialized():
             raise CtxEmbedError("start Ray first (ray.init(), or `ctxembed index --engine ray [--address ADDR]`)")
         workers = workers or max(1, int(ray.available_resources().get("CPU", 1)))

@@ -20,10 +20,10 @@ def embedder_class(backend: Backend | str) -> Any:
     """The class that implements `backend` (imported on first use: torch is heavy)."""
     try:
         module, _, name = EMBEDDERS[Backend(backend)].partition(":")
-    except ValueError:
+    except ValueError as exc:
         raise CtxEmbedError(
             f"unknown backend {backend!r}; choose one of {', '.join(b.value for b in Backend)}"
-        ) from None
+        ) from exc
     return getattr(import_module(module), name)
 
 
@@ -37,12 +37,14 @@ def embedder_from_identity(identity: dict[str, Any], *, device: str | None = Non
     if not isinstance(identity, dict) or identity.get("backend") not in {b.value for b in Backend}:
         backend = identity.get("backend") if isinstance(identity, dict) else identity
         raise CtxEmbedError(f"the index manifest names an unknown backend {backend!r}; rebuild the index")
-    try:
-        return embedder_class(identity["backend"]).from_identity(identity, device=device)
-    except (KeyError, TypeError) as exc:
+    cls = embedder_class(identity["backend"])
+    missing = [key for key in cls.IDENTITY_KEYS if not isinstance(identity.get(key), str | bool)]
+    if missing:
         raise CtxEmbedError(
-            f"the index manifest's 'embedder' lacks or mistypes {exc}; the manifest is damaged: rebuild the index"
-        ) from None
+            f"the index manifest's 'embedder' lacks or mistypes {', '.join(map(repr, missing))}; the manifest is "
+            f"damaged: rebuild the index"
+        )
+    return cls.from_identity(identity, device=device)  # a failure to load the model keeps its own message
 
 
 def embedder_from_manifest(
@@ -81,7 +83,7 @@ def finetune_config_class(path: str | Path | None, backend: str | None = None) -
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
         backend = data.get("backend") if isinstance(data, dict) else None
     from ctxembed.contextual.settings import ContextualFinetuneConfig
     from ctxembed.static.settings import StaticFinetuneConfig

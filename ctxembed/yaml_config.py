@@ -49,7 +49,7 @@ def from_dict(cls: type[T], data: Any, *, where: str = "config") -> T:
     try:
         return cls(**kwargs)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 _FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -69,9 +69,9 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
     if isinstance(tp, type) and issubclass(tp, Enum):
         try:
             return tp(value)
-        except ValueError:
+        except ValueError as exc:
             choices = ", ".join(repr(m.value) for m in tp)
-            raise ConfigError(f"{where}: {value!r} is not one of {choices}") from None
+            raise ConfigError(f"{where}: {value!r} is not one of {choices}") from exc
     if origin is dict:
         # A mapping of names to weights; a single name or a list of names means weight 1 each.
         if isinstance(value, str):
@@ -110,7 +110,7 @@ def load_config(cls: type[T], path: str | Path) -> T:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     return from_dict(cls, data or {}, where=str(path))
 
 

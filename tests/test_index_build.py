@@ -132,10 +132,10 @@ def test_cli_index_resume_says_it_resumed(tiny_vectors_file, tmp_path, capsys, m
         return real(c) if len(passes) == 1 else _crashing(real(c), 150)
 
     monkeypatch.setattr(data, "iter_corpus", crash_in_build_pass)
-    with pytest.raises(Crash):
-        main([*args, "--out", str(tmp_path / "idx")])
+    assert main([*args, "--out", str(tmp_path / "idx")]) == 3  # not the input's fault: reported as unexpected
+    assert "unexpected" in capsys.readouterr().err
+    assert (tmp_path / ".idx.partial").is_dir()  # the checkpoint is kept for --resume
     monkeypatch.setattr(data, "iter_corpus", real)
-    capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "idx"), "--resume"]) == 0
     err = capsys.readouterr().err
     assert "resumed an interrupted build after 128 documents" in err and "saved 300 vectors" in err

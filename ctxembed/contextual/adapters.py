@@ -42,5 +42,8 @@ def attach_adapter(model: SentenceTransformer, adapter: str, *, base_name: str) 
                 f"adapter {path} was trained on base model {recorded_name!r}, not {base_name!r}; "
                 f"load it on {recorded_name!r} (contextual.model) or train a new adapter"
             )
+    from ctxembed.contextual.versions import check_peft_versions
+
+    check_peft_versions()
     model.load_adapter(str(path))
     return str(path), folder_fingerprint(path)

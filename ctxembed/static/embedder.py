@@ -41,6 +41,8 @@ class StaticEmbedder(SymmetricEncoding):
     from the word's rank in the vector file.
     """
 
+    IDENTITY_KEYS = ("model", "pooling", "lowercase")  # what `from_identity` reads from a manifest
+
     def __init__(
         self,
         vectors: KeyedVectors,

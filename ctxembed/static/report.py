@@ -190,9 +190,9 @@ def _retrieval(
 
 def plot_neighbours(words: list[str], before: Any, after: Any, path: Path) -> list[str]:
     """Two 2D maps (UMAP if installed, else PCA) of the words and their neighbours, before and after."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    from ctxembed.assets import installed
+
+    if not installed("matplotlib"):
         return []
     fig, axes = new_figure(1, 2, figsize=(11, 5))
     method = "PCA"

@@ -80,10 +80,61 @@ def _sniff_format(path: Path) -> str:
     return "word2vec" if header else "glove"
 
 
+FASTTEXT_MAGIC = 793712314  # the int32 a fastText .bin model starts with
+
+
+def _check_header(path: Path, fmt: str) -> None:
+    """Refuse a file whose first bytes cannot start `fmt` before gensim reads it: a foreign file can make
+    gensim's readers allocate a matrix of any size its header claims, or loop on random bytes."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(100)
+    if fmt == "fasttext-bin":
+        _check_fasttext_header(path, head, size)
+        return
+    if fmt in ("word2vec", "word2vec-binary"):
+        first = head.split(b"\n", 1)[0].split()
+        if len(first) == 2 and all(p.isdigit() for p in first):
+            count, dim = int(first[0]), int(first[1])
+            least = count * dim * (4 if fmt == "word2vec-binary" else 2)  # 4 bytes a float; "0 " at the least in text
+            if least > size:
+                raise CorpusError(
+                    f"{path}: its header promises {count} vectors of {dim} values, but the file holds only {size} "
+                    f"bytes; the file is truncated or not {fmt} vectors"
+                )
+
+
+def _check_fasttext_header(path: Path, head: bytes, size: int) -> None:
+    """The fastText header must be one and its sizes must fit the file: gensim's reader trusts them, and loops
+    or allocates without bound on a foreign file. Layout (fastText's args.cc, gensim's _fasttext_bin): an
+    optional magic number and version, then dim, ws, epoch, min_count, neg, word_ngrams, loss, model, bucket,
+    minn, maxn, lr_update_rate (int32), t (double), then the vocabulary's size and word count (int32)."""
+    if len(head) < 72:
+        raise CorpusError(f"{path}: too short for a fastText .bin model ({size} bytes); pass a vector file")
+    magic, version = struct.unpack("<2i", head[:8])
+    start = 8 if magic == FASTTEXT_MAGIC else 0  # the old format has no magic number: dim and ws come first
+    dim, _ws, _epoch, _min_count, _neg, _ngrams, loss, model, bucket = struct.unpack("<9i", head[start : start + 36])
+    vocab_size, nwords = struct.unpack("<2i", head[start + 56 : start + 64])
+    plausible = (start == 0 or version in (11, 12)) and loss in (1, 2, 3, 4) and model in (1, 2, 3)
+    if not plausible or not 0 < dim <= 100_000 or not 0 <= nwords <= vocab_size or bucket < 0:
+        raise CorpusError(
+            f"{path}: not a fastText .bin model (its header is not fastText's) nor word2vec binary (no 'count dim' "
+            f"first line); pass a vector file, or the right format ({', '.join(FORMATS[1:])})"
+        )
+    if model == 3:
+        raise CorpusError(f"{path} is a supervised fastText model (a classifier); pass an unsupervised one")
+    if vocab_size > size or (nwords + bucket) * dim * 4 > size:
+        raise CorpusError(
+            f"{path}: its fastText header promises {vocab_size} words and {nwords + bucket} rows of {dim} values, "
+            f"more than its {size} bytes hold; the file is truncated or corrupt"
+        )
+
+
 def _load_file(path: Path, fmt: str) -> KeyedVectors:
     from gensim.models import KeyedVectors
     from gensim.models.fasttext import load_facebook_vectors
 
+    _check_header(path, fmt)
     try:
         if fmt == "kv":
             return KeyedVectors.load(str(path))
@@ -91,22 +142,12 @@ def _load_file(path: Path, fmt: str) -> KeyedVectors:
             return load_facebook_vectors(str(path))
         binary = fmt == "word2vec-binary"
         return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=fmt == "glove")
-    except (
-        ValueError,
-        EOFError,
-        NotImplementedError,
-        AssertionError,
-        OverflowError,
-        IndexError,
-        KeyError,
-        MemoryError,
-        struct.error,
-    ) as exc:  # gensim's parsers raise all of these on a damaged or foreign file
+    except (ValueError, EOFError, struct.error, IndexError) as exc:  # what gensim's parsers raise on a damaged file
         where = _find_bad_line(path, fmt) if fmt in ("word2vec", "glove") else None
         raise CorpusError(
-            f"{where or path}: cannot read as {fmt} vectors ({type(exc).__name__}: {str(exc)[:80]}); fix the file or pass the right "
-            f"format ({', '.join(FORMATS[1:])})"
-        ) from None
+            f"{where or path}: cannot read as {fmt} vectors ({type(exc).__name__}: {str(exc)[:80]}); fix the file "
+            f"or pass the right format ({', '.join(FORMATS[1:])})"
+        ) from exc
 
 
 def _find_bad_line(path: Path, fmt: str) -> str | None:
