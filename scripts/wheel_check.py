@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,8 +50,13 @@ def main() -> int:
         step("create a clean venv", [sys.executable, "-m", "venv", str(venv)], work, env)
         python = str(venv / "bin" / "python")
         lock = str(ROOT / "requirements.lock")
-        step("install the locked packages", [python, "-m", "pip", "install", "-q", "--no-deps", "-r", lock], work, env)
-        step(f"install {wheel.name}", [python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], work, env)
+        # uv (in the lock) installs in seconds; pip does the same job where uv is missing
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent))
+        install = [uv, "pip", "install", "-q", "--python", python] if uv else [python, "-m", "pip", "install", "-q"]
+        if uv and os.environ.get("PIP_FIND_LINKS"):
+            env.setdefault("UV_FIND_LINKS", os.environ["PIP_FIND_LINKS"])  # the local torch CPU wheel
+        step("install the locked packages", [*install, "--no-deps", "-r", lock], work, env)
+        step(f"install {wheel.name}", [*install, "--no-deps", str(wheel)], work, env)
         empty = work / "elsewhere"
         empty.mkdir(exist_ok=True)
         where = step(
