@@ -14,7 +14,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system-deps data demo test test-fast lint lock check-latest wheel-check clean
+.PHONY: setup system-deps data demo test test-fast lint lock check-latest wheel-check gpu-bundle clean
 
 setup: $(STAMP) system-deps
 
@@ -47,6 +47,10 @@ check-latest:
 # The built wheel, installed alone into a clean venv (no checkout on its path), indexes and searches.
 wheel-check: setup
 	$(BIN)/python scripts/wheel_check.py
+
+# The upload set for the prepared GPU check (scripts/gpu_check.py); README "GPU check" says how to run it.
+gpu-bundle: setup data/manpages/corpus.jsonl
+	$(BIN)/python scripts/gpu_bundle.py
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -89,4 +93,4 @@ lint: setup
 	$(BIN)/ruff format --check ctxembed tests scripts
 
 clean:
-	rm -rf $(VENV) runs data .pytest_cache build
+	rm -rf $(VENV) runs data .pytest_cache build .gpu-bundle

@@ -14,57 +14,13 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-WORDS = (
-    "the a of to and in is was on for with as by at from that it river bank money loan deposit "
-    "account water fish boat server client network request web crane bird construction lift site "
-    "fire bush homes sydney cricket match test team peace talks israel strike airline workers "
-    "union open file create read write close process memory page system call function library "
-    "sat near we he she they went"
-).split()
-
-
-def _vocab() -> dict[str, int]:
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    pieces = ["##" + ch for ch in letters] + ["##s", "##ing", "##ed"]
-    punct = list(".,;:!?'\"-()")
-    tokens = dict.fromkeys(specials + punct + letters + pieces + sorted(WORDS))  # unique, ordered
-    return {token: i for i, token in enumerate(tokens)}
+from tiny_bert import WORDS, save_tiny_bert  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT saved as a sentence-transformers folder."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    try:
-        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    except ImportError:  # sentence-transformers < 6
-        from sentence_transformers.models import Normalize, Pooling, Transformer
-    from sentence_transformers import SentenceTransformer
-
-    root = tmp_path_factory.mktemp("tiny-bert")
-    hf_dir = root / "hf"
-    hf_dir.mkdir()
-    tokenizer = BertTokenizerFast(vocab=_vocab(), do_lower_case=True)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(hf_dir)
-    tokenizer.save_pretrained(hf_dir)
-    transformer = Transformer(str(hf_dir), max_seq_length=64)
-    model = SentenceTransformer(modules=[transformer, Pooling(32, pooling_mode="mean"), Normalize()], device="cpu")
-    out = root / "st"
-    model.save(str(out))
-    return out
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")

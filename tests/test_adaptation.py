@@ -85,9 +85,8 @@ def test_paired_bootstrap_separates_noise_from_a_real_gain():
 def tiny_generator_dir(tmp_path_factory):
     """A random 1-layer Llama with the tiny BERT vocabulary and a chat template: fast, offline."""
     import torch
+    from tiny_bert import _vocab
     from transformers import BertTokenizerFast, LlamaConfig, LlamaForCausalLM
-
-    from tests.conftest import _vocab
 
     out = tmp_path_factory.mktemp("tiny-lm")
     tokenizer = BertTokenizerFast(vocab=_vocab(), do_lower_case=True)
