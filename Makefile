@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctxembed-installed
 LOCK := requirements.lock
-SYSTEM_PACKAGES := manpages manpages-dev groff-base man-db wordnet-base wordnet-sense-index
+SYSTEM_PACKAGES := manpages manpages-dev groff-base man-db wordnet-base wordnet-sense-index python3-doc
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
@@ -63,7 +63,7 @@ system-deps:
 
 # The two domain benchmarks (BEIR format): man-pages (API reference) and Debian package search
 # (a software catalogue). The second reads apt's English descriptions, fetched from Debian's archive.
-data: setup data/manpages/corpus.jsonl data/debian/corpus.jsonl data/debian-train-pairs.jsonl
+data: setup data/manpages/corpus.jsonl data/debian/corpus.jsonl data/debian-train-pairs.jsonl data/pyfaq/corpus.jsonl
 
 data/manpages/corpus.jsonl:
 	$(BIN)/python scripts/build_manpages.py --out data/manpages --overwrite
@@ -73,6 +73,10 @@ data/debian/corpus.jsonl:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq -o Acquire::Languages=en; \
 	  else echo "run: sudo apt-get update -o Acquire::Languages=en"; exit 1; fi; }
 	$(BIN)/python scripts/build_debian.py --out data/debian --overwrite
+
+# Python's FAQ: natural-language questions against prose answers (python3-doc), the hybrid defaults' third domain.
+data/pyfaq/corpus.jsonl:
+	$(BIN)/python scripts/build_pyfaq.py --out data/pyfaq --overwrite
 
 # ~1,200 labelled (query, passage) pairs from the Debian train split, for configs/contextual-pairs.yaml.
 data/debian-train-pairs.jsonl: data/debian/corpus.jsonl
