@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision", choices=["fp32", "bf16", "int8", "auto"], help="override contextual.precision (encoding)"
     )
+    p.add_argument("--sparse", choices=["bm25", "none"], help="override index.sparse (BM25 beside the vectors)")
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build of --out from its checkpoint")
@@ -67,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="*", help="query text(s)")
     p.add_argument("--queries", help="file with one query per line")
     p.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
-    p.add_argument("--json", action="store_true", help="print one JSON line per query")
+    p.add_argument("--json", action="store_true", help="print one JSON line per query (hybrid: each side's score)")
+    p.add_argument(
+        "--mode",
+        choices=["dense", "sparse", "hybrid"],
+        help="which side answers (default: hybrid if the index has BM25)",
+    )
+    p.add_argument("--fusion", choices=["convex", "rrf"], help="how hybrid combines the sides (default: the index's)")
+    p.add_argument("--weight", type=float, help="BM25's weight in hybrid search, 0 to 1 (default: the index's)")
     p.add_argument("--device", help="cpu or cuda (contextual indexes)")
     p.add_argument("--model", help="where the index's model (or vectors) is now, if it moved; checked by content")
     p.add_argument("--adapter", help="where the index's LoRA adapter is now, if it moved; checked by content")
@@ -183,6 +191,7 @@ _FLAGS = {
     "corpus.path": "corpus.path, --corpus",
     "static.trust_pickle: true": "static.trust_pickle: true or --trust-pickle",
     "set `pairs:`": "set `pairs:` (or --pairs)",
+    "fusion.weight must": "fusion.weight (--weight) must",
 }
 
 

@@ -64,10 +64,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         manifest, args.index, device=args.device, model=args.model, adapter=args.adapter, precision=args.precision
     )
     index = VectorIndex.load(args.index, embedder)
+    fusion = index.fusion
+    if args.fusion is not None or args.weight is not None:
+        from dataclasses import replace
+
+        fusion = replace(
+            fusion,
+            method=args.fusion or fusion.method,
+            weight=args.weight if args.weight is not None else fusion.weight,
+        )
     failed = 0
     for query in queries:
         try:
-            (hits,) = index.search([query], k=args.k)
+            (hits,) = index.search([query], k=args.k, mode=args.mode, fusion=fusion)
         except EmptyTextError as exc:  # in a batch, one unknown query is reported and the others answered
             if len(queries) == 1:
                 raise

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from ctxembed.errors import ConfigError
+from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Backend, Pooling, Precision
 from ctxembed.yaml_config import normalize_enums
 
@@ -112,10 +113,17 @@ class IndexConfig:
     checkpoint_seconds: float = field(
         default=60.0, metadata={"help": "Checkpoint a build at most this often; `index --resume` continues it."}
     )
+    sparse: str = field(
+        default="bm25",
+        metadata={"help": "bm25: also index BM25 (bm25s) for sparse and hybrid search; none: dense only."},
+    )
+    fusion: FusionSettings = field(default_factory=FusionSettings)
 
     def __post_init__(self) -> None:
         if self.nprobe < 1 or self.ef_search < 1 or self.batch_size < 1 or self.chunk_size < 1:
             raise ConfigError("index.nprobe, index.ef_search, index.batch_size and index.chunk_size must all be >= 1")
+        if self.sparse not in ("bm25", "none"):
+            raise ConfigError(f"index.sparse must be bm25 or none, got {self.sparse!r}", key="index.sparse")
         if not self.checkpoint_seconds >= 0:
             raise ConfigError(f"index.checkpoint_seconds must be >= 0, got {self.checkpoint_seconds}")
 

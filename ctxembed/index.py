@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ctxembed.index_files import (
     INDEX_FILE,
     MANIFEST_FILE,
     OFFSETS_FILE,
+    SPARSE_DIR,
     auto_factory,
     check_factory,
     check_identity,
@@ -29,7 +31,10 @@ from ctxembed.index_files import (
     relative_paths,
     sha256_of,
 )
-from ctxembed.types import Embedder, SearchResult
+from ctxembed.retrieval.bm25 import SparseIndex
+from ctxembed.retrieval.fusion import FusionSettings
+from ctxembed.retrieval.hybrid import hybrid_search, sparse_search
+from ctxembed.types import Embedder, SearchMode, SearchResult
 
 
 def _faiss() -> Any:
@@ -61,6 +66,8 @@ class VectorIndex:
         self.ef_search = ef_search
         self.docs: Sequence[Document] = []  # a list while building, a `DocStore` (read on demand) when loaded
         self.skipped: list[str] = []
+        self.sparse: SparseIndex | None = None  # BM25 over the same documents, row for row
+        self.fusion = FusionSettings()
         self._apply_search_params()
 
     def _apply_search_params(self) -> None:
@@ -82,9 +89,11 @@ class VectorIndex:
         factory: str = "Flat",
         batch_size: int = 64,
         show_progress: bool = False,
+        sparse: bool = False,
         **params: Any,
     ) -> VectorIndex:
-        """Embed `docs` and index them; refuses a corpus of which no document could be embedded.
+        """Embed `docs` and index them (with `sparse`, also BM25 for hybrid search); refuses a corpus of
+        which no document could be embedded.
 
         For corpora that do not fit in memory, or builds that must survive a crash, use
         `ctxembed.index_build.build_index`, which streams and checkpoints.
@@ -93,6 +102,8 @@ class VectorIndex:
             factory = auto_factory(len(docs), embedder.dim)
         index = cls(embedder, factory=factory, **params)
         index.add(docs, batch_size=batch_size, show_progress=show_progress)
+        if sparse:
+            index.sparse = SparseIndex.build(d.full_text for d in index.docs)
         if docs and not len(index):
             raise EmptyTextError(
                 f"none of the {len(docs)} documents has a word the model knows, so the index would be empty; "
@@ -132,6 +143,8 @@ class VectorIndex:
         if not isinstance(self.docs, list):
             self.docs = list(self.docs)  # a loaded index's on-demand store, extended in memory
         self.docs.extend(docs)
+        if self.sparse is not None:  # BM25's statistics cover the whole corpus: index it again
+            self.sparse = SparseIndex.build(d.full_text for d in self.docs)
 
     def _train(self, vectors: np.ndarray) -> None:
         try:
@@ -157,19 +170,69 @@ class VectorIndex:
         k = max(1, min(int(k), self.faiss_index.ntotal))  # FAISS allocates n x k results
         return self.faiss_index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
 
-    def search(self, queries: str | Sequence[str], k: int = 10) -> list[list[SearchResult]]:
-        """Top-`k` hits for each query, best first."""
+    def stored_vectors(self, positions: np.ndarray) -> np.ndarray | None:
+        """The stored (for compressed indexes, decoded) vectors at `positions`; None where FAISS keeps none."""
+        try:
+            return self.faiss_index.reconstruct_batch(np.asarray(positions, dtype=np.int64))
+        except RuntimeError:
+            try:  # an IVF index reconstructs once it maps ids to lists
+                _faiss().extract_index_ivf(self.faiss_index).make_direct_map()
+                return self.faiss_index.reconstruct_batch(np.asarray(positions, dtype=np.int64))
+            except RuntimeError:
+                return None
+
+    @property
+    def default_mode(self) -> SearchMode:
+        """Hybrid when the index has a sparse side, else dense."""
+        return SearchMode.HYBRID if self.sparse is not None else SearchMode.DENSE
+
+    def search(
+        self,
+        queries: str | Sequence[str],
+        k: int = 10,
+        *,
+        mode: SearchMode | str | None = None,
+        fusion: FusionSettings | None = None,
+        unknown: str = "raise",
+    ) -> list[list[SearchResult]]:
+        """Top-`k` hits for each query, best first: dense (FAISS), sparse (BM25) or hybrid (both, fused).
+
+        `unknown="skip"` answers a query that no side can read with no hits instead of an error (evaluation).
+        """
         if isinstance(queries, str):
             queries = [queries]
-        scores, positions = self.search_vectors(self.encode_queries(queries), k)
+        mode = self._mode(mode)
+        if unknown not in ("raise", "skip"):
+            raise ValueError(f"unknown must be 'raise' or 'skip', got {unknown!r}")
+        skip = unknown == "skip"
+        if mode is SearchMode.SPARSE:
+            return sparse_search(self, self.sparse, queries, k, skip_unknown=skip)
+        if mode is SearchMode.HYBRID:
+            return hybrid_search(self, self.sparse, queries, k, fusion or self.fusion, skip_unknown=skip)
+        vectors = self.embedder.encode_queries(list(queries)) if skip else self.encode_queries(queries)
+        scores, positions = self.search_vectors(vectors, k)
         return [
             [
                 SearchResult(self.docs[p].id, float(s), self.docs[p].full_text)
                 for s, p in zip(row_scores, row_pos)
                 if p >= 0
             ]
-            for row_scores, row_pos in zip(scores, positions)
+            if np.any(vector)
+            else []
+            for vector, row_scores, row_pos in zip(vectors, scores, positions)
         ]
+
+    def _mode(self, mode: SearchMode | str | None) -> SearchMode:
+        try:
+            mode = self.default_mode if mode is None else SearchMode(mode)
+        except ValueError as exc:
+            raise CtxEmbedError(f"unknown search mode {mode!r}; choose dense, sparse or hybrid") from exc
+        if mode is not SearchMode.DENSE and self.sparse is None:
+            raise CtxEmbedError(
+                f"this index has no sparse side, so it cannot search in {mode.value} mode; rebuild it with "
+                f"index.sparse: bm25 (the default), or search with --mode dense"
+            )
+        return mode
 
     def manifest(self) -> dict[str, Any]:
         """What a saved index records about itself and the model that built it."""
@@ -186,6 +249,7 @@ class VectorIndex:
             "ef_search": self.ef_search,
             "count": int(self.faiss_index.ntotal),
             "skipped": self.skipped,
+            "fusion": asdict(self.fusion),
         }
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
@@ -203,6 +267,8 @@ class VectorIndex:
             "index_sha256": sha256_of(tmp / INDEX_FILE),
             "relative_paths": relative_paths(self.embedder.identity(), folder),
         }
+        if self.sparse is not None:
+            manifest["sparse"] = self.sparse.save(tmp)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
     @classmethod
@@ -261,6 +327,18 @@ class VectorIndex:
                 f"the folder mixes two indexes: rebuild it"
             )
         index.docs = DocStore.open(files[DOCS_FILE], files[OFFSETS_FILE], folder / DOCS_FILE)
+        index.fusion, index.sparse = FusionSettings(**manifest.get("fusion", {})), None
+        record = manifest.get("sparse")
+        if record is not None:
+            if files[SPARSE_DIR] is None:
+                raise CtxEmbedError(
+                    f"{folder / SPARSE_DIR} is missing; rebuild the index (or search with --mode dense)"
+                )
+            index.sparse = SparseIndex.load(files[SPARSE_DIR].files, record, shown=folder / SPARSE_DIR)
+            if len(index.sparse) != len(index.docs):
+                raise CtxEmbedError(
+                    f"{folder / SPARSE_DIR} holds {len(index.sparse)} documents, not {len(index.docs)}; rebuild the index"
+                )
         if len(index.docs) != index.faiss_index.ntotal or len(index.docs) != manifest["count"]:
             raise CtxEmbedError(
                 f"{folder} is inconsistent: {index.faiss_index.ntotal} vectors, {len(index.docs)} documents, "

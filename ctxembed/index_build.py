@@ -26,10 +26,12 @@ import numpy as np
 
 from ctxembed._io import atomic_dir, atomic_file, check_output_folder, remove_path
 from ctxembed.data import Document
-from ctxembed.doc_store import DOCS_FILE, OFFSETS_FILE, DocStoreWriter
+from ctxembed.doc_store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
 from ctxembed.errors import CorpusError, CtxEmbedError, EmptyTextError
 from ctxembed.index import VectorIndex, _faiss
 from ctxembed.index_files import auto_factory, check_identity
+from ctxembed.retrieval.bm25 import SparseIndex
+from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Embedder
 
 STATE_FILE = "progress.json"
@@ -126,8 +128,13 @@ def build_index(
     source: str | None = None,
     encode: Callable[[list[str]], np.ndarray] | None = None,
     on_progress: Callable[[BuildProgress], None] | None = None,
+    sparse: bool = False,
+    fusion: FusionSettings | None = None,
 ) -> VectorIndex:
     """Index the documents `corpus()` yields into folder `out`, chunk by chunk, and return the loaded index.
+
+    With `sparse`, the folder also holds BM25 over the same documents, for sparse and hybrid search
+    (`fusion` says how hybrid search combines the sides; it is recorded in the manifest).
 
     `factory: auto` chooses by corpus size; a factory that needs training is trained on a seeded
     random sample of the corpus. `corpus` is called again for each pass (count, sample, build), so it
@@ -207,7 +214,7 @@ def build_index(
             remove_path(partial)
         raise
     try:
-        return _publish(index, state, partial, out, overwrite)
+        return _publish(index, state, partial, out, overwrite, sparse, fusion)
     except Exception:
         remove_path(partial)  # the checkpoint was already retired: nothing to resume from
         raise
@@ -240,9 +247,23 @@ def _check_unique(chunk: list[Document], seen: np.ndarray) -> np.ndarray:
     return np.insert(seen, at, ordered)  # one linear merge a chunk, not a re-sort of everything seen
 
 
-def _publish(index: VectorIndex, state: dict[str, Any], partial: Path, out: Path, overwrite: bool) -> VectorIndex:
-    """Write the final FAISS file and manifest beside the streamed documents, swap the folder in, and load it."""
+def _publish(
+    index: VectorIndex,
+    state: dict[str, Any],
+    partial: Path,
+    out: Path,
+    overwrite: bool,
+    sparse: bool,
+    fusion: FusionSettings | None,
+) -> VectorIndex:
+    """Write the final FAISS file and manifest beside the streamed documents (and, with `sparse`, BM25 over
+    them: a second pass over docs.jsonl), swap the folder in, and load it."""
     index.skipped = list(state["skipped"])
+    index.fusion = fusion or FusionSettings()
+    if sparse:
+        with (partial / DOCS_FILE).open("rb") as docs, (partial / OFFSETS_FILE).open("rb") as offsets:
+            store = DocStore.open(docs, offsets, partial / DOCS_FILE)
+            index.sparse = SparseIndex.build(doc.full_text for doc in store)
     (partial / STATE_FILE).unlink(missing_ok=True)  # from here on the build is no longer resumable, only repeatable
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for name in (DOCS_FILE, OFFSETS_FILE):

@@ -30,6 +30,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             "static.vectors": args.vectors,
             "static.trust_pickle": args.trust_pickle or None,
             "contextual.precision": args.precision,
+            "index.sparse": args.sparse,
         },
     )
     check_output_folder(args.out, args.overwrite)  # fails fast, before a model loads
@@ -57,10 +58,13 @@ def cmd_index(args: argparse.Namespace) -> int:
             source=source,
             encode=encode,
             on_progress=progress,
+            sparse=config.index.sparse == "bm25",
+            fusion=config.index.fusion,
         )
     finally:
         progress.close()
-    say(f"saved {len(index)} vectors ({index.factory}) to {args.out} in {time.perf_counter() - started:.1f}s")
+    sides = " and BM25" if index.sparse is not None else ""
+    say(f"saved {len(index)} vectors ({index.factory}){sides} to {args.out} in {time.perf_counter() - started:.1f}s")
     return 0
 
 

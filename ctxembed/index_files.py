@@ -15,6 +15,7 @@ INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 DOCS_FILE = "docs.jsonl"
 OFFSETS_FILE = "docs.offsets"  # optional: indexes written before it existed are scanned for line starts
+SPARSE_DIR = "sparse"  # optional: BM25 in bm25s's own format, for sparse and hybrid search
 FORMAT_VERSION = 1
 MANIFEST_KEYS = ("format_version", "embedder", "factory", "count", "nprobe", "ef_search")
 
@@ -54,12 +55,45 @@ def open_generation(folder: Path) -> dict[str, Any]:
             if _replaced(folder, files[MANIFEST_FILE]):
                 raise
             files[OFFSETS_FILE] = None
+        try:
+            files[SPARSE_DIR] = PinnedFolder(folder / SPARSE_DIR)
+        except FileNotFoundError:
+            if _replaced(folder, files[MANIFEST_FILE]):
+                raise
+            files[SPARSE_DIR] = None  # a dense-only index (or one written before hybrid search)
     except BaseException:
         for fh in files.values():
             if fh is not None:
                 fh.close()
         raise
     return files
+
+
+class PinnedFolder:
+    """Every file of a folder, opened at once: each stays readable (`readable_path`) even after a rebuild
+    swaps the folder away and deletes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self.files: dict[str, Any] = {}
+        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for entry in sorted(os.listdir(folder)):
+                try:
+                    fd = os.open(entry, os.O_RDONLY, dir_fd=folder)
+                except IsADirectoryError:
+                    continue
+                self.files[entry] = os.fdopen(fd, "rb")
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            os.close(folder)
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        self.files = {}
 
 
 def _replaced(folder: Path, manifest: Any) -> bool:

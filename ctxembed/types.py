@@ -25,6 +25,14 @@ class Precision(str, Enum):
     AUTO = "auto"  # bf16 where the device computes it natively, else int8 when ONNX Runtime is installed
 
 
+class SearchMode(str, Enum):
+    """Which side of an index answers: FAISS (dense), BM25 (sparse) or both fused (hybrid)."""
+
+    DENSE = "dense"
+    SPARSE = "sparse"
+    HYBRID = "hybrid"
+
+
 class Pooling(str, Enum):
     """How a static embedder turns word vectors into one document vector."""
 
@@ -101,3 +109,4 @@ class SearchResult(NamedTuple):
     doc_id: str
     score: float
     text: str
+    scores: dict[str, float] | None = None  # hybrid search: each side's score and the fused one

@@ -24,8 +24,9 @@ def main() -> int:
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.contextual.pseudo_labels import teacher_scores
     from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_index, bm25_tokens, score_matrix_ndcg
+    from ctxembed.evaluate.metrics import score_matrix_ndcg
     from ctxembed.evaluate.significance import paired_bootstrap
+    from ctxembed.retrieval.bm25 import bm25_index, query_tokens
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages")
@@ -41,7 +42,7 @@ def main() -> int:
     model = ContextualEmbedder.load(args.model, device="cpu", precision="auto")
     dense = model.encode_queries([queries[q] for q in qids]) @ model.encode_documents(texts).T
     index = bm25_index(texts)
-    lexical = np.stack([index.get_scores(t) for t in bm25_tokens([queries[q] for q in qids])])
+    lexical = np.stack([index.scores(t) for t in query_tokens([queries[q] for q in qids])])
 
     def ndcg(scores: np.ndarray) -> dict[str, float]:
         return score_matrix_ndcg(scores, qids, ids, relevant)

@@ -200,9 +200,13 @@ def test_report_from_a_tiny_config(tmp_path, tiny_bert_dir, tiny_vectors_file, m
     files = sorted(p.name for p in (tmp_path / "report").iterdir())
     assert {"report.md", "report.json", "retrieval.png", "polysemy.png"} <= set(files)
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert set(saved["retrieval"]) == {"BM25", "tiny static", "tiny bert"}
+    hybrids = {"BM25 + tiny static", "BM25 + tiny bert"}
+    assert set(saved["retrieval"]) == {"BM25", "tiny static", "tiny bert"} | hybrids
+    assert set(saved["hybrid"]) == hybrids
+    for row in saved["hybrid"].values():  # each against the better of its parts, with a paired interval
+        assert row["against"] in {"BM25", "tiny static", "tiny bert"} and row["low"] <= row["delta"] <= row["high"]
     assert set(saved["polysemy"]) == {"tiny static", "tiny static (+-5 words)", "tiny bert"}
     assert 0 <= saved["polysemy"]["tiny bert"]["test_auc"] <= 1
     assert "simlex999_spearman" in saved["lexical"]["tiny static"]
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "| BM25 |" in md and "word-in-context" in md
+    assert "| BM25 |" in md and "word-in-context" in md and "| BM25 + tiny bert |" in md

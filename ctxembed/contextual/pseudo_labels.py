@@ -18,7 +18,7 @@ import numpy as np
 from ctxembed.contextual.mining import mine_pairs_by_doc
 from ctxembed.contextual.settings import PseudoSettings
 from ctxembed.data import Document
-from ctxembed.evaluate.metrics import bm25_index, bm25_tokens
+from ctxembed.retrieval.bm25 import bm25_index, query_tokens
 
 CHUNK = 256  # queries scored at once: memory stays (CHUNK x texts)
 
@@ -66,8 +66,8 @@ def pseudo_label_rows(
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start : start + CHUNK]
         dense = query_vectors[start : start + len(chunk)] @ passage_vectors.T
-        tokens = bm25_tokens([anchor for _, anchor, _ in chunk])
-        lexical = np.stack([index.get_scores(t) for t in tokens]).astype(np.float32)
+        tokens = query_tokens([anchor for _, anchor, _ in chunk])
+        lexical = np.stack([index.scores(t) for t in tokens])
         teacher = teacher_scores(dense, lexical, settings.lexical_weight, n_docs)
         top = np.argsort(-dense[:, :n_docs], axis=1)[:, : settings.candidates + 1]  # the base model's own ranks
         for row, (owner, anchor, positive) in enumerate(chunk):

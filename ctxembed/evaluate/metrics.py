@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._logs import quiet_logger
 from ctxembed.data import Document
 
 Ranking = Sequence[str]  # doc ids, best first
@@ -114,51 +113,44 @@ def evaluate_retrieval(
     cutoffs: Mapping[str, Sequence[int]] = DEFAULT_CUTOFFS,
 ) -> dict[str, float]:
     """Run `retrieve` on the queries and score its rankings."""
+    return retrieval_metrics(rank_queries(retrieve, queries, relevant, cutoffs), relevant, cutoffs)
+
+
+def rank_queries(
+    retrieve: Retriever,
+    queries: Mapping[str, str],
+    relevant: Qrels,
+    cutoffs: Mapping[str, Sequence[int]] = DEFAULT_CUTOFFS,
+) -> dict[str, Ranking]:
+    """Each judged query's ranking by `retrieve`, deep enough for the cutoffs ({qid: doc ids})."""
     k = max(max(ks) for ks in cutoffs.values())
     qids = list(relevant)
-    ranked = retrieve([queries[q] for q in qids], k)
-    return retrieval_metrics(dict(zip(qids, ranked)), relevant, cutoffs)
+    return dict(zip(qids, retrieve([queries[q] for q in qids], k)))
 
 
-def index_retriever(index) -> Retriever:  # type: ignore[no-untyped-def]
-    """A `Retriever` over a `VectorIndex`; a query the model cannot embed ranks nothing (a miss)."""
+def index_retriever(index: Any, mode: str = "dense") -> Retriever:
+    """A `Retriever` over a `VectorIndex` in one search mode; a query no side can read ranks nothing (a miss)."""
 
     def retrieve(queries: Sequence[str], k: int) -> list[list[str]]:
-        vectors = index.embedder.encode_queries(list(queries))
-        _, positions = index.search_vectors(vectors, k=min(k, len(index)))
-        return [
-            [index.docs[p].id for p in row if p >= 0] if np.any(vec) else [] for vec, row in zip(vectors, positions)
-        ]
+        hits = index.search(list(queries), k=min(k, len(index)), mode=mode, unknown="skip")
+        return [[h.doc_id for h in row] for row in hits]
 
     return retrieve
 
 
-def bm25_index(texts: Sequence[str]) -> Any:
-    """A bm25s index over `texts`, English stopwords removed (the BM25 baseline's and the pseudo-label teacher's)."""
-    from ctxembed.assets import require
-
-    bm25s = require("bm25s", "BM25: pip install 'ctxembed[eval]'")
-    index = bm25s.BM25()
-    with quiet_logger("bm25s"):  # bm25s logs at DEBUG
-        index.index(bm25s.tokenize(list(texts), stopwords="en", show_progress=False), show_progress=False)
-    return index
-
-
-def bm25_tokens(queries: Sequence[str]) -> list[list[str]]:
-    """Queries tokenised as `bm25_index` tokenised the documents (token strings, for `retrieve` and `get_scores`)."""
-    import bm25s
-
-    return bm25s.tokenize(list(queries), stopwords="en", show_progress=False, return_ids=False)
-
-
 def bm25_retriever(corpus: Sequence[Document]) -> Retriever:
     """A BM25 `Retriever` (the bm25s package) over `corpus`, English stopwords removed."""
+    from ctxembed.retrieval.bm25 import bm25_index, query_tokens
+
     index = bm25_index([d.full_text for d in corpus])
     ids = [d.id for d in corpus]
 
     def retrieve(queries: Sequence[str], k: int) -> list[list[str]]:
-        with quiet_logger("bm25s"):
-            positions, _ = index.retrieve(bm25_tokens(queries), k=min(k, len(ids)), show_progress=False)
-        return [[ids[p] for p in row] for row in positions]
+        rankings = []
+        for tokens in query_tokens(queries):
+            scores = index.scores(tokens)
+            top = np.argsort(-scores, kind="stable")[: min(k, len(ids))]
+            rankings.append([ids[p] for p in top if scores[p] > 0])
+        return rankings
 
     return retrieve

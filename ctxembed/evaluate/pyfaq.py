@@ -17,7 +17,9 @@ from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
 from ctxembed.evaluate.beir import BeirDataset
 
-DOC_ROOT = next(iter(sorted(Path("/usr/share/doc").glob("python3.*/html/faq"), reverse=True)), Path("/nonexistent")).parent
+DOC_ROOT = next(
+    iter(sorted(Path("/usr/share/doc").glob("python3.*/html/faq"), reverse=True)), Path("/nonexistent")
+).parent
 _SECTION = re.compile(r'<section id="([^"]+)">')
 _HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.S)
 _CODE = re.compile(r"<pre>.*?</pre>", re.S)
@@ -68,4 +70,3 @@ def build_pyfaq(root: Path = DOC_ROOT, *, min_words: int = 12, max_words: int = 
 def split_of(query_id: str) -> str:
     """Half the questions for dev, half for test, by a hash of the id (no train split: nothing trains here)."""
     return "dev" if int(hashlib.sha1(query_id.encode("utf-8")).hexdigest(), 16) % 2 == 0 else "test"
-

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ctxembed._io import atomic_dir, dumps_json
+from ctxembed.evaluate.metrics import retrieval_metrics
 from ctxembed.evaluate.settings import EvaluateConfig, ModelEntry
 from ctxembed.plots import colour, new_figure, project_2d, save_figure
 from ctxembed.yaml_config import to_dict
@@ -21,11 +22,12 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
     """Score every model of `config`: retrieval, polysemy and lexical drift, as a JSON-able dict."""
     from ctxembed import VectorIndex, load_embedder
     from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_retriever, evaluate_retrieval, index_retriever
+    from ctxembed.evaluate.metrics import bm25_retriever, index_retriever, rank_queries
 
     report: dict[str, Any] = {
         "config": to_dict(config),
         "retrieval": {},
+        "hybrid": {},
         "polysemy": {},
         "lexical": {},
         "words": {},
@@ -39,8 +41,11 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
             "documents": len(dataset.corpus),
             "queries": len(queries),
         }
+        runs: dict[str, Any] = {}
+        if config.bm25 or config.hybrid:
+            runs["BM25"] = rank_queries(bm25_retriever(dataset.corpus), queries, relevant)
         if config.bm25:
-            report["retrieval"]["BM25"] = evaluate_retrieval(bm25_retriever(dataset.corpus), queries, relevant)
+            report["retrieval"]["BM25"] = retrieval_metrics(runs["BM25"], relevant)
     wn = pairs = None
     if config.polysemy.enabled:
         from ctxembed.evaluate.polysemy import build_wic
@@ -59,8 +64,14 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
         started = time.perf_counter()
         embedder = load_embedder(entry.backend, entry.settings)
         if dataset is not None:
-            index = VectorIndex.build(embedder, dataset.corpus)
-            report["retrieval"][entry.name] = evaluate_retrieval(index_retriever(index), queries, relevant)
+            index = VectorIndex.build(embedder, dataset.corpus, sparse=config.hybrid)
+            runs[entry.name] = rank_queries(index_retriever(index), queries, relevant)
+            report["retrieval"][entry.name] = retrieval_metrics(runs[entry.name], relevant)
+            if config.hybrid:
+                hybrid = f"BM25 + {entry.name}"
+                runs[hybrid] = rank_queries(index_retriever(index, "hybrid"), queries, relevant)
+                report["retrieval"][hybrid] = retrieval_metrics(runs[hybrid], relevant)
+                report["hybrid"][hybrid] = against_better_part(runs, hybrid, ("BM25", entry.name), relevant)
         if pairs is not None:
             _score_polysemy(report, entry, embedder, wn, pairs, config)
         if config.lexical and (vectors := embedder.word_vectors()) is not None:
@@ -69,6 +80,18 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
             report["lexical"][entry.name] = lexical_scores(vectors)
         logger.info("%s evaluated in %.0fs", entry.name, time.perf_counter() - started)
     return report
+
+
+def against_better_part(runs: dict[str, Any], hybrid: str, parts: tuple[str, str], relevant: Any) -> dict[str, Any]:
+    """The hybrid row minus the better of its two parts (by nDCG@10), with a paired-bootstrap 95% interval."""
+    from ctxembed.evaluate.metrics import per_query_metrics
+    from ctxembed.evaluate.significance import paired_bootstrap
+
+    ndcg = {name: {q: m["ndcg@10"] for q, m in per_query_metrics(runs[name], relevant, {"ndcg": (10,)}).items()}
+            for name in (hybrid, *parts)}  # fmt: skip
+    better = max(parts, key=lambda name: float(np.mean(list(ndcg[name].values()))))
+    c = paired_bootstrap(ndcg[better], ndcg[hybrid])
+    return {"against": better, "delta": c.delta, "low": c.low, "high": c.high, "queries": c.queries}
 
 
 def _score_polysemy(report: dict[str, Any], entry: ModelEntry, embedder: Any, wn: Any, pairs: Any, config: Any) -> None:
@@ -107,6 +130,19 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
             "",
         ]
         lines += _table(report["retrieval"], ["ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"])
+        if report.get("hybrid"):
+            lines += [
+                "Hybrid rows (BM25 + model, fused per query) against the better of their two parts, nDCG@10 "
+                "with a paired-bootstrap 95% interval:",
+                "",
+                "| hybrid | against | difference | 95% interval |",
+                "| --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {name} | {h['against']} | {h['delta']:+.4f} | {h['low']:+.4f} to {h['high']:+.4f} |"
+                for name, h in report["hybrid"].items()
+            ]
+            lines.append("")
     if report["polysemy"]:
         w = report.get("wic", {})
         lines += [

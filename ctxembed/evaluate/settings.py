@@ -59,6 +59,9 @@ class EvaluateConfig:
     dataset: str | None = field(default="data/manpages", metadata={"help": "BEIR folder for retrieval."})
     split: str = field(default="test", metadata={"help": "qrels split scored (report test once)."})
     bm25: bool = field(default=True, metadata={"help": "Include the BM25 baseline."})
+    hybrid: bool = field(
+        default=True, metadata={"help": "Add a BM25 + model row (hybrid search) beside each model, with its CI."}
+    )
     models: tuple[ModelEntry, ...] = field(
         default_factory=lambda: DEFAULT_MODELS, metadata={"help": "Embedders to compare (default: GloVe and MiniLM)."}
     )

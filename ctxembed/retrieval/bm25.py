@@ -1,0 +1,131 @@
+"""BM25 through bm25s: one tokenizer for documents and queries, built in chunks, saved in bm25s's own format."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctxembed._logs import quiet_logger
+from ctxembed.errors import CtxEmbedError, EmptyTextError
+from ctxembed.index_files import SPARSE_DIR, readable_path, sha256_of
+
+# bm25s's defaults, recorded in every manifest: lowercase, words of 2+ word characters, English stopwords.
+TOKENIZER = {"lower": True, "splitter": r"(?u)\b\w\w+\b", "stopwords": "en"}
+
+
+def _bm25s() -> Any:
+    from ctxembed.assets import require
+
+    return require("bm25s", "BM25: pip install 'ctxembed[eval]' (bm25s)")
+
+
+def stopwords_digest() -> str:
+    """A short hash of the stopword list, so a manifest tells which list tokenised its documents."""
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return hashlib.sha256("\n".join(sorted(STOPWORDS_EN)).encode()).hexdigest()[:16]
+
+
+def query_tokens(queries: Sequence[str]) -> list[list[str]]:
+    """Queries tokenised as the documents were (token strings, for `scores` and bm25s's `retrieve`)."""
+    bm25s = _bm25s()
+    return bm25s.tokenize(list(queries), stopwords="en", lower=True, show_progress=False, return_ids=False)
+
+
+class SparseIndex:
+    """A BM25 index whose rows follow the dense index's positions (document i here is document i there)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    @classmethod
+    def build(cls, texts: Iterable[str], *, chunk_size: int = 65536) -> SparseIndex:
+        """Tokenise `texts` in chunks (token ids kept as small arrays, not Python lists) and index them."""
+        bm25s = _bm25s()
+        from bm25s.tokenization import Tokenizer
+
+        tokenizer = Tokenizer(lower=True, splitter=TOKENIZER["splitter"], stopwords="en")
+        ids: list[np.ndarray] = []
+        iterator = iter(texts)
+        while chunk := list(itertools.islice(iterator, chunk_size)):
+            rows = tokenizer.tokenize(chunk, update_vocab=True, return_as="ids", show_progress=False)
+            ids.extend(np.asarray(row, dtype=np.int32) for row in rows)
+        model = bm25s.BM25()
+        with quiet_logger("bm25s"):
+            model.index(([row.tolist() for row in ids], tokenizer.get_vocab_dict()), show_progress=False)
+        return cls(model)
+
+    def __len__(self) -> int:
+        return int(self.model.scores["num_docs"])
+
+    def scores(self, tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every document for one tokenised query (zeros where no term matches)."""
+        with quiet_logger("bm25s"):
+            return np.asarray(self.model.get_scores(list(tokens)), dtype=np.float32)
+
+    def knows(self, tokens: Sequence[str]) -> bool:
+        """Whether any token of the query is in the index's vocabulary."""
+        vocab = self.model.vocab_dict
+        return any(t in vocab for t in tokens)
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        """Write bm25s's .npy + JSON files (no pickle) into `folder/sparse`; return the manifest's record."""
+        target = folder / SPARSE_DIR
+        with quiet_logger("bm25s"):
+            self.model.save(str(target), allow_pickle=False, show_progress=False)
+        files = {p.name: sha256_of(p) for p in sorted(target.iterdir()) if p.is_file()}
+        return {
+            "kind": "bm25",
+            "count": len(self),
+            "tokenizer": {**TOKENIZER, "stopwords_sha": stopwords_digest()},
+            "files": files,
+        }
+
+    @classmethod
+    def load(cls, files: dict[str, Any], record: dict[str, Any], *, shown: Path) -> SparseIndex:
+        """Load bm25s's files (open handles of one build's `sparse/`), each checked against the manifest."""
+        bm25s = _bm25s()
+        expected = record.get("files")
+        if not isinstance(expected, dict) or not expected:
+            raise CtxEmbedError(f"{shown}: the manifest's 'sparse' record lists no files; rebuild the index")
+        paths = {}
+        for name, digest in expected.items():
+            if name not in files:
+                raise CtxEmbedError(f"{shown / name} is missing; rebuild the index (or search with --mode dense)")
+            if sha256_of(files[name]) != digest:
+                raise CtxEmbedError(
+                    f"{shown / name} does not match its checksum in the manifest: it is damaged; rebuild the index "
+                    f"(or search with --mode dense)"
+                )
+            paths[name] = readable_path(files[name])
+        names = {"data_name": "data.csc.index.npy", "indices_name": "indices.csc.index.npy"}
+        names.update(indptr_name="indptr.csc.index.npy", vocab_name="vocab.index.json", params_name="params.index.json")
+        nnoc = "nonoccurrence_array.index.npy"
+        try:
+            with quiet_logger("bm25s"):  # absolute paths: os.path.join ignores the folder
+                model = bm25s.BM25.load(
+                    ".",
+                    **{key: paths.get(name, str(shown / name)) for key, name in names.items()},
+                    nnoc_name=paths.get(nnoc, str(shown / nnoc)),
+                    mmap=True,
+                    show_progress=False,
+                    allow_pickle=False,
+                )
+        except (ValueError, OSError, KeyError) as exc:
+            raise CtxEmbedError(f"{shown}: bm25s cannot read the sparse index ({exc}); rebuild the index") from exc
+        return cls(model)
+
+
+def bm25_index(texts: Sequence[str]) -> SparseIndex:
+    """An in-memory BM25 index over `texts` (the BM25 baseline's and the pseudo-label teacher's)."""
+    return SparseIndex.build(texts)
+
+
+def require_known(index: SparseIndex, query: str, tokens: Sequence[str]) -> None:
+    if not index.knows(tokens):
+        raise EmptyTextError(f"query {query!r} has no word the BM25 index knows; rephrase it")

@@ -1,0 +1,102 @@
+"""Search over an index's dense and sparse sides: BM25 alone, or both fused per query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ctxembed.errors import EmptyTextError
+from ctxembed.retrieval.bm25 import SparseIndex, query_tokens
+from ctxembed.retrieval.fusion import FusionSettings, fuse, query_weight
+from ctxembed.types import SearchResult
+
+
+def sparse_search(index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, *, skip_unknown: bool) -> list:
+    """BM25's top-`k` for each query; documents that match no query term are not hits."""
+    results = []
+    for query, tokens in zip(queries, query_tokens(queries)):
+        scores = sparse.scores(tokens)
+        if not scores.any():
+            if skip_unknown:
+                results.append([])
+                continue
+            raise EmptyTextError(f"query {query!r} has no word the BM25 index knows; rephrase it")
+        top = _top(scores, k)
+        results.append([_hit(index, int(p), float(scores[p])) for p in top if scores[p] > 0])
+    return results
+
+
+def hybrid_search(
+    index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, fusion: FusionSettings, *, skip_unknown: bool
+) -> list:
+    """Each side's top `max(candidates, 10 k)`, both sides scored on their union, normalised and fused."""
+    n = len(index)
+    pool = min(max(fusion.candidates, 10 * k), n)
+    vectors = index.embedder.encode_queries(list(queries))
+    dense_scores, dense_positions = index.search_vectors(vectors, pool)
+    results = []
+    for i, (query, tokens) in enumerate(zip(queries, query_tokens(queries))):
+        lexical = sparse.scores(tokens)
+        has_dense, has_sparse = bool(np.any(vectors[i])), bool(lexical.any())
+        if not (has_dense or has_sparse):
+            if skip_unknown:
+                results.append([])
+                continue
+            raise EmptyTextError(f"query {query!r} has no word the model knows (nor the BM25 index); rephrase it")
+        dense_top = dense_positions[i][dense_positions[i] >= 0] if has_dense else np.zeros(0, dtype=np.int64)
+        sparse_top = _top(lexical, pool) if has_sparse else np.zeros(0, dtype=np.int64)
+        sparse_top = sparse_top[lexical[sparse_top] > 0]
+        union = np.union1d(dense_top, sparse_top)
+        dense = (
+            _dense_scores(index, vectors[i], union, dense_top, dense_scores[i]) if has_dense else np.zeros(len(union))
+        )
+        ranks = [_ranks(union, top) for top in (dense_top, sparse_top)]
+        weight = query_weight(query, fusion.weight)
+        fused = fuse(dense, lexical[union], *ranks, method=fusion.method, weight=weight)
+        order = np.argsort(-fused, kind="stable")[:k]
+        results.append(
+            [
+                _hit(
+                    index,
+                    int(union[j]),
+                    float(fused[j]),
+                    {"dense": float(dense[j]), "sparse": float(lexical[union[j]])},
+                )
+                for j in order
+            ]
+        )
+    return results
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the `k` highest scores, best first."""
+    k = min(k, len(scores))
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+def _ranks(union: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Each union member's rank in `top` (-1 where it is not there)."""
+    ranks = np.full(len(union), -1)
+    ranks[np.searchsorted(union, top)] = np.arange(len(top))
+    return ranks
+
+
+def _dense_scores(
+    index: Any, vector: np.ndarray, union: np.ndarray, top: np.ndarray, top_scores: np.ndarray
+) -> np.ndarray:
+    """Inner products of the query with each union member's stored vector; where the FAISS index cannot give
+    stored vectors back, FAISS's own scores, and its lowest for documents it did not return."""
+    stored = index.stored_vectors(union)
+    if stored is not None:
+        return stored @ vector
+    scores = np.full(len(union), float(top_scores[: len(top)].min()) if len(top) else 0.0, dtype=np.float32)
+    scores[np.searchsorted(union, top)] = top_scores[: len(top)]
+    return scores
+
+
+def _hit(index: Any, position: int, score: float, scores: dict[str, float] | None = None) -> SearchResult:
+    doc = index.docs[position]
+    return SearchResult(doc.id, score, doc.full_text, {**scores, "fused": score} if scores else None)

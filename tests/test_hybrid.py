@@ -1,0 +1,161 @@
+"""Hybrid search: BM25 beside the vectors in every index, three search modes, fusion, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ctxembed import VectorIndex
+from ctxembed.cli import main
+from ctxembed.data import Document
+from ctxembed.errors import ConfigError, CtxEmbedError
+from ctxembed.retrieval.fusion import FusionSettings, fuse, is_question, query_weight
+
+DOCS = [
+    Document("1", "river bank water flows"),
+    Document("2", "web server network request"),
+    Document("3", "open a file for reading and writing"),
+    Document("4", "bind a socket to a network port"),
+    Document("5", "fish swim near the boat on the river"),
+]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_question_queries_get_the_lower_weight():
+    assert is_question("How do I share global variables across modules?")
+    assert is_question("why is my server slow")
+    assert not is_question("open and possibly create a file") and not is_question("how")
+    assert query_weight("bind a name to a socket", None) == 0.3
+    assert query_weight("What is a socket?", None) == 0.1
+    assert query_weight("What is a socket?", 0.7) == 0.7
+
+
+def test_convex_fusion_normalises_each_side_and_rrf_uses_ranks():
+    dense, sparse = np.array([0.9, 0.5, 0.1]), np.array([0.0, 10.0, 5.0])
+    fused = fuse(dense, sparse, np.array([0, 1, 2]), np.array([-1, 0, 1]), method="convex", weight=0.5)
+    np.testing.assert_allclose(fused, [0.5, 0.5 * 0.5 + 0.5, 0.25 + 0.0])
+    rrf = fuse(dense, sparse, np.array([0, 1, -1]), np.array([-1, 0, 1]), method="rrf", weight=0.5)
+    np.testing.assert_allclose(rrf, [1 / 61, 1 / 62 + 1 / 61, 1 / 62])
+
+
+@pytest.mark.parametrize(("key", "value"), [("method", "max"), ("weight", 1.5), ("candidates", 0)])
+def test_fusion_settings_are_checked(key, value):
+    with pytest.raises(ConfigError, match=f"fusion.{key}"):
+        FusionSettings(**{key: value})
+
+
+def test_three_modes_and_a_round_trip(tiny_static, tmp_path):
+    index = VectorIndex.build(tiny_static, DOCS, sparse=True)
+    assert index.default_mode.value == "hybrid"
+    sparse = index.search("server request", k=5, mode="sparse")[0]
+    assert [h.doc_id for h in sparse] == ["2"]  # only documents that share a term
+    hybrid = index.search("server request", k=3)[0]
+    assert hybrid[0].doc_id == "2" and len(hybrid) == 3
+    assert set(hybrid[0].scores) == {"dense", "sparse", "fused"} and hybrid[0].score == hybrid[0].scores["fused"]
+    assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+    dense_only = index.search("server request", k=3, mode="dense", fusion=None)[0]
+    assert dense_only[0].scores is None
+    index.save(tmp_path / "i")
+    loaded = VectorIndex.load(tmp_path / "i", tiny_static)
+    for mode in ("dense", "sparse", "hybrid"):
+        assert loaded.search("server request", k=3, mode=mode) == index.search("server request", k=3, mode=mode)
+    weight_one = FusionSettings(weight=1.0)
+    top = loaded.search("river water", k=2, fusion=weight_one)[0]
+    assert top[0].doc_id == "1"
+
+
+def test_an_index_without_a_sparse_side_stays_dense(tiny_static):
+    index = VectorIndex.build(tiny_static, DOCS)
+    assert index.default_mode.value == "dense" and index.search("river", k=1)[0][0].doc_id in {"1", "5"}
+    with pytest.raises(CtxEmbedError, match="no sparse side.*--mode dense"):
+        index.search("river", k=1, mode="hybrid")
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"_id": d.id, "text": d.text}) + "\n" for d in DOCS), encoding="utf-8")
+    return path
+
+
+def index_args(corpus: Path, vectors: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "index",
+        "--backend",
+        "static",
+        "--corpus",
+        str(corpus),
+        "--vectors",
+        str(vectors),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_cli_modes_json_and_a_dense_only_folder(corpus, tiny_vectors_file, tmp_path, capsys):
+    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
+    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
+    assert manifest["sparse"]["kind"] == "bm25" and manifest["sparse"]["tokenizer"]["stopwords"] == "en"
+    assert manifest["fusion"] == {"method": "convex", "weight": None, "candidates": 100}
+    capsys.readouterr()
+    code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "server request", "--json", "-k", "2")
+    hit = json.loads(out)["hits"][0]
+    assert code == 0 and hit["doc_id"] == "2" and set(hit["scores"]) == {"dense", "sparse", "fused"}
+    for mode in ("dense", "sparse"):
+        code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "server request", "--mode", mode, "-k", "1")
+        assert code == 0 and "[2]" in out
+    code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "server request", "--fusion", "rrf", "-k", "1")
+    assert code == 0 and "[2]" in out
+    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "d", "--sparse", "none")) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "search", str(tmp_path / "d"), "server", "--mode", "hybrid")
+    assert code == 1 and "no sparse side" in err
+    code, out, _ = run_cli(capsys, "search", str(tmp_path / "d"), "server", "-k", "1")
+    assert code == 0 and "1. " in out  # dense by default
+
+
+def test_a_damaged_sparse_file_is_named(corpus, tiny_vectors_file, tmp_path, capsys):
+    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
+    (tmp_path / "i" / "sparse" / "data.csc.index.npy").write_bytes(b"junk")
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "search", str(tmp_path / "i"), "socket")
+    assert code == 1 and "sparse/data.csc.index.npy does not match its checksum" in err.strip().splitlines()[-1]
+
+
+def test_resume_and_overwrite_cover_the_sparse_side(corpus, tiny_vectors_file, tmp_path, capsys, monkeypatch):
+    import ctxembed.data as data
+
+    config = tmp_path / "c.yaml"
+    config.write_text("backend: static\nindex:\n  chunk_size: 2\n  checkpoint_seconds: 0\n", encoding="utf-8")
+    args = ["index", "--config", str(config), "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
+    real, passes = data.iter_corpus, []
+
+    def crash_in_build_pass(c):
+        passes.append(c)
+        docs = real(c)
+        if len(passes) == 1:
+            return docs
+        return (d if i < 3 else (_ for _ in ()).throw(MemoryError()) for i, d in enumerate(docs))
+
+    monkeypatch.setattr(data, "iter_corpus", crash_in_build_pass)
+    assert main([*args, "--out", str(tmp_path / "i")]) == 3
+    monkeypatch.setattr(data, "iter_corpus", real)
+    assert main([*args, "--out", str(tmp_path / "i"), "--resume"]) == 0
+    capsys.readouterr()
+    code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "fish boat", "--mode", "sparse", "-k", "1")
+    assert code == 0 and "[5]" in out
+    corpus.write_text(json.dumps({"_id": "9", "text": "crane construction site lift"}) + "\n")
+    assert main([*args, "--out", str(tmp_path / "i"), "--overwrite"]) == 0
+    capsys.readouterr()
+    code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "crane", "--mode", "sparse")
+    assert code == 0 and "[9]" in out
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
