@@ -159,3 +159,17 @@ def test_resume_and_overwrite_cover_the_sparse_side(corpus, tiny_vectors_file, t
     code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "crane", "--mode", "sparse")
     assert code == 0 and "[9]" in out
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_hybrid_row_below_its_better_part_is_flagged():
+    from ctxembed.evaluate.report import against_better_part
+
+    relevant = {f"q{i}": {"d1"} for i in range(30)}
+    runs = {
+        "BM25": {q: ["d1", "d2"] for q in relevant},
+        "weak": {q: ["d2", "d3"] for q in relevant},
+        "BM25 + weak": {q: ["d2", "d1"] for q in relevant},
+    }
+    with pytest.warns(UserWarning, match="BM25 \\+ weak ranks below BM25 alone.*--mode sparse"):
+        row = against_better_part(runs, "BM25 + weak", ("BM25", "weak"), relevant)
+    assert row["against"] == "BM25" and row["high"] < 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,13 @@ def against_better_part(runs: dict[str, Any], hybrid: str, parts: tuple[str, str
             for name in (hybrid, *parts)}  # fmt: skip
     better = max(parts, key=lambda name: float(np.mean(list(ndcg[name].values()))))
     c = paired_bootstrap(ndcg[better], ndcg[hybrid])
+    if c.high < 0:  # the default weights can hurt: say so where the user sees the report
+        warnings.warn(
+            f"{hybrid} ranks below {better} alone (nDCG@10 {c.delta:+.4f}, 95% interval {c.low:+.4f} to "
+            f"{c.high:+.4f}): the default fusion weights suit a dense model about as strong as BM25 or stronger; "
+            f"search such an index with --mode {'sparse' if better == 'BM25' else 'dense'}, or set index.fusion.weight",
+            stacklevel=2,
+        )
     return {"against": better, "delta": c.delta, "low": c.low, "high": c.high, "queries": c.queries}
 
 
