@@ -173,3 +173,29 @@ def test_a_hybrid_row_below_its_better_part_is_flagged():
     with pytest.warns(UserWarning, match="BM25 \\+ weak ranks below BM25 alone.*--mode sparse"):
         row = against_better_part(runs, "BM25 + weak", ("BM25", "weak"), relevant)
     assert row["against"] == "BM25" and row["high"] < 0
+
+
+def test_the_streamed_bm25_matrix_is_the_one_bm25s_builds():
+    """SparseIndex.build fills bm25s's CSC matrix from small per-chunk arrays; it must equal bm25s's own index."""
+    import bm25s
+    from bm25s.tokenization import Tokenizer
+
+    from ctxembed.retrieval.bm25 import TOKENIZER, SparseIndex
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)] + ["the", "of", "Grep", "grep"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 40)))) for _ in range(500)]
+    texts += ["", "the of and", "zebra zebra zebra"]  # empty, all stopwords, one repeated term
+    ours = SparseIndex.build(texts, chunk_size=37).model
+    tokenizer = Tokenizer(lower=True, splitter=TOKENIZER["splitter"], stopwords="en")
+    rows = tokenizer.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False)
+    reference = bm25s.BM25()
+    reference.index((rows, tokenizer.get_vocab_dict()), show_progress=False)
+    for key in ("indices", "indptr"):
+        np.testing.assert_array_equal(ours.scores[key], reference.scores[key])
+    np.testing.assert_allclose(ours.scores["data"], reference.scores["data"], rtol=1e-6)
+    assert ours.scores["data"].dtype == reference.scores["data"].dtype
+    assert ours.scores["num_docs"] == reference.scores["num_docs"]
+    assert ours.vocab_dict == reference.vocab_dict
+    for query in (["grep", "w3"], ["zebra"], ["unknown"]):
+        np.testing.assert_allclose(ours.get_scores(query), reference.get_scores(query), rtol=1e-6)

@@ -1,0 +1,75 @@
+"""bm25s's BM25 score matrix (Lucene variant, CSC over terms) built from streamed token ids in small arrays.
+
+bm25s's `BM25.index` needs every document's token ids as Python lists at once: at 1M documents that is
+several GiB, about 7x the dense side of an index. Here each chunk of documents keeps only its distinct
+(term, count) pairs in the narrowest integer types, and the final matrix is filled column by column from
+them. The result is the matrix bm25s's `index` builds (`tests/test_hybrid.py` checks that they are equal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Postings:
+    """One chunk of documents: its distinct term ids and their counts, document by document."""
+
+    terms: np.ndarray  # term id of each (document, term) pair, grouped by document
+    counts: np.ndarray  # occurrences of that term in that document
+    per_doc: np.ndarray  # how many distinct terms each document has
+    lengths: np.ndarray  # how many tokens each document has (BM25's document length)
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[int]], vocab_size: int) -> Postings:
+        """The postings of tokenised documents whose ids are all below `vocab_size`."""
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        flat = np.fromiter((t for row in rows for t in row), dtype=np.int64, count=int(lengths.sum()))
+        doc = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
+        pairs, counts = np.unique(doc * max(vocab_size, 1) + flat, return_counts=True)  # sorted by document
+        return cls(
+            terms=(pairs % max(vocab_size, 1)).astype(np.min_scalar_type(max(vocab_size - 1, 0))),
+            counts=counts.astype(np.min_scalar_type(int(counts.max(initial=0)))),
+            per_doc=np.bincount(pairs // max(vocab_size, 1), minlength=len(rows)).astype(np.int32),
+            lengths=lengths.astype(np.int32),
+        )
+
+
+def csc_scores(chunks: list[Postings], vocab_size: int, *, k1: float, b: float, dtype: str) -> dict[str, Any]:
+    """bm25s's `scores` record (`data`, `indices`, `indptr`, `num_docs`) of the documents in `chunks`.
+
+    `chunks` is emptied as it is read, so each chunk's arrays are freed once its scores are placed.
+    """
+    doc_freq = np.zeros(vocab_size, dtype=np.int64)
+    for chunk in chunks:
+        doc_freq += np.bincount(chunk.terms, minlength=vocab_size)
+    lengths = np.concatenate([c.lengths for c in chunks]) if chunks else np.zeros(0, dtype=np.int32)
+    n_docs = len(lengths)
+    avg_len = float(lengths.mean()) if n_docs else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # Lucene's idf, 0 for terms of no document
+        idf = np.where(doc_freq > 0, np.log1p((n_docs - doc_freq + 0.5) / (doc_freq + 0.5)), 0.0)
+    indptr = np.concatenate([[0], np.cumsum(doc_freq)]).astype(np.int64)
+    data = np.empty(int(indptr[-1]), dtype=dtype)
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    cursor = indptr[:-1].copy()  # next free slot in each term's column
+    first_doc = 0
+    while chunks:
+        chunk = chunks.pop(0)
+        terms = chunk.terms.astype(np.int64)
+        doc = np.repeat(np.arange(first_doc, first_doc + len(chunk.per_doc), dtype=np.int64), chunk.per_doc)
+        tf = chunk.counts.astype(np.float64)
+        score = idf[terms] * tf / (k1 * ((1 - b) + b * lengths[doc] / avg_len) + tf)
+        order = np.argsort(terms, kind="stable")  # by term, documents ascending within each term
+        sorted_terms = terms[order]
+        starts = np.flatnonzero(np.r_[True, sorted_terms[1:] != sorted_terms[:-1]])
+        rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        slots = cursor[sorted_terms] + rank
+        data[slots] = score[order]
+        indices[slots] = doc[order]
+        cursor += np.bincount(terms, minlength=vocab_size)
+        first_doc += len(chunk.per_doc)
+    return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
