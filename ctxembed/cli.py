@@ -86,6 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=commands.cmd_search)
 
+    p = sub.add_parser("tune-fusion", help="choose an index's hybrid BM25 weight on labelled queries")
+    p.add_argument("index", help="index folder with a sparse side (built with --sparse bm25, the default)")
+    p.add_argument("--dataset", required=True, help="BEIR folder whose corpus built the index (queries + qrels)")
+    p.add_argument("--split", default="dev", help="qrels split to tune on (default dev; keep test for reporting)")
+    p.add_argument("--dry-run", action="store_true", help="print the comparison, leave the manifest as it is")
+    p.add_argument("--device", help="cpu or cuda (contextual indexes)")
+    p.add_argument("--model", help="where the index's model (or vectors) is now, if it moved; checked by content")
+    p.add_argument("--adapter", help="where the index's LoRA adapter is now, if it moved; checked by content")
+    p.add_argument("--precision", choices=["fp32", "bf16", "int8", "auto"], help="encode queries at this precision")
+    p.set_defaults(func=commands.cmd_tune_fusion)
+
     p = sub.add_parser("finetune", help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)")
     p.add_argument("--config", help="YAML finetune config (configs/contextual-lora.yaml)")
     p.add_argument("--corpus", help="override corpus.path (raw domain documents)")

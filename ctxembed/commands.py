@@ -40,10 +40,23 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
     return index
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def _open_index(args: argparse.Namespace) -> Any:
+    """The index folder `args.index`, with the model its manifest names (moved paths from --model/--adapter)."""
     from ctxembed import VectorIndex, embedder_from_manifest
     from ctxembed.index_files import read_manifest
 
+    embedder = embedder_from_manifest(
+        read_manifest(args.index),
+        args.index,
+        device=args.device,
+        model=args.model,
+        adapter=args.adapter,
+        precision=args.precision,
+    )
+    return VectorIndex.load(args.index, embedder)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise CtxEmbedError(f"-k must be >= 1 (hits per query), got {args.k}")
     if args.queries:
@@ -59,11 +72,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         queries = list(args.query)
     if not queries:
         raise CtxEmbedError('no query given; pass one or more queries ("...") or --queries FILE')
-    manifest = read_manifest(args.index)
-    embedder = embedder_from_manifest(
-        manifest, args.index, device=args.device, model=args.model, adapter=args.adapter, precision=args.precision
-    )
-    index = VectorIndex.load(args.index, embedder)
+    index = _open_index(args)
     fusion = index.fusion
     if args.fusion is not None or args.weight is not None:
         from dataclasses import replace
@@ -93,6 +102,34 @@ def cmd_search(args: argparse.Namespace) -> int:
         for rank, hit in enumerate(hits, start=1):
             print(f"  {rank:>2}. {hit.score:.4f}  [{printable(hit.doc_id)}] {_snippet(hit.text, 90)}")
     return 1 if failed == len(queries) else 0
+
+
+def cmd_tune_fusion(args: argparse.Namespace) -> int:
+    from ctxembed.evaluate.beir import load_beir
+    from ctxembed.evaluate.fusion_tuning import WEIGHTS, label, record_fusion, tune_fusion
+
+    dataset = load_beir(args.dataset)  # fails on a bad dataset before a model loads
+    queries, relevant = dataset.split(args.split)
+    index = _open_index(args)
+    started = time.perf_counter()
+    choice = tune_fusion(index, queries, relevant, WEIGHTS)
+    say(f"{args.index}: hybrid nDCG@10 on {choice.queries} {args.split} queries of {args.dataset}")
+    for name, value in choice.ndcg.items():
+        marks = " (current)" * (name == choice.current) + " <- best" * (name == label(choice.chosen))
+        say(f"  {name:>24}: {value:.4f}{marks}")
+    c = choice.against_current
+    say(f"best vs current: {c.delta:+.4f} (95% CI {c.low:+.4f} to {c.high:+.4f}), {time.perf_counter() - started:.0f}s")
+    if label(choice.chosen) == choice.current:
+        say("the index's fusion is already the best here; manifest unchanged")
+        return 0
+    if not c.significant:
+        say(f"warning: the gain is within noise on {choice.queries} queries; it may not hold on new queries")
+    if args.dry_run:
+        say("--dry-run: manifest unchanged")
+        return 0
+    record_fusion(args.index, choice, {"dataset": str(args.dataset), "split": args.split})
+    say(f"recorded {label(choice.chosen)} in {Path(args.index) / 'manifest.json'}; search uses it from now on")
+    return 0
 
 
 def printable(text: str) -> str:

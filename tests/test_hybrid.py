@@ -199,3 +199,51 @@ def test_the_streamed_bm25_matrix_is_the_one_bm25s_builds():
     assert ours.vocab_dict == reference.vocab_dict
     for query in (["grep", "w3"], ["zebra"], ["unknown"]):
         np.testing.assert_allclose(ours.get_scores(query), reference.get_scores(query), rtol=1e-6)
+
+
+def test_tune_fusion_records_the_best_weight_and_refuses_what_it_cannot_tune(
+    corpus, tiny_vectors_file, tmp_path, capsys
+):
+    from ctxembed.evaluate.beir import BeirDataset
+
+    # One document word per query among words no document has: BM25 finds it, the random vectors mostly do not.
+    queries = {
+        f"q{i}": f"{word} cricket match israel strike airline"
+        for i, word in enumerate("river server file socket fish".split())
+    }
+    relevant = {"q0": {"1": 1}, "q1": {"2": 1}, "q2": {"3": 1}, "q3": {"4": 1}, "q4": {"5": 1}}
+    BeirDataset(DOCS, queries, {"dev": relevant}).save(tmp_path / "beir")
+    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
+    manifest = tmp_path / "i" / "manifest.json"
+    dense_only = json.loads(manifest.read_text())
+    dense_only["fusion"]["weight"] = 0.0  # start from a setting that ignores BM25
+    manifest.write_text(json.dumps(dense_only))
+    before = manifest.read_bytes()
+    tune = ["tune-fusion", str(tmp_path / "i"), "--dataset", str(tmp_path / "beir")]
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, *tune, "--dry-run")
+    assert code == 0 and "weight 0: " in err and "(current)" in err and "rrf" in err
+    assert "--dry-run: manifest unchanged" in err and manifest.read_bytes() == before
+    code, _, err = run_cli(capsys, *tune)
+    recorded = json.loads(manifest.read_text())
+    assert code == 0 and recorded["fusion"]["weight"] != 0.0 and "recorded" in err
+    assert recorded["fusion_tuned"] == {
+        "dataset": str(tmp_path / "beir"),
+        "split": "dev",
+        "queries": 5,
+        "ndcg@10": recorded["fusion_tuned"]["ndcg@10"],
+    }
+    assert f"{recorded['fusion_tuned']['ndcg@10']:.4f} <- best" in err
+    code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "web server", "-k", "1")
+    assert code == 0 and "[2]" in out  # the rewritten manifest still loads
+    code, _, err = run_cli(capsys, *tune)
+    assert code == 0 and "already the best" in err
+    code, _, err = run_cli(capsys, *tune, "--split", "test")
+    assert code == 1 and "no qrels split 'test'" in err
+    BeirDataset([Document("x", "other")], {"q": "other"}, {"dev": {"q": {"x": 1}}}).save(tmp_path / "other")
+    code, _, err = run_cli(capsys, "tune-fusion", str(tmp_path / "i"), "--dataset", str(tmp_path / "other"))
+    assert code == 1 and "none of the dataset's relevant documents is in the index" in err
+    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "d", "--sparse", "none")) == 0
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "tune-fusion", str(tmp_path / "d"), "--dataset", str(tmp_path / "beir"))
+    assert code == 1 and "no sparse side" in err

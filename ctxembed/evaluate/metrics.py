@@ -128,11 +128,12 @@ def rank_queries(
     return dict(zip(qids, retrieve([queries[q] for q in qids], k)))
 
 
-def index_retriever(index: Any, mode: str = "dense") -> Retriever:
-    """A `Retriever` over a `VectorIndex` in one search mode; a query no side can read ranks nothing (a miss)."""
+def index_retriever(index: Any, mode: str = "dense", fusion: Any = None) -> Retriever:
+    """A `Retriever` over a `VectorIndex` in one search mode (hybrid: with `fusion`, else the index's settings);
+    a query no side can read ranks nothing (a miss)."""
 
     def retrieve(queries: Sequence[str], k: int) -> list[list[str]]:
-        hits = index.search(list(queries), k=min(k, len(index)), mode=mode, unknown="skip")
+        hits = index.search(list(queries), k=min(k, len(index)), mode=mode, fusion=fusion, unknown="skip")
         return [[h.doc_id for h in row] for row in hits]
 
     return retrieve
