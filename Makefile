@@ -84,6 +84,7 @@ data/debian-train-pairs.jsonl: data/debian/corpus.jsonl
 
 demo: setup data
 	$(BIN)/ctxembed demo --config configs/demo.yaml --out runs/demo --overwrite
+	$(BIN)/ctxembed finetune --config configs/static-demo.yaml --overwrite
 	$(BIN)/ctxembed evaluate --config configs/evaluate-demo.yaml --overwrite
 
 test: setup

@@ -35,8 +35,11 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
         show_progress=True,
         nprobe=config.index.nprobe,
         ef_search=config.index.ef_search,
+        sparse=config.index.sparse == "bm25",
+        fusion=config.index.fusion,
     )
-    say(f"{backend}: indexed {len(index)} documents in {time.perf_counter() - started:.1f}s")
+    sides = " (and BM25)" if index.sparse is not None else ""
+    say(f"{backend}: indexed {len(index)} documents{sides} in {time.perf_counter() - started:.1f}s")
     return index
 
 
@@ -161,19 +164,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
             out = Path(args.out) / backend
             indexes[backend].save(out, overwrite=args.overwrite)
             say(f"{backend}: saved index to {out}")
-    results = {b: idx.search(list(config.queries), k=config.k) for b, idx in indexes.items()}
-    labels = [f"{backend} ({_model_label(index.embedder.identity())})" for backend, index in indexes.items()]
-    width = 58
+    columns = {  # (index, mode): the contextual index answers twice, alone and fused with its BM25 side
+        f"static ({_model_label(indexes['static'].embedder.identity())})": (indexes["static"], "dense"),
+        f"contextual ({_model_label(indexes['contextual'].embedder.identity())})": (indexes["contextual"], "dense"),
+    }
+    if indexes["contextual"].sparse is not None:
+        columns["hybrid (contextual + BM25)"] = (indexes["contextual"], "hybrid")
+    results = [index.search(list(config.queries), k=config.k, mode=mode) for index, mode in columns.values()]
+    width = 34
     for qi, query in enumerate(config.queries):
         print(f"\nquery: {query}")
-        print(f"  {labels[0]:<{width + 18}}  {labels[1]}")
+        print("  " + "  ".join(f"{label:<{width + 13}}" for label in columns).rstrip())
         for rank in range(config.k):
             cells = []
-            for backend in ("static", "contextual"):
-                hits = results[backend][qi]
+            for hits in (column[qi] for column in results):
                 hit = hits[rank] if rank < len(hits) else None
                 cells.append(f"{hit.score:.3f} [{hit.doc_id:>3}] {_snippet(hit.text, width)}" if hit else "")
-            print(f"  {cells[0]:<{width + 18}}  {cells[1]}")
+            print("  " + "  ".join(f"{cell:<{width + 13}}" for cell in cells).rstrip())
     return 0
 
 

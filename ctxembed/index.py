@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,11 @@ class VectorIndex:
         batch_size: int = 64,
         show_progress: bool = False,
         sparse: bool = False,
+        fusion: FusionSettings | None = None,
         **params: Any,
     ) -> VectorIndex:
-        """Embed `docs` and index them (with `sparse`, also BM25 for hybrid search); refuses a corpus of
-        which no document could be embedded.
+        """Embed `docs` and index them (with `sparse`, also BM25 for hybrid search, fused by `fusion`);
+        refuses a corpus of which no document could be embedded.
 
         For corpora that do not fit in memory, or builds that must survive a crash, use
         `ctxembed.index_build.build_index`, which streams and checkpoints.
@@ -101,6 +103,7 @@ class VectorIndex:
         if factory == "auto":
             factory = auto_factory(len(docs), embedder.dim)
         index = cls(embedder, factory=factory, **params)
+        index.fusion = fusion or FusionSettings()
         index.add(docs, batch_size=batch_size, show_progress=show_progress)
         if sparse:
             index.sparse = SparseIndex.build(d.full_text for d in index.docs)
@@ -259,16 +262,28 @@ class VectorIndex:
             self.write_vectors_and_manifest(tmp, folder)
         return Path(folder)
 
-    def write_vectors_and_manifest(self, tmp: Path, folder: str | Path) -> None:
-        """`index.faiss` and `manifest.json` (with the file's checksum) into `tmp`, which becomes `folder`."""
+    def write_vectors_and_manifest(
+        self, tmp: Path, folder: str | Path, *, sparse_texts: Callable[[], Iterable[str]] | None = None
+    ) -> None:
+        """`index.faiss` and `manifest.json` (with the file's checksum) into `tmp`, which becomes `folder`.
+
+        With `sparse_texts` (a streaming build), the in-memory vectors are dropped once written and BM25 is
+        built from those texts afterwards, so the build's peak memory holds one side at a time.
+        """
         _faiss().write_index(self.faiss_index, str(tmp / INDEX_FILE))
         manifest = {
             **self.manifest(),
             "index_sha256": sha256_of(tmp / INDEX_FILE),
             "relative_paths": relative_paths(self.embedder.identity(), folder),
         }
+        if sparse_texts is not None:
+            self.faiss_index = None
+            with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=f".{tmp.name}.bm25.") as work:
+                self.sparse = SparseIndex.build(sparse_texts(), workdir=Path(work))
         if self.sparse is not None:
             manifest["sparse"] = self.sparse.save(tmp)
+        if sparse_texts is not None:
+            self.sparse = None
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
     @classmethod

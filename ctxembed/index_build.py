@@ -30,7 +30,6 @@ from ctxembed.doc_store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
 from ctxembed.errors import CorpusError, CtxEmbedError, EmptyTextError
 from ctxembed.index import VectorIndex, _faiss
 from ctxembed.index_files import auto_factory, check_identity
-from ctxembed.retrieval.bm25 import SparseIndex
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Embedder
 
@@ -247,6 +246,13 @@ def _check_unique(chunk: list[Document], seen: np.ndarray) -> np.ndarray:
     return np.insert(seen, at, ordered)  # one linear merge a chunk, not a re-sort of everything seen
 
 
+def _stored_texts(folder: Path) -> Iterator[str]:
+    """The full text of each document in `folder`'s store, in index order (BM25's second pass)."""
+    with (folder / DOCS_FILE).open("rb") as docs, (folder / OFFSETS_FILE).open("rb") as offsets:
+        for doc in DocStore.open(docs, offsets, folder / DOCS_FILE):
+            yield doc.full_text
+
+
 def _publish(
     index: VectorIndex,
     state: dict[str, Any],
@@ -260,15 +266,11 @@ def _publish(
     them: a second pass over docs.jsonl), swap the folder in, and load it."""
     index.skipped = list(state["skipped"])
     index.fusion = fusion or FusionSettings()
-    if sparse:
-        with (partial / DOCS_FILE).open("rb") as docs, (partial / OFFSETS_FILE).open("rb") as offsets:
-            store = DocStore.open(docs, offsets, partial / DOCS_FILE)
-            index.sparse = SparseIndex.build(doc.full_text for doc in store)
     (partial / STATE_FILE).unlink(missing_ok=True)  # from here on the build is no longer resumable, only repeatable
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for name in (DOCS_FILE, OFFSETS_FILE):
             os.replace(partial / name, tmp / name)
-        index.write_vectors_and_manifest(tmp, out)
+        index.write_vectors_and_manifest(tmp, out, sparse_texts=(lambda: _stored_texts(tmp)) if sparse else None)
     shutil.rmtree(partial, ignore_errors=True)
     index.faiss_index = None  # free the vectors before the saved copy is loaded: one copy in memory, not two
     return VectorIndex.load(out, index.embedder)

@@ -175,7 +175,7 @@ def test_a_hybrid_row_below_its_better_part_is_flagged():
     assert row["against"] == "BM25" and row["high"] < 0
 
 
-def test_the_streamed_bm25_matrix_is_the_one_bm25s_builds():
+def test_the_streamed_bm25_matrix_is_the_one_bm25s_builds(tmp_path):
     """SparseIndex.build fills bm25s's CSC matrix from small per-chunk arrays; it must equal bm25s's own index."""
     import bm25s
     from bm25s.tokenization import Tokenizer
@@ -186,7 +186,8 @@ def test_the_streamed_bm25_matrix_is_the_one_bm25s_builds():
     words = [f"w{i}" for i in range(300)] + ["the", "of", "Grep", "grep"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 40)))) for _ in range(500)]
     texts += ["", "the of and", "zebra zebra zebra"]  # empty, all stopwords, one repeated term
-    ours = SparseIndex.build(texts, chunk_size=37).model
+    ours = SparseIndex.build(texts, chunk_size=37, workdir=tmp_path).model
+    assert not list(tmp_path.iterdir())  # the spilled chunks are read back and deleted
     tokenizer = Tokenizer(lower=True, splitter=TOKENIZER["splitter"], stopwords="en")
     rows = tokenizer.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False)
     reference = bm25s.BM25()

@@ -170,6 +170,12 @@ def test_engine_ray_equals_the_single_process_build(tiny_vectors_file, tmp_path,
     np.testing.assert_array_equal(
         loaded["ray"].faiss_index.reconstruct_n(0, 300), loaded["local"].faiss_index.reconstruct_n(0, 300)
     )
+    # the sparse side is built in the same run whatever the engine: the same BM25 files, the same hybrid hits
+    sparse = {name: read_manifest(tmp_path / name)["sparse"]["files"] for name in ("ray", "local")}
+    assert sparse["ray"] == sparse["local"] and sparse["ray"]
+    for mode in ("sparse", "hybrid"):
+        hits = {name: index.search(["river bank", "web server"], k=5, mode=mode) for name, index in loaded.items()}
+        assert [[h.doc_id for h in row] for row in hits["ray"]] == [[h.doc_id for h in row] for row in hits["local"]]
 
 
 def test_a_build_killed_by_sigkill_resumes_to_the_clean_index(tiny_vectors_file, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 from ctxembed._logs import quiet_logger
 from ctxembed.errors import CtxEmbedError, EmptyTextError
 from ctxembed.index_files import SPARSE_DIR, readable_path, sha256_of
-from ctxembed.retrieval.bm25_matrix import Postings, csc_scores
+from ctxembed.retrieval.bm25_matrix import PostingsSpool, csc_scores
 
 # bm25s's defaults, recorded in every manifest: lowercase, words of 2+ word characters, English stopwords.
 TOKENIZER = {"lower": True, "splitter": r"(?u)\b\w\w+\b", "stopwords": "en"}
@@ -45,25 +45,26 @@ class SparseIndex:
         self.model = model
 
     @classmethod
-    def build(cls, texts: Iterable[str], *, chunk_size: int = 16384) -> SparseIndex:
+    def build(cls, texts: Iterable[str], *, chunk_size: int = 4096, workdir: Path | None = None) -> SparseIndex:
         """Index `texts` with bm25s's tokenizer and its BM25 (Lucene) scores, in one streaming pass.
 
         bm25s's own `index` wants every document's token ids as Python lists at once (about 7x the memory of
         the dense side at 1M documents); this keeps each chunk's distinct (term, count) pairs in small arrays
         and fills bm25s's CSC matrix from them, giving the same matrix (a test checks it against `index`).
+        With a `workdir`, those arrays wait on disk there until the matrix is filled.
         """
         bm25s = _bm25s()
         from bm25s.tokenization import Tokenizer
 
         tokenizer = Tokenizer(lower=True, splitter=TOKENIZER["splitter"], stopwords="en")
-        chunks: list[Postings] = []
+        spool = PostingsSpool(workdir)
         iterator = iter(texts)
         while batch := list(itertools.islice(iterator, chunk_size)):
             rows = tokenizer.tokenize(batch, update_vocab=True, return_as="ids", show_progress=False)
-            chunks.append(Postings.of(rows, len(tokenizer.get_vocab_dict())))
+            spool.add(rows, len(tokenizer.get_vocab_dict()))
         model = bm25s.BM25()
         vocab = tokenizer.get_vocab_dict()
-        model.scores = csc_scores(chunks, len(vocab), k1=model.k1, b=model.b, dtype=model.dtype)
+        model.scores = csc_scores(spool, len(vocab), k1=model.k1, b=model.b, dtype=model.dtype)
         if "" not in vocab:  # as bm25s's `index` adds it
             vocab[""] = max(vocab.values(), default=-1) + 1
         model.vocab_dict = vocab

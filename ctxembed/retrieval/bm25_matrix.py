@@ -2,14 +2,16 @@
 
 bm25s's `BM25.index` needs every document's token ids as Python lists at once: at 1M documents that is
 several GiB, about 7x the dense side of an index. Here each chunk of documents keeps only its distinct
-(term, count) pairs in the narrowest integer types, and the final matrix is filled column by column from
-them. The result is the matrix bm25s's `index` builds (`tests/test_hybrid.py` checks that they are equal).
+(term, count) pairs in the narrowest integer types (in memory, or spilled to a work folder), and the final
+matrix is filled column by column from them. The result is the matrix bm25s's `index` builds
+(`tests/test_hybrid.py` checks that they are equal).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,32 +24,63 @@ class Postings:
     terms: np.ndarray  # term id of each (document, term) pair, grouped by document
     counts: np.ndarray  # occurrences of that term in that document
     per_doc: np.ndarray  # how many distinct terms each document has
-    lengths: np.ndarray  # how many tokens each document has (BM25's document length)
 
     @classmethod
-    def of(cls, rows: Sequence[Sequence[int]], vocab_size: int) -> Postings:
-        """The postings of tokenised documents whose ids are all below `vocab_size`."""
-        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    def of(cls, rows: Sequence[Sequence[int]], lengths: np.ndarray, vocab_size: int) -> Postings:
+        """The postings of tokenised documents (`lengths` tokens each) whose ids are all below `vocab_size`."""
+        base = max(vocab_size, 1)
         flat = np.fromiter((t for row in rows for t in row), dtype=np.int64, count=int(lengths.sum()))
         doc = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-        pairs, counts = np.unique(doc * max(vocab_size, 1) + flat, return_counts=True)  # sorted by document
+        pairs, counts = np.unique(doc * base + flat, return_counts=True)  # sorted by document, then term
         return cls(
-            terms=(pairs % max(vocab_size, 1)).astype(np.min_scalar_type(max(vocab_size - 1, 0))),
+            terms=(pairs % base).astype(np.min_scalar_type(base - 1)),
             counts=counts.astype(np.min_scalar_type(int(counts.max(initial=0)))),
-            per_doc=np.bincount(pairs // max(vocab_size, 1), minlength=len(rows)).astype(np.int32),
-            lengths=lengths.astype(np.int32),
+            per_doc=np.bincount(pairs // base, minlength=len(rows)).astype(np.int32),
         )
 
 
-def csc_scores(chunks: list[Postings], vocab_size: int, *, k1: float, b: float, dtype: str) -> dict[str, Any]:
-    """bm25s's `scores` record (`data`, `indices`, `indptr`, `num_docs`) of the documents in `chunks`.
+class PostingsSpool:
+    """Postings chunk by chunk, with each term's document frequency and each document's length so far.
 
-    `chunks` is emptied as it is read, so each chunk's arrays are freed once its scores are placed.
+    With a `folder`, chunks wait on disk there (their memory is freed at once); each file is read back once,
+    in order, and deleted.
     """
-    doc_freq = np.zeros(vocab_size, dtype=np.int64)
-    for chunk in chunks:
-        doc_freq += np.bincount(chunk.terms, minlength=vocab_size)
-    lengths = np.concatenate([c.lengths for c in chunks]) if chunks else np.zeros(0, dtype=np.int32)
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self.chunks: list[Postings | Path] = []
+        self.doc_freq = np.zeros(0, dtype=np.int64)
+        self.lengths: list[np.ndarray] = []
+
+    def add(self, rows: Sequence[Sequence[int]], vocab_size: int) -> None:
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        postings = Postings.of(rows, lengths, vocab_size)
+        self.lengths.append(lengths.astype(np.int32))
+        self.doc_freq = np.pad(self.doc_freq, (0, vocab_size - len(self.doc_freq)))
+        self.doc_freq += np.bincount(postings.terms, minlength=vocab_size)
+        if self.folder is None:
+            self.chunks.append(postings)
+            return
+        path = self.folder / f"postings-{len(self.chunks)}.npz"
+        np.savez(path, terms=postings.terms, counts=postings.counts, per_doc=postings.per_doc)
+        self.chunks.append(path)
+
+    def drain(self) -> Iterator[Postings]:
+        """Each chunk once, in order; a chunk is dropped (its file deleted) as soon as the next is asked for."""
+        while self.chunks:
+            chunk = self.chunks.pop(0)
+            if isinstance(chunk, Path):
+                with np.load(chunk) as stored:
+                    loaded = Postings(stored["terms"], stored["counts"], stored["per_doc"])
+                chunk.unlink()
+                chunk = loaded
+            yield chunk
+
+
+def csc_scores(spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dtype: str) -> dict[str, Any]:
+    """bm25s's `scores` record (`data`, `indices`, `indptr`, `num_docs`) of the documents in `spool`."""
+    doc_freq = np.pad(spool.doc_freq, (0, vocab_size - len(spool.doc_freq)))
+    lengths = np.concatenate(spool.lengths) if spool.lengths else np.zeros(0, dtype=np.int32)
     n_docs = len(lengths)
     avg_len = float(lengths.mean()) if n_docs else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):  # Lucene's idf, 0 for terms of no document
@@ -57,8 +90,7 @@ def csc_scores(chunks: list[Postings], vocab_size: int, *, k1: float, b: float, 
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
     cursor = indptr[:-1].copy()  # next free slot in each term's column
     first_doc = 0
-    while chunks:
-        chunk = chunks.pop(0)
+    for chunk in spool.drain():
         terms = chunk.terms.astype(np.int64)
         doc = np.repeat(np.arange(first_doc, first_doc + len(chunk.per_doc), dtype=np.int64), chunk.per_doc)
         tf = chunk.counts.astype(np.float64)
