@@ -197,3 +197,25 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(v) for v in obj]
     return getattr(obj, "value", obj)
+
+
+def readable_path(fh: Any) -> str:
+    """A path that reopens the file behind `fh`, even if it was deleted since (Linux); else its name."""
+    proc = Path(f"/proc/self/fd/{fh.fileno()}")
+    return str(proc) if proc.exists() else fh.name
+
+
+def sha256_of(source: Path | Any) -> str:
+    """Hex SHA-256 of a file, given by path or as an open binary file (read from the start)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    fh = source.open("rb") if isinstance(source, Path) else source
+    try:
+        fh.seek(0)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    finally:
+        if isinstance(source, Path):
+            fh.close()
+    return digest.hexdigest()

@@ -46,7 +46,7 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
 def _open_index(args: argparse.Namespace) -> Any:
     """The index folder `args.index`, with the model its manifest names (moved paths from --model/--adapter)."""
     from ctxembed import VectorIndex, embedder_from_manifest
-    from ctxembed.index_files import read_manifest
+    from ctxembed.index.files import read_manifest
 
     embedder = embedder_from_manifest(
         read_manifest(args.index),

@@ -16,7 +16,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from ctxembed._io import check_output_folder
     from ctxembed.config import IndexRunConfig
     from ctxembed.data import corpus_source, iter_corpus
-    from ctxembed.index_build import build_index
+    from ctxembed.index.build import build_index
     from ctxembed.yaml_config import load_config, override
 
     config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
@@ -77,7 +77,7 @@ def _engine(args: argparse.Namespace, embedder: Any, batch_size: int) -> Any:
     from ctxembed.assets import require
 
     ray = require("ray", "--engine ray: pip install 'ctxembed[scale]' (or pip install ray)")
-    from ctxembed.ray_engine import RayEncoder
+    from ctxembed.index.ray import RayEncoder
 
     if not ray.is_initialized():
         ray.init(address=args.address, include_dashboard=False, log_to_driver=False, configure_logging=False)

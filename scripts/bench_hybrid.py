@@ -57,7 +57,7 @@ def measure(folder: str, n_queries: int) -> dict[str, dict[str, float]]:
     import numpy as np
 
     from ctxembed import VectorIndex, embedder_from_manifest
-    from ctxembed.index_files import read_manifest
+    from ctxembed.index.files import read_manifest
 
     index = VectorIndex.load(folder, embedder_from_manifest(read_manifest(folder), folder))
     vocab = words()[:5000]

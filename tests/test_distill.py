@@ -75,7 +75,7 @@ def test_domain_words_join_the_vocabulary(distilled, tiny_bert_dir):
 def test_a_distilled_folder_is_static_vectors_for_index_and_search(distilled, corpus, tmp_path):
     from ctxembed import VectorIndex
     from ctxembed.data import load_corpus
-    from ctxembed.index_files import read_manifest
+    from ctxembed.index.files import read_manifest
     from ctxembed.registry import embedder_from_manifest
 
     _, out = distilled

@@ -120,7 +120,7 @@ def test_incremental_add_matches_one_build(tiny_static):
     parts = VectorIndex.build(tiny_static, DOCS[:4])
     parts.add(DOCS[4:])
     assert parts.search("water crane", k=5) == whole.search("water crane", k=5)
-    with pytest.raises(CtxEmbedError, match="already in the index"):
+    with pytest.raises(CtxEmbedError, match="occurs twice; ids must be unique"):
         parts.add(DOCS[:1])
 
 

@@ -8,8 +8,8 @@ import pytest
 from ctxembed import VectorIndex
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
-from ctxembed.index_build import BuildProgress, build_index, partial_folder, reservoir_sample
-from ctxembed.index_files import auto_factory
+from ctxembed.index.build import BuildProgress, build_index, partial_folder, reservoir_sample
+from ctxembed.index.files import auto_factory
 
 WORDS = ["river bank water", "web server network", "fish boat river", "money loan bank", "crane lift money"]
 DOCS = [Document(f"d{i}", f"{WORDS[i % 5]} {WORDS[(i * 3 + 1) % 5]} {i}") for i in range(300)]
@@ -158,7 +158,7 @@ def test_engine_ray_equals_the_single_process_build(tiny_vectors_file, tmp_path,
         ray.shutdown()
     assert "ray: encoding on 2 workers" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
-    from ctxembed.index_files import read_manifest
+    from ctxembed.index.files import read_manifest
     from ctxembed.registry import embedder_from_manifest
 
     loaded = {}
@@ -187,7 +187,7 @@ def test_a_build_killed_by_sigkill_resumes_to_the_clean_index(tiny_vectors_file,
     script = f"""
 import os, signal
 from ctxembed.data import iter_corpus
-from ctxembed.index_build import build_index
+from ctxembed.index.build import build_index
 from ctxembed.static.embedder import StaticEmbedder
 from ctxembed.config import StaticConfig
 embedder = StaticEmbedder.from_config(StaticConfig(vectors={str(tiny_vectors_file)!r}))

@@ -20,7 +20,7 @@ from ctxembed._io import atomic_file
 from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.evaluate.metrics import index_retriever, per_query_metrics, rank_queries
 from ctxembed.evaluate.significance import Comparison, paired_bootstrap
-from ctxembed.index_files import MANIFEST_FILE, read_manifest
+from ctxembed.index.files import MANIFEST_FILE, read_manifest
 from ctxembed.retrieval.fusion import FusionSettings
 
 NDCG10 = {"ndcg": (10,)}

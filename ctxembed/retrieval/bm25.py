@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from ctxembed._io import readable_path, sha256_of
 from ctxembed._logs import quiet_logger
 from ctxembed.errors import CtxEmbedError, EmptyTextError
-from ctxembed.index_files import SPARSE_DIR, readable_path, sha256_of
 from ctxembed.retrieval.bm25_matrix import PostingsSpool, csc_scores
 
 # bm25s's defaults, recorded in every manifest: lowercase, words of 2+ word characters, English stopwords.
@@ -85,9 +85,8 @@ class SparseIndex:
         vocab = self.model.vocab_dict
         return any(t in vocab for t in tokens)
 
-    def save(self, folder: Path) -> dict[str, Any]:
-        """Write bm25s's .npy + JSON files (no pickle) into `folder/sparse`; return the manifest's record."""
-        target = folder / SPARSE_DIR
+    def save(self, target: Path) -> dict[str, Any]:
+        """Write bm25s's .npy + JSON files (no pickle) into the folder `target`; return the manifest's record."""
         with quiet_logger("bm25s"):
             self.model.save(str(target), allow_pickle=False, show_progress=False)
         files = {p.name: sha256_of(p) for p in sorted(target.iterdir()) if p.is_file()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -12,30 +13,30 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import atomic_dir
+from ctxembed._io import atomic_dir, readable_path, sha256_of
 from ctxembed.data import Document
-from ctxembed.doc_store import DocStore, write_store
 from ctxembed.errors import CtxEmbedError, EmptyTextError
-from ctxembed.index_files import (
+from ctxembed.index.checks import check_unique, id_hashes, left_out_message, split_embedded
+from ctxembed.index.files import (
     DOCS_FILE,
     FORMAT_VERSION,
     INDEX_FILE,
     MANIFEST_FILE,
     OFFSETS_FILE,
     SPARSE_DIR,
-    auto_factory,
     check_factory,
     check_identity,
     open_generation,
     parse_manifest,
-    readable_path,
     relative_paths,
-    sha256_of,
 )
+from ctxembed.index.store import DocStore, write_store
 from ctxembed.retrieval.bm25 import SparseIndex
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.retrieval.hybrid import hybrid_search, sparse_search
 from ctxembed.types import Embedder, SearchMode, SearchResult
+
+POINTS_PER_LIST = 64  # FAISS warns below 39 training points per IVF list and uses at most 256
 
 
 def _faiss() -> Any:
@@ -92,64 +93,77 @@ class VectorIndex:
         show_progress: bool = False,
         sparse: bool = False,
         fusion: FusionSettings | None = None,
-        **params: Any,
+        nprobe: int = 16,
+        ef_search: int = 64,
     ) -> VectorIndex:
         """Embed `docs` and index them (with `sparse`, also BM25 for hybrid search, fused by `fusion`);
         refuses a corpus of which no document could be embedded.
 
-        For corpora that do not fit in memory, or builds that must survive a crash, use
-        `ctxembed.index_build.build_index`, which streams and checkpoints.
+        This is `ctxembed.index.build.build_index`, the streaming builder behind `ctxembed index`, run in a
+        temporary folder that is gone once the index is loaded; call that directly to keep the folder.
         """
-        if factory == "auto":
-            factory = auto_factory(len(docs), embedder.dim)
-        index = cls(embedder, factory=factory, **params)
-        index.fusion = fusion or FusionSettings()
-        index.add(docs, batch_size=batch_size, show_progress=show_progress)
-        if sparse:
-            index.sparse = SparseIndex.build(d.full_text for d in index.docs)
-        if docs and not len(index):
-            raise EmptyTextError(
-                f"none of the {len(docs)} documents has a word the model knows, so the index would be empty; "
-                f"check the corpus language and encoding, or use vectors that cover it"
+        from ctxembed.index.build import build_index
+
+        docs = list(docs)
+
+        def encode(texts: list[str]) -> np.ndarray:
+            return embedder.encode_documents(texts, batch_size=batch_size, show_progress=show_progress)
+
+        with tempfile.TemporaryDirectory(prefix="ctxembed-index-") as tmp:
+            return build_index(
+                embedder,
+                lambda: docs,
+                Path(tmp) / "index",
+                factory=factory,
+                nprobe=nprobe,
+                ef_search=ef_search,
+                chunk_size=max(len(docs), 1),
+                checkpoint_seconds=math.inf,
+                encode=encode,
+                sparse=sparse,
+                fusion=fusion,
             )
-        return index
 
     def __len__(self) -> int:
         return len(self.docs)
 
     def add(self, docs: Sequence[Document], *, batch_size: int = 64, show_progress: bool = False) -> None:
-        """Embed and append documents; documents with no known word are skipped with a warning."""
-        known = {d.id for d in self.docs}
-        for doc in docs:
-            if doc.id in known:
-                raise CtxEmbedError(f"document id {doc.id!r} is already in the index; ids must be unique")
-            known.add(doc.id)
+        """Embed and append documents in memory; documents with no known word are skipped with a warning."""
+        check_unique(docs, np.sort(id_hashes(self.docs)))
         vectors = self.embedder.encode_documents(
             [d.full_text for d in docs], batch_size=batch_size, show_progress=show_progress
         )
-        empty = np.linalg.norm(vectors, axis=1) == 0
-        if empty.any():
-            skipped = [d.id for d, e in zip(docs, empty) if e]
-            self.skipped.extend(skipped)
-            warnings.warn(
-                f"{len(skipped)} document(s) have no word the model knows and were left out of the "
-                f"index (ids: {', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''})",
-                stacklevel=2,
-            )
-            docs = [d for d, e in zip(docs, empty) if not e]
-            vectors = vectors[~empty]
+        docs, vectors, left_out = split_embedded(docs, vectors)
+        if left_out:
+            self.skipped.extend(left_out)
+            warnings.warn(left_out_message(left_out), stacklevel=2)
         if not len(docs):
             return
-        if not self.faiss_index.is_trained:
-            self._train(vectors)
-        self.faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        if self.needs_training:
+            self.train(vectors)
+        self.add_vectors(vectors)
         if not isinstance(self.docs, list):
             self.docs = list(self.docs)  # a loaded index's on-demand store, extended in memory
         self.docs.extend(docs)
         if self.sparse is not None:  # BM25's statistics cover the whole corpus: index it again
             self.sparse = SparseIndex.build(d.full_text for d in self.docs)
 
-    def _train(self, vectors: np.ndarray) -> None:
+    @property
+    def needs_training(self) -> bool:
+        """Whether the FAISS index must be trained (IVF, PQ) before vectors are added."""
+        return not self.faiss_index.is_trained
+
+    def training_size(self) -> int:
+        """Training points for an untrained index: POINTS_PER_LIST per IVF list, and at least 2^14 (a PQ's
+        256-centroid codebooks want 39 x 256); 2^16 without IVF."""
+        faiss = _faiss()
+        try:
+            return max(POINTS_PER_LIST * faiss.extract_index_ivf(self.faiss_index).nlist, 1 << 14)
+        except RuntimeError:
+            return 1 << 16
+
+    def train(self, vectors: np.ndarray) -> None:
+        """Train the FAISS index (IVF lists, PQ codebooks) on a sample of document vectors."""
         try:
             self.faiss_index.train(np.ascontiguousarray(vectors, dtype=np.float32))
         except RuntimeError as exc:
@@ -157,6 +171,22 @@ class VectorIndex:
                 f"cannot train FAISS index {self.factory!r} on {len(vectors)} vectors "
                 f"({str(exc).strip().splitlines()[-1]}); use fewer IVF lists or the exact Flat index"
             ) from exc
+
+    def add_vectors(self, vectors: np.ndarray) -> None:
+        """Append document vectors (their documents are the caller's to store, in the same order)."""
+        self.faiss_index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def write_vectors(self, path: Path) -> None:
+        _faiss().write_index(self.faiss_index, str(path))
+
+    def read_vectors(self, path: Path) -> None:
+        """Replace the vectors with a FAISS file's (a resumed build's checkpoint)."""
+        self.faiss_index = _faiss().read_index(str(path))
+        self._apply_search_params()
+
+    def release_vectors(self) -> None:
+        """Drop the in-memory vectors once they are saved (a builder's last step before loading the folder)."""
+        self.faiss_index = None
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed queries, refusing any with nothing the model knows."""
@@ -270,18 +300,18 @@ class VectorIndex:
         With `sparse_texts` (a streaming build), the in-memory vectors are dropped once written and BM25 is
         built from those texts afterwards, so the build's peak memory holds one side at a time.
         """
-        _faiss().write_index(self.faiss_index, str(tmp / INDEX_FILE))
+        self.write_vectors(tmp / INDEX_FILE)
         manifest = {
             **self.manifest(),
             "index_sha256": sha256_of(tmp / INDEX_FILE),
             "relative_paths": relative_paths(self.embedder.identity(), folder),
         }
         if sparse_texts is not None:
-            self.faiss_index = None
+            self.release_vectors()
             with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=f".{tmp.name}.bm25.") as work:
                 self.sparse = SparseIndex.build(sparse_texts(), workdir=Path(work))
         if self.sparse is not None:
-            manifest["sparse"] = self.sparse.save(tmp)
+            manifest["sparse"] = self.sparse.save(tmp / SPARSE_DIR)
         if sparse_texts is not None:
             self.sparse = None
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")

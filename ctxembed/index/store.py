@@ -18,7 +18,7 @@ import numpy as np
 
 from ctxembed.data import Document
 from ctxembed.errors import CtxEmbedError
-from ctxembed.index_files import DOCS_FILE, OFFSETS_FILE
+from ctxembed.index.files import DOCS_FILE, OFFSETS_FILE
 
 _DTYPE = np.dtype("<i8")
 

@@ -104,12 +104,6 @@ def _replaced(folder: Path, manifest: Any) -> bool:
         return True
 
 
-def readable_path(fh: Any) -> str:
-    """A path that reopens the file behind `fh`, even if it was deleted since (Linux); else its name."""
-    proc = Path(f"/proc/self/fd/{fh.fileno()}")
-    return str(proc) if proc.exists() else fh.name
-
-
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     """Read and check `manifest.json` of a saved index folder."""
     folder = Path(folder)
@@ -164,22 +158,6 @@ def check_identity(recorded: dict[str, Any], current: dict[str, Any], folder: Pa
             f"{describe_identity(current)} (differing: {', '.join(differing)}); query it with the model "
             f"it was built with, or rebuild it with `ctxembed index`"
         )
-
-
-def sha256_of(source: Path | Any) -> str:
-    """Hex SHA-256 of a file, given by path or as an open binary file (read from the start)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    fh = source.open("rb") if isinstance(source, Path) else source
-    try:
-        fh.seek(0)
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    finally:
-        if isinstance(source, Path):
-            fh.close()
-    return digest.hexdigest()
 
 
 _FACTORY_NUMBER = re.compile(r"(HNSW|IVF|PQ|NSG)(\d+)")

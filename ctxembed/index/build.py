@@ -10,13 +10,13 @@ The finished folder is swapped in atomically, as every index save is.
 from __future__ import annotations
 
 import errno
-import hashlib
 import itertools
 import json
 import os
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +26,15 @@ import numpy as np
 
 from ctxembed._io import atomic_dir, atomic_file, check_output_folder, remove_path
 from ctxembed.data import Document
-from ctxembed.doc_store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
-from ctxembed.errors import CorpusError, CtxEmbedError, EmptyTextError
-from ctxembed.index import VectorIndex, _faiss
-from ctxembed.index_files import auto_factory, check_identity
+from ctxembed.errors import CorpusError, CtxEmbedError
+from ctxembed.index.checks import check_unique, left_out_message, nothing_indexed, split_embedded
+from ctxembed.index.files import auto_factory, check_identity
+from ctxembed.index.store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
+from ctxembed.index.vector_index import VectorIndex
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Embedder
 
 STATE_FILE = "progress.json"
-POINTS_PER_LIST = 64  # FAISS warns below 39 training points per IVF list and uses at most 256
 
 
 @dataclass(frozen=True)
@@ -50,16 +50,6 @@ def partial_folder(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def training_size(faiss_index: Any) -> int:
-    """Training points for an untrained index: POINTS_PER_LIST per IVF list, and at least 2^14 (a PQ's
-    256-centroid codebooks want 39 x 256); 2^16 without IVF."""
-    faiss = _faiss()
-    try:
-        return max(POINTS_PER_LIST * faiss.extract_index_ivf(faiss_index).nlist, 1 << 14)
-    except RuntimeError:
-        return 1 << 16
-
-
 def reservoir_sample(docs: Iterable[Document], size: int, seed: int) -> tuple[list[Document], int]:
     """A seeded uniform sample of `size` documents (algorithm R) and how many documents there were."""
     rng = random.Random(seed)
@@ -71,16 +61,6 @@ def reservoir_sample(docs: Iterable[Document], size: int, seed: int) -> tuple[li
         elif (j := rng.randrange(count)) < size:
             sample[j] = doc
     return sample, count
-
-
-def _id_hashes(docs: list[Document]) -> np.ndarray:
-    return np.asarray(
-        [
-            int.from_bytes(hashlib.blake2b(d.id.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
-            for d in docs
-        ],
-        dtype=np.int64,
-    )
 
 
 class _Checkpoint:
@@ -100,7 +80,7 @@ class _Checkpoint:
 
     def write(self, index: VectorIndex, ids: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]) -> None:
         generation = state["generation"] + 1
-        _faiss().write_index(index.faiss_index, str(self.folder / f"index.{generation}.faiss"))
+        index.write_vectors(self.folder / f"index.{generation}.faiss")
         np.save(self.folder / f"ids.{generation}.npy", ids)
         state["count"], state["size"] = writer.checkpoint()
         state["generation"] = generation
@@ -139,7 +119,7 @@ def build_index(
     random sample of the corpus. `corpus` is called again for each pass (count, sample, build), so it
     must yield the same documents each time, as a file reader does. `source` describes the corpus
     (e.g. path, size and mtime); a resume with another refuses to mix two corpora. `encode` replaces
-    `embedder.encode_documents` (e.g. a `ctxembed.ray_engine.RayEncoder`); it must give the same vectors.
+    `embedder.encode_documents` (e.g. a `ctxembed.index.ray.RayEncoder`); it must give the same vectors.
     """
     if encode is None:
 
@@ -165,10 +145,10 @@ def build_index(
         factory = auto_factory(total, embedder.dim) if factory == "auto" else factory
         index = VectorIndex(embedder, factory=factory, nprobe=nprobe, ef_search=ef_search)
         partial.mkdir(parents=True)
-        if not index.faiss_index.is_trained:
+        if index.needs_training:
             try:
-                sample, _ = reservoir_sample(corpus(), training_size(index.faiss_index), seed)
-                index._train(encode([d.full_text for d in sample]))
+                sample, _ = reservoir_sample(corpus(), index.training_size(), seed)
+                index.train(encode([d.full_text for d in sample]))
             except BaseException:
                 remove_path(partial)
                 raise
@@ -179,21 +159,18 @@ def build_index(
         check_identity(state["embedder"], embedder.identity(), partial)
         generation = state["generation"]
         index = VectorIndex(embedder, factory=state["factory"], nprobe=nprobe, ef_search=ef_search)
-        index.faiss_index = _faiss().read_index(str(partial / f"index.{generation}.faiss"))
-        index._apply_search_params()
+        index.read_vectors(partial / f"index.{generation}.faiss")
         ids = np.load(partial / f"ids.{generation}.npy")
         writer, total = DocStoreWriter(partial, resume=(state["count"], state["size"])), state.get("total")
     resumed_from, last_checkpoint = state["read"], time.perf_counter()
     try:
         reader = itertools.islice(iter(corpus()), state["read"], None)
         for chunk in _chunks(reader, chunk_size):
-            ids = _check_unique(chunk, ids)
-            vectors = encode([d.full_text for d in chunk])
-            empty = np.linalg.norm(vectors, axis=1) == 0
-            state["skipped"].extend(d.id for d, e in zip(chunk, empty) if e)
-            kept = [d for d, e in zip(chunk, empty) if not e]
+            ids = check_unique(chunk, ids)
+            kept, vectors, left_out = split_embedded(chunk, encode([d.full_text for d in chunk]))
+            state["skipped"].extend(left_out)
             if kept:
-                index.faiss_index.add(np.ascontiguousarray(vectors[~empty], dtype=np.float32))
+                index.add_vectors(vectors)
                 writer.add(kept)
             state["read"] += len(chunk)
             if time.perf_counter() - last_checkpoint >= checkpoint_seconds:
@@ -202,10 +179,9 @@ def build_index(
             if on_progress:
                 on_progress(BuildProgress(state["read"], resumed_from, total))
         if not writer.count:
-            raise EmptyTextError(
-                f"none of the {state['read']} documents has a word the model knows, so the index would be "
-                f"empty; check the corpus language and encoding, or use vectors that cover it"
-            )
+            raise nothing_indexed(state["read"])
+        if state["skipped"]:
+            warnings.warn(left_out_message(state["skipped"]), stacklevel=2)
         writer.close()
     except BaseException as exc:
         writer.abandon()
@@ -230,20 +206,6 @@ def _keep_for_resume(exc: BaseException, partial: Path) -> bool:
 def _chunks(docs: Iterator[Document], size: int) -> Iterator[list[Document]]:
     while chunk := list(itertools.islice(docs, size)):
         yield chunk
-
-
-def _check_unique(chunk: list[Document], seen: np.ndarray) -> np.ndarray:
-    """`seen` (sorted id hashes) with the chunk's merged in; a repeated id is a corpus error."""
-    hashes = _id_hashes(chunk)
-    order = np.argsort(hashes, kind="stable")
-    ordered = hashes[order]
-    at = np.searchsorted(seen, ordered)
-    repeated = seen[np.minimum(at, len(seen) - 1)] == ordered if len(seen) else np.zeros(len(chunk), dtype=bool)
-    repeated[1:] |= ordered[1:] == ordered[:-1]  # twice within the chunk
-    if repeated.any():
-        doc_id = chunk[int(order[np.argmax(repeated)])].id
-        raise CorpusError(f"corpus: document id {doc_id!r} occurs twice; ids must be unique")
-    return np.insert(seen, at, ordered)  # one linear merge a chunk, not a re-sort of everything seen
 
 
 def _stored_texts(folder: Path) -> Iterator[str]:
@@ -272,5 +234,5 @@ def _publish(
             os.replace(partial / name, tmp / name)
         index.write_vectors_and_manifest(tmp, out, sparse_texts=(lambda: _stored_texts(tmp)) if sparse else None)
     shutil.rmtree(partial, ignore_errors=True)
-    index.faiss_index = None  # free the vectors before the saved copy is loaded: one copy in memory, not two
+    index.release_vectors()  # before the saved copy is loaded: one copy in memory, not two
     return VectorIndex.load(out, index.embedder)
