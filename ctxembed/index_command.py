@@ -16,7 +16,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from ctxembed._io import check_output_folder
     from ctxembed.config import IndexRunConfig
     from ctxembed.data import corpus_source, iter_corpus
-    from ctxembed.index.build import build_index
+    from ctxembed.index import build_index
     from ctxembed.yaml_config import load_config, override
 
     config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()

@@ -33,7 +33,7 @@ def main() -> int:
     import faiss
     import numpy as np
 
-    from ctxembed.index.vector_index import POINTS_PER_LIST
+    from ctxembed.index.vectors import POINTS_PER_LIST
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)

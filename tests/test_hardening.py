@@ -412,7 +412,7 @@ main(["index", "--backend", "static", "--corpus", corpus, "--vectors", {str(tiny
 
 
 def test_a_reader_sees_one_generation_while_a_rebuild_swaps_the_folder(saved_index, tiny_static, monkeypatch):
-    import ctxembed.index.vector_index as index_module  # the loader looks sha256_of up there
+    import ctxembed.index.persist as index_module  # the loader looks sha256_of up there
 
     other = VectorIndex.build(tiny_static, [Document(str(i), "web server network") for i in range(5)])
     real_sha = index_module.sha256_of

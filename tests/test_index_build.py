@@ -8,7 +8,8 @@ import pytest
 from ctxembed import VectorIndex
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
-from ctxembed.index.build import BuildProgress, build_index, partial_folder, reservoir_sample
+from ctxembed.index import build_index
+from ctxembed.index.build import BuildProgress, partial_folder, reservoir_sample
 from ctxembed.index.files import auto_factory
 
 WORDS = ["river bank water", "web server network", "fish boat river", "money loan bank", "crane lift money"]
@@ -187,7 +188,7 @@ def test_a_build_killed_by_sigkill_resumes_to_the_clean_index(tiny_vectors_file,
     script = f"""
 import os, signal
 from ctxembed.data import iter_corpus
-from ctxembed.index.build import build_index
+from ctxembed.index import build_index
 from ctxembed.static.embedder import StaticEmbedder
 from ctxembed.config import StaticConfig
 embedder = StaticEmbedder.from_config(StaticConfig(vectors={str(tiny_vectors_file)!r}))

@@ -29,8 +29,9 @@ from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.index.checks import check_unique, left_out_message, nothing_indexed, split_embedded
 from ctxembed.index.files import auto_factory, check_identity
+from ctxembed.index.persist import write_folder
 from ctxembed.index.store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
-from ctxembed.index.vector_index import VectorIndex
+from ctxembed.index.vectors import DenseVectors
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Embedder
 
@@ -78,9 +79,9 @@ class _Checkpoint:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CtxEmbedError(f"{path} is damaged; run again without --resume to start over") from exc
 
-    def write(self, index: VectorIndex, ids: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]) -> None:
+    def write(self, vectors: DenseVectors, ids: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]) -> None:
         generation = state["generation"] + 1
-        index.write_vectors(self.folder / f"index.{generation}.faiss")
+        vectors.write(self.folder / f"index.{generation}.faiss")
         np.save(self.folder / f"ids.{generation}.npy", ids)
         state["count"], state["size"] = writer.checkpoint()
         state["generation"] = generation
@@ -90,7 +91,7 @@ class _Checkpoint:
             (self.folder / old).unlink(missing_ok=True)
 
 
-def build_index(
+def write_index(
     embedder: Embedder,
     corpus: Callable[[], Iterable[Document]],
     out: str | Path,
@@ -109,8 +110,8 @@ def build_index(
     on_progress: Callable[[BuildProgress], None] | None = None,
     sparse: bool = False,
     fusion: FusionSettings | None = None,
-) -> VectorIndex:
-    """Index the documents `corpus()` yields into folder `out`, chunk by chunk, and return the loaded index.
+) -> Path:
+    """Index the documents `corpus()` yields into folder `out`, chunk by chunk; return `out`.
 
     With `sparse`, the folder also holds BM25 over the same documents, for sparse and hybrid search
     (`fusion` says how hybrid search combines the sides; it is recorded in the manifest).
@@ -143,12 +144,12 @@ def build_index(
         if not total:
             raise CorpusError("the corpus holds no documents (every line or file is empty); check corpus.path")
         factory = auto_factory(total, embedder.dim) if factory == "auto" else factory
-        index = VectorIndex(embedder, factory=factory, nprobe=nprobe, ef_search=ef_search)
+        vectors = DenseVectors.create(embedder.dim, factory, nprobe=nprobe, ef_search=ef_search)
         partial.mkdir(parents=True)
-        if index.needs_training:
+        if vectors.needs_training:
             try:
-                sample, _ = reservoir_sample(corpus(), index.training_size(), seed)
-                index.train(encode([d.full_text for d in sample]))
+                sample, _ = reservoir_sample(corpus(), vectors.training_size(), seed)
+                vectors.train(encode([d.full_text for d in sample]))
             except BaseException:
                 remove_path(partial)
                 raise
@@ -158,8 +159,8 @@ def build_index(
     else:
         check_identity(state["embedder"], embedder.identity(), partial)
         generation = state["generation"]
-        index = VectorIndex(embedder, factory=state["factory"], nprobe=nprobe, ef_search=ef_search)
-        index.read_vectors(partial / f"index.{generation}.faiss")
+        checkpoint = partial / f"index.{generation}.faiss"
+        vectors = DenseVectors.read(checkpoint, factory=state["factory"], nprobe=nprobe, ef_search=ef_search)
         ids = np.load(partial / f"ids.{generation}.npy")
         writer, total = DocStoreWriter(partial, resume=(state["count"], state["size"])), state.get("total")
     resumed_from, last_checkpoint = state["read"], time.perf_counter()
@@ -167,14 +168,14 @@ def build_index(
         reader = itertools.islice(iter(corpus()), state["read"], None)
         for chunk in _chunks(reader, chunk_size):
             ids = check_unique(chunk, ids)
-            kept, vectors, left_out = split_embedded(chunk, encode([d.full_text for d in chunk]))
+            kept, embedded, left_out = split_embedded(chunk, encode([d.full_text for d in chunk]))
             state["skipped"].extend(left_out)
             if kept:
-                index.add_vectors(vectors)
+                vectors.add(embedded)
                 writer.add(kept)
             state["read"] += len(chunk)
             if time.perf_counter() - last_checkpoint >= checkpoint_seconds:
-                checkpoints.write(index, ids, writer, state)
+                checkpoints.write(vectors, ids, writer, state)
                 last_checkpoint = time.perf_counter()
             if on_progress:
                 on_progress(BuildProgress(state["read"], resumed_from, total))
@@ -189,7 +190,8 @@ def build_index(
             remove_path(partial)
         raise
     try:
-        return _publish(index, state, partial, out, overwrite, sparse, fusion)
+        _publish(embedder, vectors, state, partial, out, overwrite, sparse, fusion)
+        return out
     except Exception:
         remove_path(partial)  # the checkpoint was already retired: nothing to resume from
         raise
@@ -216,23 +218,21 @@ def _stored_texts(folder: Path) -> Iterator[str]:
 
 
 def _publish(
-    index: VectorIndex,
+    embedder: Embedder,
+    vectors: DenseVectors,
     state: dict[str, Any],
     partial: Path,
     out: Path,
     overwrite: bool,
     sparse: bool,
     fusion: FusionSettings | None,
-) -> VectorIndex:
+) -> None:
     """Write the final FAISS file and manifest beside the streamed documents (and, with `sparse`, BM25 over
-    them: a second pass over docs.jsonl), swap the folder in, and load it."""
-    index.skipped = list(state["skipped"])
-    index.fusion = fusion or FusionSettings()
+    them: a second pass over docs.jsonl, after the vectors are written and dropped), and swap the folder in."""
     (partial / STATE_FILE).unlink(missing_ok=True)  # from here on the build is no longer resumable, only repeatable
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for name in (DOCS_FILE, OFFSETS_FILE):
             os.replace(partial / name, tmp / name)
-        index.write_vectors_and_manifest(tmp, out, sparse_texts=(lambda: _stored_texts(tmp)) if sparse else None)
+        texts = (lambda: _stored_texts(tmp)) if sparse else None
+        write_folder(tmp, out, embedder, vectors, state["skipped"], fusion or FusionSettings(), sparse_texts=texts)
     shutil.rmtree(partial, ignore_errors=True)
-    index.release_vectors()  # before the saved copy is loaded: one copy in memory, not two
-    return VectorIndex.load(out, index.embedder)

@@ -127,14 +127,22 @@ class DocStore(Sequence[Document]):
             raise IndexError(i)
         i %= len(self)
         start, end = int(self._offsets[i]), int(self._offsets[i + 1])
-        self._fh.seek(start)
-        return _parse(self._fh.read(end - start), self._shown, i + 1)
+        return _parse(os.pread(self._fh.fileno(), end - start, start), self._shown, i + 1)
 
     def __iter__(self) -> Iterator[Document]:
-        self._fh.seek(0)
-        for number, raw in enumerate(self._fh, start=1):
-            if raw.strip():
-                yield _parse(raw, self._shown, number)
+        """Every document in order, read in blocks of about 1 MiB. Reads are positional (`os.pread`) and share
+        no file position, so searches and iterations may run in several threads at once."""
+        i, n = 0, len(self)
+        while i < n:
+            start = int(self._offsets[i])
+            last = int(np.searchsorted(self._offsets, start + (1 << 20), side="right")) - 1
+            last = min(max(last, i + 1), n)
+            block = os.pread(self._fh.fileno(), int(self._offsets[last]) - start, start)
+            for j in range(i, last):
+                yield _parse(
+                    block[int(self._offsets[j]) - start : int(self._offsets[j + 1]) - start], self._shown, j + 1
+                )
+            i = last
 
     def close(self) -> None:
         self._fh.close()
