@@ -58,7 +58,9 @@ def test_contextual_index_from_flags(tmp_path, corpus, tiny_bert_dir, capsys):
     assert main(["search", str(out), "web server", "-k", "3"]) == 0
 
 
-def test_demo_prints_both_backends_side_by_side(tmp_path, corpus, tiny_vectors_file, tiny_bert_dir, capsys):
+def test_demo_prints_static_contextual_and_hybrid_side_by_side(
+    tmp_path, corpus, tiny_vectors_file, tiny_bert_dir, capsys
+):
     config = tmp_path / "demo.yaml"
     config.write_text(
         f"corpus:\n  path: {corpus}\nstatic:\n  vectors: {tiny_vectors_file}\n"
@@ -70,11 +72,13 @@ def test_demo_prints_both_backends_side_by_side(tmp_path, corpus, tiny_vectors_f
 
     lines = printed[printed.index("query: money deposit") :].splitlines()
     assert str(tiny_vectors_file.name) in lines[1] and str(tiny_bert_dir.name) in lines[1]  # labels name the models
+    assert "hybrid (contextual + BM25)" in lines[1]
     rows = [re.findall(r"(\d\.\d{3}) \[\s*(\S+)\]", line) for line in lines[2:4]]
-    assert all(len(row) == 2 for row in rows), lines  # one static and one contextual hit per rank
+    assert all(len(row) == 3 for row in rows), lines  # a static, a contextual and a hybrid hit per rank
     static_ids = [row[0][1] for row in rows]
     assert static_ids[0] == "2"  # "bank money loan deposit account" shares both query words
-    for column in (0, 1):
+    assert rows[0][2][1] == "2"  # BM25 matches both words there: the fused ranking puts it first
+    for column in (0, 1, 2):
         assert float(rows[0][column][0]) >= float(rows[1][column][0])  # best first
     assert (tmp_path / "runs" / "static" / "index.faiss").is_file()
     assert (tmp_path / "runs" / "contextual" / "index.faiss").is_file()

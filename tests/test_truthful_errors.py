@@ -336,7 +336,7 @@ def test_the_current_folder_is_refused_before_any_work(tiny_vectors_file, tmp_pa
 def test_a_full_disk_leaves_nothing_behind(
     saved_static_index, tiny_vectors_file, tmp_path, capsys, monkeypatch, overwrite
 ):
-    from ctxembed import doc_store
+    from ctxembed.index import store as doc_store
 
     real_add = doc_store.DocStoreWriter.add
 

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from ctxembed.commands import say
+from ctxembed.cli.output import say
 from ctxembed.errors import CtxEmbedError
 
 

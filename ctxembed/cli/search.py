@@ -1,0 +1,104 @@
+"""`ctxembed search` and `ctxembed tune-fusion`: query a saved index, choose its fusion on labelled queries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ctxembed.cli.output import printable, say, snippet
+from ctxembed.errors import CtxEmbedError, EmptyTextError
+
+
+def _open_index(args: argparse.Namespace) -> Any:
+    """The index folder `args.index`, with the model its manifest names (moved paths from --model/--adapter)."""
+    from ctxembed import VectorIndex, embedder_from_manifest
+    from ctxembed.index.files import read_manifest
+
+    embedder = embedder_from_manifest(
+        read_manifest(args.index),
+        args.index,
+        device=args.device,
+        model=args.model,
+        adapter=args.adapter,
+        precision=args.precision,
+    )
+    return VectorIndex.load(args.index, embedder)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise CtxEmbedError(f"-k must be >= 1 (hits per query), got {args.k}")
+    if args.queries:
+        path = Path(args.queries)
+        if not path.is_file():
+            raise CtxEmbedError(f"queries file {path} not found; pass a file with one query per line")
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            raise CtxEmbedError(f"{path}: not UTF-8 (byte {exc.start}); re-encode the queries file as UTF-8") from exc
+        queries = [q.strip() for q in lines if q.strip()]
+    else:
+        queries = list(args.query)
+    if not queries:
+        raise CtxEmbedError('no query given; pass one or more queries ("...") or --queries FILE')
+    index = _open_index(args)
+    fusion = index.fusion
+    if args.fusion is not None or args.weight is not None:
+        from dataclasses import replace
+
+        fusion = replace(
+            fusion,
+            method=args.fusion or fusion.method,
+            weight=args.weight if args.weight is not None else fusion.weight,
+        )
+    failed = 0
+    for query in queries:
+        try:
+            (hits,) = index.search([query], k=args.k, mode=args.mode, fusion=fusion)
+        except EmptyTextError as exc:  # in a batch, one unknown query is reported and the others answered
+            if len(queries) == 1:
+                raise
+            failed += 1
+            if args.json:
+                print(json.dumps({"query": query, "error": str(exc)}, ensure_ascii=False))
+            else:
+                print(f"query: {printable(query)}\n  error: {printable(str(exc))}")
+            continue
+        if args.json:
+            print(json.dumps({"query": query, "hits": [h._asdict() for h in hits]}, ensure_ascii=False))
+            continue
+        print(f"query: {printable(query)}")
+        for rank, hit in enumerate(hits, start=1):
+            print(f"  {rank:>2}. {hit.score:.4f}  [{printable(hit.doc_id)}] {snippet(hit.text, 90)}")
+    return 1 if failed == len(queries) else 0
+
+
+def cmd_tune_fusion(args: argparse.Namespace) -> int:
+    from ctxembed.evaluate.beir import load_beir
+    from ctxembed.evaluate.fusion_tuning import WEIGHTS, label, record_fusion, tune_fusion
+
+    dataset = load_beir(args.dataset)  # fails on a bad dataset before a model loads
+    queries, relevant = dataset.split(args.split)
+    index = _open_index(args)
+    started = time.perf_counter()
+    choice = tune_fusion(index, queries, relevant, WEIGHTS)
+    say(f"{args.index}: hybrid nDCG@10 on {choice.queries} {args.split} queries of {args.dataset}")
+    for name, value in choice.ndcg.items():
+        marks = " (current)" * (name == choice.current) + " <- best" * (name == label(choice.chosen))
+        say(f"  {name:>24}: {value:.4f}{marks}")
+    c = choice.against_current
+    say(f"best vs current: {c.delta:+.4f} (95% CI {c.low:+.4f} to {c.high:+.4f}), {time.perf_counter() - started:.0f}s")
+    if label(choice.chosen) == choice.current:
+        say("the index's fusion is already the best here; manifest unchanged")
+        return 0
+    if not c.significant:
+        say(f"warning: the gain is within noise on {choice.queries} queries; it may not hold on new queries")
+    if args.dry_run:
+        say("--dry-run: manifest unchanged")
+        return 0
+    record_fusion(args.index, choice, {"dataset": str(args.dataset), "split": args.split})
+    say(f"recorded {label(choice.chosen)} in {Path(args.index) / 'manifest.json'}; search uses it from now on")
+    return 0
