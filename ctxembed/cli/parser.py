@@ -50,14 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--fusion", choices=["convex", "rrf"], help="how hybrid combines the sides (default: the index's)")
     p.add_argument("--weight", type=float, help="BM25's weight in hybrid search, 0 to 1 (default: the index's)")
-    p.add_argument("--device", help="cpu or cuda (contextual indexes)")
-    p.add_argument("--model", help="where the index's model (or vectors) is now, if it moved; checked by content")
-    p.add_argument("--adapter", help="where the index's LoRA adapter is now, if it moved; checked by content")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "bf16", "int8", "auto"],
-        help="encode queries at this precision (default: the index's)",
-    )
+    _index_model_flags(p)
     p.set_defaults(command_at="search:cmd_search")
 
     p = sub.add_parser("tune-fusion", help="choose an index's hybrid BM25 weight on labelled queries")
@@ -65,10 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="BEIR folder whose corpus built the index (queries + qrels)")
     p.add_argument("--split", default="dev", help="qrels split to tune on (default dev; keep test for reporting)")
     p.add_argument("--dry-run", action="store_true", help="print the comparison, leave the manifest as it is")
-    p.add_argument("--device", help="cpu or cuda (contextual indexes)")
-    p.add_argument("--model", help="where the index's model (or vectors) is now, if it moved; checked by content")
-    p.add_argument("--adapter", help="where the index's LoRA adapter is now, if it moved; checked by content")
-    p.add_argument("--precision", choices=["fp32", "bf16", "int8", "auto"], help="encode queries at this precision")
+    _index_model_flags(p)
     p.set_defaults(command_at="search:cmd_tune_fusion")
 
     p = sub.add_parser("finetune", help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)")
@@ -125,3 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing indexes under --out")
     p.set_defaults(command_at="compare:cmd_demo")
     return parser
+
+
+def _index_model_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of commands that load a saved index: where its model is now, and how to run it."""
+    p.add_argument("--device", help="cpu or cuda (contextual indexes)")
+    p.add_argument("--model", help="where the index's model (or vectors) is now, if it moved; checked by content")
+    p.add_argument("--adapter", help="where the index's LoRA adapter is now, if it moved; checked by content")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "int8", "auto"],
+        help="encode queries at this precision (default: the index's)",
+    )
