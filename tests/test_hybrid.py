@@ -248,3 +248,12 @@ def test_tune_fusion_records_the_best_weight_and_refuses_what_it_cannot_tune(
     capsys.readouterr()
     code, _, err = run_cli(capsys, "tune-fusion", str(tmp_path / "d"), "--dataset", str(tmp_path / "beir"))
     assert code == 1 and "no sparse side" in err
+
+
+def test_a_query_of_stopwords_only_is_answered_by_the_dense_side_or_refused(tiny_static):
+    index = VectorIndex.build(tiny_static, DOCS, sparse=True)
+    (hits,) = index.search(["the a of"], k=2, mode="hybrid")  # BM25 has no token; the vectors know the words
+    assert len(hits) == 2 and hits[0].scores["sparse"] == 0.0
+    with pytest.raises(CtxEmbedError, match="has no word the BM25 index knows"):
+        index.search(["the a of"], k=2, mode="sparse")
+    assert index.search(["the a of"], k=2, mode="sparse", unknown="skip") == [[]]

@@ -179,6 +179,35 @@ def test_engine_ray_equals_the_single_process_build(tiny_vectors_file, tmp_path,
         assert [[h.doc_id for h in row] for row in hits["ray"]] == [[h.doc_id for h in row] for row in hits["local"]]
 
 
+@pytest.mark.slow
+def test_engine_ray_encodes_a_contextual_model_at_the_drivers_resolved_precision(tiny_bert_dir, tmp_path, capsys):
+    ray = pytest.importorskip("ray")
+    from ctxembed.cli import main
+    from ctxembed.index import read_manifest
+    from ctxembed.registry import embedder_from_manifest
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"_id": "{d.id}", "text": "{d.text}"}}\n' for d in DOCS[:120]), encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"backend: contextual\ncontextual:\n  model: {tiny_bert_dir}\n  device: cpu\nindex:\n  chunk_size: 40\n"
+    )
+    args = ["index", "--config", str(config), "--corpus", str(corpus), "--precision", "bf16"]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        assert main([*args, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]) == 0
+    finally:
+        ray.shutdown()
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    manifests = {name: read_manifest(tmp_path / name) for name in ("ray", "local")}
+    assert manifests["ray"]["embedder"]["precision"] == manifests["local"]["embedder"]["precision"] == "bf16"
+    vectors = {}
+    for name, manifest in manifests.items():
+        index = VectorIndex.load(tmp_path / name, embedder_from_manifest(manifest, tmp_path / name))
+        vectors[name] = index.faiss_index.reconstruct_n(0, 120)
+    np.testing.assert_allclose(vectors["ray"], vectors["local"], atol=1e-6)  # every shard encoded alike
+
+
 def test_a_build_killed_by_sigkill_resumes_to_the_clean_index(tiny_vectors_file, tmp_path):
     import subprocess
     import sys

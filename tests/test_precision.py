@@ -42,9 +42,9 @@ def test_bf16_is_used_only_after_it_matches_fp32(tiny_bert_dir):
 def test_a_precision_that_misses_fp32_falls_back_with_a_warning(tiny_bert_dir, monkeypatch):
     monkeypatch.setattr(p, "MIN_COSINE", 1.0001)  # nothing reaches it
     reference = _load(tiny_bert_dir, "fp32").encode(TEXTS)
-    embedder = _load(tiny_bert_dir, "bf16")
     with pytest.warns(UserWarning, match=r"bf16 encoding .* minimum cosine .* fp32 instead"):
-        vectors = embedder.encode(TEXTS)
+        embedder = _load(tiny_bert_dir, "bf16")  # checked once, when the embedder is built
+    vectors = embedder.encode(TEXTS)
     assert embedder.precision_used is Precision.FP32
     np.testing.assert_array_equal(vectors, reference)
     assert embedder.identity()["precision"] == "fp32"
@@ -125,3 +125,17 @@ def test_cli_precision_flag_reaches_the_manifest(tiny_bert_dir, tmp_path):
     assert main(args) == 0
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["embedder"]["precision"] == "fp32"
     assert main(["search", str(out), "river", "-k", "1", "--precision", "bf16"]) == 0
+
+
+def test_precision_is_resolved_when_built_on_fixed_texts_and_never_changes(tiny_bert_dir, monkeypatch):
+    seen = []
+    real = p.min_cosine
+    monkeypatch.setattr(p, "min_cosine", lambda a, b: seen.append(len(a)) or real(a, b))
+    embedder = _load(tiny_bert_dir, "bf16")
+    assert seen == [len(p.CHECK_TEXTS)] and embedder.precision_used is Precision.BF16  # at load, on fixed texts
+    identity, model = embedder.identity(), embedder.model
+    first = embedder.encode(TEXTS)
+    embedder.encode(["something else entirely"] * 40)
+    assert seen == [len(p.CHECK_TEXTS)]  # no check on first use, whatever the texts
+    assert embedder.identity() == identity and embedder.model is model  # nothing changed after loading
+    np.testing.assert_array_equal(embedder.encode(TEXTS), first)

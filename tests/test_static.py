@@ -21,7 +21,8 @@ def test_mean_pooling_is_normalised_mean_of_known_words(tiny_static, tiny_vector
     expected = (tiny_vectors["river"] + tiny_vectors["bank"]) / 2
     np.testing.assert_allclose(vec, expected / np.linalg.norm(expected), rtol=1e-5)
     assert vec.dtype == np.float32
-    assert tiny_static.stats.oov_tokens == 1 and tiny_static.stats.tokens == 3
+    stats = tiny_static.oov_stats(["River bank zzzunknown"])
+    assert stats.oov_tokens == 1 and stats.tokens == 3 and stats.empty_texts == 0
 
 
 def test_sif_weights_down_frequent_words(tiny_vectors):
@@ -35,7 +36,7 @@ def test_sif_weights_down_frequent_words(tiny_vectors):
 def test_sif_weights_come_from_corpus_counts_when_given(tiny_vectors, tmp_path):
     rank_based = StaticEmbedder(tiny_vectors, name="tiny", pooling="sif")
     counts = rank_based.count_words(["river river river bank", "bank zzzunknown"])
-    assert counts == {"river": 3, "bank": 2} and rank_based.stats.tokens == 0  # counting is not encoding
+    assert counts == {"river": 3, "bank": 2}
     by_counts = rank_based.with_word_counts({"river": 1000, "bank": 1})
     river, bank = (tiny_vectors[w] / np.linalg.norm(tiny_vectors[w]) for w in ("river", "bank"))
     vec = by_counts.encode(["river bank"])[0]
@@ -62,7 +63,7 @@ def test_damaged_counts_file_names_its_line(tiny_vectors, tmp_path):
 def test_text_without_known_words_is_a_counted_zero_row(tiny_static):
     out = tiny_static.encode(["qqq zzz", "river"])
     assert not out[0].any() and out[1].any()
-    assert tiny_static.stats.empty_texts == 1
+    assert tiny_static.oov_stats(["qqq zzz", "river"]).empty_texts == 1
 
 
 def test_unknown_hyphenated_word_falls_back_to_parts(tiny_static, tiny_vectors):
@@ -108,7 +109,7 @@ def test_fasttext_bin_embeds_unseen_words_from_subwords():
     assert "bushfirez" not in kv.key_to_index
     embedder = StaticEmbedder(kv, name="ft")
     unseen = embedder.encode(["bushfirez"])[0]
-    assert unseen.any() and embedder.stats.oov_tokens == 0  # composed from its character n-grams
+    assert unseen.any() and embedder.oov_stats(["bushfirez"]).oov_tokens == 0  # composed from its character n-grams
     expected = kv.get_vector("bushfirez") / np.linalg.norm(kv.get_vector("bushfirez"))
     np.testing.assert_allclose(unseen, expected, rtol=1e-5)
     mixed = embedder.encode(["bushfires bushfirez"])[0]

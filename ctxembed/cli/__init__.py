@@ -36,4 +36,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = describe_failure(exc)
         print(f"ctxembed: error: {printable(message)}", file=sys.stderr)
         return code
-

@@ -69,9 +69,17 @@ class ContextualEmbedder:
         self.model_fingerprint = fingerprint
         self.adapter = adapter
         self.adapter_fingerprint = adapter_fingerprint
-        self.precision = Precision(precision)
-        self.precision_used: Precision | None = None if self.precision is not Precision.FP32 else Precision.FP32
-        self.precision_min_cosine: float | None = None
+        self.precision = Precision(precision)  # as asked for; `precision_used` is what it runs at
+        from ctxembed.contextual import precision as p
+
+        self.model, self.precision_used, self.precision_min_cosine = p.resolve(
+            model,
+            self.precision,
+            self.device,
+            name=name,
+            cache_key=f"{fingerprint or name}\0{adapter_fingerprint}",
+            encode=lambda m, texts, renormalize: self._run(m, "encode", texts, 32, False, renormalize=renormalize),
+        )
 
     @classmethod
     def load(
@@ -135,8 +143,6 @@ class ContextualEmbedder:
         return self._encode("encode_query", texts, batch_size, False)
 
     def _encode(self, method: str, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
-        if self.precision_used is None:
-            self._settle_precision(method, texts)
         half = self.precision_used is not Precision.FP32
         return self._run(self.model, method, texts, batch_size, show_progress, renormalize=half)
 
@@ -155,26 +161,6 @@ class ContextualEmbedder:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
         return vectors
-
-    def _settle_precision(self, method: str, texts: Sequence[str]) -> None:
-        """Switch to the requested lower precision if it reproduces fp32 on a sample of `texts`."""
-        from ctxembed.contextual import precision as p
-
-        cache_key = f"{self.model_fingerprint or self.name}\0{self.adapter_fingerprint}"
-        min_cosine, sample, reference = None, p.check_sample(texts), None
-        for candidate in p.candidates(self.precision, self.device):
-            twin = p.lower_precision_copy(self.model, candidate, cache_key)
-            if reference is None:
-                reference = self._run(self.model, method, sample, 32, False, renormalize=False)
-            min_cosine = p.min_cosine(reference, self._run(twin, method, sample, 32, False, renormalize=True))
-            if min_cosine >= p.MIN_COSINE:
-                self.model, self.precision_used, self.precision_min_cosine = twin, candidate, min_cosine
-                return
-            if self.precision is not Precision.AUTO:
-                p.warn_fallback(candidate, min_cosine, self.name)
-        if self.precision is Precision.AUTO and min_cosine is not None:
-            p.warn_fallback(Precision.AUTO, min_cosine, self.name)
-        self.precision_used, self.precision_min_cosine = Precision.FP32, min_cosine
 
     def token_vectors(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
         """The last layer's token vectors of `text` and each token's character offsets."""
@@ -210,8 +196,6 @@ class ContextualEmbedder:
                 raise ValueError(
                     f"span {(start, end)} is not a non-empty range inside a text of {len(text)} characters"
                 )
-        if self.precision_used is None:
-            self._settle_precision("encode", [text for text, _ in items])
         out = np.zeros((len(items), self.dim), dtype=np.float32)
         order = sorted(range(len(items)), key=lambda i: len(items[i][0]))  # similar lengths pad less
         for begin in range(0, len(order), batch_size):
@@ -257,6 +241,6 @@ class ContextualEmbedder:
             "fingerprint": self.model_fingerprint,
             "adapter_fingerprint": self.adapter_fingerprint,
             "max_seq_length": self.model.max_seq_length,
-            "precision": (self.precision_used or self.precision).value,
+            "precision": self.precision_used.value,
             **({"prompts": prompts} if (prompts := {k: v for k, v in (self.model.prompts or {}).items() if v}) else {}),
         }

@@ -1,7 +1,9 @@
 """Encoding precision: fp32, bf16 (half weights), int8 (ONNX Runtime) or auto, checked against fp32.
 
-A lower precision is only used after it reproduced fp32 on a sample of the texts being encoded
-(minimum cosine >= `MIN_COSINE`); otherwise the embedder falls back to fp32 with a warning.
+A lower precision is only used after it reproduced fp32 on a fixed sample of texts (`CHECK_TEXTS`: short
+and long, prose, code and queries; minimum cosine >= `MIN_COSINE`), once, when the embedder is built;
+otherwise the embedder falls back to fp32 with a warning. Being fixed, the check gives the same answer in
+every process, so Ray workers and later searches encode as the build did.
 int8 exports the model with `torch.onnx.export`, quantises its weights per channel with
 `onnxruntime.quantization.quantize_dynamic` (down-projections stay fp32: their inputs span a wide
 range) and caches the result under the user cache, keyed by the model's fingerprint.
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 MIN_COSINE = 0.99
-SAMPLE_SIZE = 32
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -89,10 +90,53 @@ def merge_adapters(model: SentenceTransformer) -> None:
             module.merge()
 
 
-def check_sample(texts: Sequence[str]) -> list[str]:
-    """Up to SAMPLE_SIZE non-blank texts spread over `texts` (short and long ones alike)."""
-    step = max(1, len(texts) // SAMPLE_SIZE)
-    return [t for t in list(texts)[::step][:SAMPLE_SIZE] if t.strip()] or ["a b c"]
+CHECK_TEXTS = (
+    "bank",
+    "open a file",
+    "how do I bind a socket to a port?",
+    "The river bank was flooded after the storm, so the boats stayed in the harbour.",
+    "grep -r --include='*.py' 'def main' src/",
+    "Returns the number of bytes read, or -1 on error, in which case errno is set to indicate the error.",
+    "Quarterly revenue rose 4% as the bank raised its deposit rates; analysts expect the loan book to shrink.",
+    "mkdir: cannot create directory '/var/lib/app': Permission denied",
+    " ".join(
+        "The scheduler assigns each process a time slice; when the slice expires, the kernel saves the "
+        "registers, picks the next runnable task by priority and switches the address space.".split()
+        * 4
+    ),
+    "What is the difference between a list and a tuple in Python?",
+    "crane",
+    "Les données sont enregistrées dans un fichier temporaire avant la copie.",
+)
+
+
+def resolve(
+    model: SentenceTransformer,
+    requested: Precision,
+    device: str,
+    *,
+    name: str,
+    cache_key: str,
+    encode: Any,
+) -> tuple[SentenceTransformer, Precision, float | None]:
+    """The model to encode with, the precision it runs at and its minimum cosine against fp32 on `CHECK_TEXTS`:
+    the fastest candidate that reproduces fp32 there, else fp32 (with a warning when one was asked for).
+
+    `encode(model, texts, renormalize)` gives unit vectors of `texts`.
+    """
+    min_cos, reference = None, None
+    for candidate in candidates(requested, device):
+        twin = lower_precision_copy(model, candidate, cache_key)
+        if reference is None:
+            reference = encode(model, list(CHECK_TEXTS), False)
+        min_cos = min_cosine(reference, encode(twin, list(CHECK_TEXTS), True))
+        if min_cos >= MIN_COSINE:
+            return twin, candidate, min_cos
+        if requested is not Precision.AUTO:
+            warn_fallback(candidate, min_cos, name)
+    if requested is Precision.AUTO and min_cos is not None:
+        warn_fallback(Precision.AUTO, min_cos, name)
+    return model, Precision.FP32, min_cos
 
 
 def min_cosine(reference: np.ndarray, candidate: np.ndarray) -> float:
@@ -106,7 +150,7 @@ def warn_fallback(tried: Precision, min_cosine: float, name: str) -> None:
     warnings.warn(
         f"{tried.value} encoding of {name} reached minimum cosine {min_cosine:.4f} against fp32 (needs "
         f">= {MIN_COSINE}); encoding in fp32 instead. Set contextual.precision: fp32 to skip this check",
-        stacklevel=3,
+        stacklevel=4,
     )
 
 

@@ -1,8 +1,8 @@
 """Encoding on Ray workers (`ctxembed index --engine ray`): on the cores of one machine, or on a cluster.
 
 Each worker is a Ray actor that re-creates the embedder from its identity (the same record an index
-manifest keeps, so workers load the very model the driver checked) and encodes shards of each
-chunk. `ActorPool.map` returns the shards in order, so the driver adds vectors to FAISS in corpus
+manifest keeps, so workers load the very model the driver checked, at the precision the driver resolved:
+a worker that cannot run it refuses to start) and encodes shards of each chunk. `ActorPool.map` returns the shards in order, so the driver adds vectors to FAISS in corpus
 order and the index equals a single-process build. The caller starts Ray (`ray.init`); this module
 only uses the running instance.
 """
@@ -32,6 +32,12 @@ def _actor_class() -> Any:
             torch.set_num_threads(1)  # one core per worker: Ray schedules by cores
             self.embedder = embedder_from_identity(identity)
             self.batch_size = batch_size
+            here = self.embedder.identity().get("precision")
+            if here != identity.get("precision"):  # the driver resolved it; every shard must be encoded alike
+                raise CtxEmbedError(
+                    f"a Ray worker encodes {identity.get('model')} at {here}, not at {identity.get('precision')} "
+                    f"like the driver (its hardware differs); index with --precision {here} or on like machines"
+                )
 
         def encode(self, texts: list[str]) -> np.ndarray:
             return self.embedder.encode_documents(texts, batch_size=self.batch_size)

@@ -76,7 +76,10 @@ class SparseIndex:
         return int(self.model.scores["num_docs"])
 
     def scores(self, tokens: Sequence[str]) -> np.ndarray:
-        """BM25 score of every document for one tokenised query (zeros where no term matches)."""
+        """BM25 score of every document for one tokenised query (zeros where no term matches, and for a query of
+        stopwords only, which has no tokens)."""
+        if not tokens:
+            return np.zeros(len(self), dtype=np.float32)
         with quiet_logger("bm25s"):
             return np.asarray(self.model.get_scores(list(tokens)), dtype=np.float32)
 

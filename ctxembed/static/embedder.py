@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class OOVStats:
-    """Running counts of what the embedder could and could not look up."""
+    """Counts of what the embedder could and could not look up in some texts (`StaticEmbedder.oov_stats`)."""
 
     tokens: int = 0
     oov_tokens: int = 0
@@ -33,7 +33,7 @@ class OOVStats:
 class StaticEmbedder(SymmetricEncoding):
     """Mean or SIF-weighted average of word vectors, L2-normalised.
 
-    Out-of-vocabulary tokens are skipped and counted in `stats`. A text with no
+    Out-of-vocabulary tokens are skipped (`oov_stats` counts them). A text with no
     known token becomes a row of zeros, which `VectorIndex` refuses to index.
     Hyphenated or dotted tokens that the vocabulary lacks are split into parts.
     SIF weights a/(a + p(w)) use `word_counts` (a `.vocab` file beside the vectors, which
@@ -60,7 +60,6 @@ class StaticEmbedder(SymmetricEncoding):
         self.pooling = Pooling(pooling)
         self.sif_a = sif_a
         self.lowercase = lowercase
-        self.stats = OOVStats()
         self._fingerprint: str | None = None
         self._subwords = hasattr(vectors, "buckets_word") and getattr(vectors, "bucket", 0) > 0  # fastText
         self.word_counts = dict(word_counts) if word_counts else None
@@ -79,9 +78,7 @@ class StaticEmbedder(SymmetricEncoding):
 
     def count_words(self, texts: Iterable[str]) -> dict[str, int]:
         """How often each vocabulary word is pooled over `texts`: `word_counts` for SIF on that corpus."""
-        stats, self.stats = self.stats, OOVStats()
         ids = [np.asarray(self._lookup(text)[0], dtype=np.int64) for text in texts]
-        self.stats = stats  # counting is not encoding: leave the OOV statistics alone
         counts = np.bincount(np.concatenate(ids) if ids else np.zeros(0, np.int64), minlength=len(self.kv))
         return {self.kv.index_to_key[i]: int(counts[i]) for i in np.flatnonzero(counts)}
 
@@ -117,12 +114,24 @@ class StaticEmbedder(SymmetricEncoding):
         return int(self.kv.vector_size)
 
     def token_ids(self, text: str) -> list[int]:
-        """Vocabulary indices of the known tokens of `text`; updates `stats`."""
+        """Vocabulary indices of the known tokens of `text`."""
         return self._lookup(text)[0]
 
-    def _lookup(self, text: str) -> tuple[list[int], list[np.ndarray]]:
-        """Known tokens' indices, and vectors composed from subwords for unknown ones (fastText)."""
+    def oov_stats(self, texts: Iterable[str]) -> OOVStats:
+        """How many tokens of `texts` the vectors miss, and how many texts have no known word at all."""
+        stats = OOVStats()
+        for text in texts:
+            ids, composed, missed = self._lookup(text, count=True)
+            stats.tokens += len(tokenize(text, lowercase=self.lowercase))
+            stats.oov_tokens += missed
+            stats.empty_texts += not ids and not composed
+        return stats
+
+    def _lookup(self, text: str, *, count: bool = False) -> Any:
+        """Known tokens' indices, and vectors composed from subwords for unknown ones (fastText); with `count`,
+        also how many tokens were neither."""
         ids: list[int] = []
+        missed = 0
         composed: list[np.ndarray] = []
         tokens = tokenize(text, lowercase=self.lowercase)
         for token in tokens:
@@ -138,9 +147,8 @@ class StaticEmbedder(SymmetricEncoding):
             if self._subwords and token in self.kv:  # fastText: any of its character n-grams is known
                 composed.append(self.kv.get_vector(token))
             else:
-                self.stats.oov_tokens += 1
-        self.stats.tokens += len(tokens)
-        return ids, composed
+                missed += 1
+        return (ids, composed, missed) if count else (ids, composed)
 
     def _pool(self, ids: list[int], composed: Sequence[np.ndarray] = ()) -> np.ndarray:
         if not ids and not len(composed):
@@ -161,10 +169,7 @@ class StaticEmbedder(SymmetricEncoding):
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(tqdm(texts, desc="encode (static)", disable=not show_progress)):
-            ids, composed = self._lookup(text)
-            if not ids and not composed:
-                self.stats.empty_texts += 1
-            out[i] = self._pool(ids, composed)
+            out[i] = self._pool(*self._lookup(text))
         return out
 
     def encode_spans(self, items: Sequence[tuple[str, tuple[int, int]]], *, batch_size: int = 32) -> np.ndarray:
@@ -219,7 +224,6 @@ class StaticEmbedder(SymmetricEncoding):
         clone = StaticEmbedder.__new__(StaticEmbedder)
         clone.__dict__.update(self.__dict__)
         clone.context_window = window
-        clone.stats = OOVStats()
         return clone
 
     def identity(self) -> dict[str, Any]:
