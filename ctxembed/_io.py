@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -219,3 +220,15 @@ def sha256_of(source: Path | Any) -> str:
         if isinstance(source, Path):
             fh.close()
     return digest.hexdigest()
+
+
+@contextmanager
+def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise a library logger's level for the duration of a block."""
+    target = logging.getLogger(name)
+    previous = target.level
+    target.setLevel(level)
+    try:
+        yield
+    finally:
+        target.setLevel(previous)

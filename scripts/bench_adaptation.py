@@ -26,6 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> int:
     import yaml
 
+    from ctxembed.config.loading import from_dict, override
     from ctxembed.contextual.embedder import load_sentence_transformer
     from ctxembed.contextual.selection import DevSet
     from ctxembed.contextual.settings import ContextualFinetuneConfig
@@ -33,7 +34,6 @@ def main() -> int:
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.metrics import bm25_retriever, per_query_ndcg
     from ctxembed.evaluate.significance import paired_bootstrap
-    from ctxembed.yaml_config import from_dict, override
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")

@@ -23,6 +23,7 @@ def main() -> int:
     from gensim.models import KeyedVectors
 
     from ctxembed.config import CorpusConfig
+    from ctxembed.config.loading import override
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.lexical import lexical_scores
     from ctxembed.evaluate.metrics import exact_ndcg_per_query
@@ -33,7 +34,6 @@ def main() -> int:
     from ctxembed.static.settings import StaticFinetuneConfig
     from ctxembed.static.vectors import load_vectors
     from ctxembed.static.words import domain_sentences, uses_lowercase
-    from ctxembed.yaml_config import override
 
     data, split, variants = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     dataset = load_beir(data)

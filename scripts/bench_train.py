@@ -35,9 +35,9 @@ def worker(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
+    from ctxembed.config.loading import from_dict
     from ctxembed.contextual.settings import ContextualFinetuneConfig
     from ctxembed.contextual.training import finetune_contextual
-    from ctxembed.yaml_config import from_dict
 
     raw = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
     raw.pop("eval", None)

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from ctxembed.config.loading import from_dict
 from ctxembed.contextual.genq import generate_queries, genq_pairs
 from ctxembed.contextual.mining import mine_pairs, split_sentences
 from ctxembed.contextual.settings import ContextualFinetuneConfig, GenqSettings, Objective, TrainSettings
@@ -14,7 +15,8 @@ from ctxembed.data import Document
 from ctxembed.errors import ConfigError
 from ctxembed.evaluate.metrics import per_query_ndcg
 from ctxembed.evaluate.significance import paired_bootstrap
-from ctxembed.yaml_config import from_dict
+
+pytestmark = pytest.mark.slow  # each test trains with the sentence-transformers trainer
 
 
 def test_sentence_splitter_keeps_abbreviations():

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from ctxembed.config import DemoConfig, IndexRunConfig
+from ctxembed.config.loading import from_dict, load_config, override
 from ctxembed.errors import ConfigError
 from ctxembed.types import Backend, Pooling
-from ctxembed.yaml_config import from_dict, load_config, override
 
 
 def test_defaults_and_nested_values_load(tmp_path):
@@ -95,10 +95,10 @@ def test_bundled_configs_load():
 def test_saved_configs_record_their_type_and_round_trip():
     import json
 
+    from ctxembed.config.loading import to_dict
     from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings
     from ctxembed.evaluate.settings import EvaluateConfig
     from ctxembed.static.settings import StaticFinetuneConfig
-    from ctxembed.yaml_config import to_dict
 
     configs = [
         ContextualFinetuneConfig(objective={"ict": 1.0, "genq": 0.5}, lora=LoraSettings(r=4)),

@@ -9,13 +9,15 @@ from safetensors.numpy import load_file
 
 from ctxembed import VectorIndex
 from ctxembed.config import ContextualConfig, CorpusConfig
+from ctxembed.config.loading import load_config
 from ctxembed.contextual import ContextualEmbedder
 from ctxembed.contextual.export import export_merged
 from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.contextual.training import finetune_contextual
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError, CorpusError, IndexMismatchError, OutputExistsError
-from ctxembed.yaml_config import load_config
+
+pytestmark = pytest.mark.slow  # each test trains with the sentence-transformers trainer
 
 
 def make_config(model_dir, out, **changes) -> ContextualFinetuneConfig:

@@ -51,6 +51,7 @@ def test_report_lists_senses_examples_and_static_neighbours(tiny_contextual, tin
     assert word["neighbours"]["tiny"] and "bank" not in word["neighbours"]["tiny"]
 
 
+@pytest.mark.slow
 def test_cli_writes_report_and_plot(tmp_path, tiny_bert_dir, tiny_vectors_file):
     from ctxembed.cli import main
 

@@ -97,6 +97,7 @@ def test_a_distilled_folder_is_static_vectors_for_index_and_search(distilled, co
     assert embedder.context_window_variant(2).encode_spans([("the river bank", (10, 14))]).shape == (1, 32)
 
 
+@pytest.mark.slow
 def test_domain_tuning_brings_the_student_closer_to_its_teacher(tiny_bert_dir, corpus, tmp_path):
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.data import load_corpus
@@ -151,7 +152,7 @@ def test_a_lora_teacher_is_merged(tiny_bert_dir, adapter, corpus, tmp_path):
 
 
 def test_bad_settings_and_inputs(tiny_bert_dir, corpus, tmp_path, distilled):
-    from ctxembed.yaml_config import from_dict
+    from ctxembed.config.loading import from_dict
 
     with pytest.raises(ConfigError, match="vocab_size"):
         from_dict(DistillConfig, {"vocab_size": 10}, where="distill.yaml")

@@ -143,12 +143,14 @@ def wordnet(tmp_path_factory):
     return load_wordnet(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.mark.slow
 def test_wordnet_reads_debian_copy_with_written_lexnames(wordnet):
     assert len(wordnet.synsets("bank", pos="n")) == 10 and len(wordnet.synsets("bank")) == 18
     assert len(wordnet.synsets("server")) == 4 and len(wordnet.synsets("crane")) == 6
     assert wordnet.synsets("bank", pos="n")[0].lexname() == "noun.object"
 
 
+@pytest.mark.slow
 def test_wic_pairs_are_balanced_and_split_by_lemma(wordnet):
     from ctxembed.evaluate.polysemy import build_wic
 
@@ -165,6 +167,7 @@ def test_wic_pairs_are_balanced_and_split_by_lemma(wordnet):
         assert p.same == (p.a.sense == p.b.sense)
 
 
+@pytest.mark.slow
 def test_static_target_vectors_cannot_separate_senses(wordnet, tiny_static):
     from ctxembed.evaluate.polysemy import build_wic, pair_similarities
 
@@ -176,10 +179,11 @@ def test_static_target_vectors_cannot_separate_senses(wordnet, tiny_static):
     np.testing.assert_allclose(placed, 1.0, rtol=1e-5)  # same word -> same vector
 
 
+@pytest.mark.slow
 def test_report_from_a_tiny_config(tmp_path, tiny_bert_dir, tiny_vectors_file, manpages_sample):
+    from ctxembed.config.loading import from_dict
     from ctxembed.evaluate.report import run_evaluation, write_report
     from ctxembed.evaluate.settings import EvaluateConfig
-    from ctxembed.yaml_config import from_dict
 
     manpages_sample.qrels["test"] = {q: d for split in manpages_sample.qrels.values() for q, d in split.items()}
     manpages_sample.save(tmp_path / "mp")

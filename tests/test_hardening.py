@@ -11,12 +11,12 @@ import pytest
 from ctxembed import VectorIndex
 from ctxembed.cli import main
 from ctxembed.config import CorpusConfig, StaticConfig
+from ctxembed.config.loading import from_dict
 from ctxembed.contextual.settings import TrainSettings
 from ctxembed.data import Document, load_corpus
 from ctxembed.errors import ConfigError, CorpusError, CtxEmbedError, OutputExistsError
 from ctxembed.evaluate.settings import EvaluateConfig
 from ctxembed.static.settings import StaticFinetuneConfig
-from ctxembed.yaml_config import from_dict
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -85,8 +85,8 @@ def test_sif_a_must_be_finite_and_positive(value):
 
 
 def test_yaml_exponent_floats_are_numbers(tmp_path):
+    from ctxembed.config.loading import load_config
     from ctxembed.contextual.settings import ContextualFinetuneConfig
-    from ctxembed.yaml_config import load_config
 
     path = tmp_path / "c.yaml"
     path.write_text("training:\n  learning_rate: 1e-5\n")
@@ -379,6 +379,7 @@ def test_two_runs_racing_for_a_new_output_do_not_both_succeed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new"]
 
 
+@pytest.mark.slow
 def test_a_killed_save_leaves_a_loadable_index_and_the_next_run_cleans_up(saved_index, tiny_vectors_file, tmp_path):
     import subprocess
     import sys

@@ -208,6 +208,7 @@ def test_engine_ray_encodes_a_contextual_model_at_the_drivers_resolved_precision
     np.testing.assert_allclose(vectors["ray"], vectors["local"], atol=1e-6)  # every shard encoded alike
 
 
+@pytest.mark.slow
 def test_a_build_killed_by_sigkill_resumes_to_the_clean_index(tiny_vectors_file, tmp_path):
     import subprocess
     import sys

@@ -71,7 +71,7 @@ def test_int8_on_cuda_or_without_onnxruntime_is_a_clear_error(monkeypatch):
 
 def test_an_unknown_precision_in_yaml_names_the_key(tmp_path):
     from ctxembed.config import IndexRunConfig
-    from ctxembed.yaml_config import load_config
+    from ctxembed.config.loading import load_config
 
     config = tmp_path / "c.yaml"
     config.write_text("contextual:\n  precision: fp8\n", encoding="utf-8")

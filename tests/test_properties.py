@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from ctxembed import VectorIndex
 from ctxembed.config import IndexRunConfig
+from ctxembed.config.loading import from_dict
 from ctxembed.data import load_corpus
 from ctxembed.errors import CtxEmbedError
-from ctxembed.yaml_config import from_dict
 
 WORDS = ["river", "bank", "money", "web", "server", "fire", "zzqx", "crane", "the"]
 text = st.one_of(

@@ -14,6 +14,8 @@ from ctxembed.static.settings import Algorithm, StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors, load_word_counts
 from ctxembed.static.words import coverage, domain_sentences, uses_lowercase
 
+pytestmark = pytest.mark.slow  # each test trains gensim vectors
+
 
 @pytest.fixture(scope="module")
 def lee_sentences():

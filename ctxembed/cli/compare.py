@@ -40,8 +40,8 @@ def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ctxembed._io import refuse_existing
     from ctxembed.config import DemoConfig
+    from ctxembed.config.loading import load_config, override
     from ctxembed.data import load_corpus
-    from ctxembed.yaml_config import load_config, override
 
     config = load_config(DemoConfig, args.config) if args.config else DemoConfig()
     config = override(config, **{"corpus.path": args.corpus})
@@ -78,9 +78,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ctxembed._io import refuse_existing
+    from ctxembed.config.loading import load_config, override
     from ctxembed.evaluate.report import render_markdown, run_evaluation, write_report
     from ctxembed.evaluate.settings import EvaluateConfig
-    from ctxembed.yaml_config import load_config, override
 
     config = load_config(EvaluateConfig, args.config) if args.config else EvaluateConfig()
     config = override(config, dataset=args.dataset, out=args.out, split=args.split).with_precision(args.precision)
@@ -94,11 +94,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_senses(args: argparse.Namespace) -> int:
+    from ctxembed.config.loading import load_config, override
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.data import load_corpus
     from ctxembed.evaluate.corpus_senses import SensesConfig, find_senses, plot_senses, render_senses
     from ctxembed.static.vectors import load_vectors
-    from ctxembed.yaml_config import load_config, override
 
     config = load_config(SensesConfig, args.config) if args.config else SensesConfig()
     config = override(config, out=args.out, **{"corpus.path": args.corpus})

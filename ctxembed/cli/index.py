@@ -15,9 +15,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     from ctxembed import load_embedder
     from ctxembed._io import check_output_folder
     from ctxembed.config import IndexRunConfig
+    from ctxembed.config.loading import load_config, override
     from ctxembed.data import corpus_source, iter_corpus
     from ctxembed.index import build_index
-    from ctxembed.yaml_config import load_config, override
 
     config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
     config = override(

@@ -9,10 +9,10 @@ from ctxembed.errors import CtxEmbedError
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from ctxembed.config.loading import load_config, override
     from ctxembed.contextual.settings import ContextualFinetuneConfig
     from ctxembed.registry import finetune_config_class
     from ctxembed.static.settings import StaticFinetuneConfig
-    from ctxembed.yaml_config import load_config, override
 
     cls = finetune_config_class(args.config, args.backend)
     if cls is StaticFinetuneConfig:
@@ -49,9 +49,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _finetune_static(args: argparse.Namespace) -> int:
+    from ctxembed.config.loading import load_config, override
     from ctxembed.static.run import VECTORS_FILE, finetune_static
     from ctxembed.static.settings import StaticFinetuneConfig
-    from ctxembed.yaml_config import load_config, override
 
     if args.pairs or args.model or args.resume:
         raise CtxEmbedError("--pairs, --model and --resume are for contextual fine-tuning; use --vectors for static")
@@ -81,9 +81,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
+    from ctxembed.config.loading import load_config, override
     from ctxembed.static.distill import distill_static
     from ctxembed.static.settings import DistillConfig
-    from ctxembed.yaml_config import load_config, override
 
     config = load_config(DistillConfig, args.config) if args.config else DistillConfig()
     config = override(config, out=args.out, teacher=args.teacher, adapter=args.adapter, **{"corpus.path": args.corpus})

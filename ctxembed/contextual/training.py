@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
+from ctxembed.config.loading import to_dict
 from ctxembed.contextual.card import append_verdict, describe_in_card
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
@@ -22,9 +23,8 @@ from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings,
 from ctxembed.data import load_corpus
 from ctxembed.errors import ConfigError
 from ctxembed.evaluate.metrics import per_query_ndcg
+from ctxembed.evaluate.results import FinetuneResult
 from ctxembed.evaluate.significance import paired_bootstrap
-from ctxembed.results import FinetuneResult
-from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 TRAINING_INFO = "ctxembed_training.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ctxembed._logs import quiet_logger
+from ctxembed._io import quiet_logger
 from ctxembed.assets import gensim_datapath
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from ctxembed._io import atomic_dir, dumps_json
+from ctxembed.config.loading import to_dict
 from ctxembed.evaluate.metrics import retrieval_metrics
+from ctxembed.evaluate.plots import colour, new_figure, project_2d, save_figure
 from ctxembed.evaluate.settings import EvaluateConfig, ModelEntry
-from ctxembed.plots import colour, new_figure, project_2d, save_figure
-from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 

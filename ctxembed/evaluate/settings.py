@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from ctxembed.config import SETTINGS, ContextualConfig, StaticConfig
+from ctxembed.config.loading import normalize_enums
 from ctxembed.errors import ConfigError
 from ctxembed.types import Backend, Pooling
-from ctxembed.yaml_config import normalize_enums
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed._io import readable_path, sha256_of
-from ctxembed._logs import quiet_logger
+from ctxembed._io import quiet_logger, readable_path, sha256_of
 from ctxembed.errors import CtxEmbedError, EmptyTextError
 from ctxembed.retrieval.bm25_matrix import PostingsSpool, csc_scores
 

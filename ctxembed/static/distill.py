@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
+from ctxembed.config.loading import to_dict
 from ctxembed.data import Document, load_corpus
 from ctxembed.errors import CorpusError
 from ctxembed.static.settings import DistillConfig
-from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 REPORT_FILE = "ctxembed_distill.json"

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from ctxembed.evaluate.plots import new_figure, project_2d, save_figure
+from ctxembed.evaluate.results import FinetuneResult
 from ctxembed.evaluate.significance import Comparison
-from ctxembed.plots import new_figure, project_2d, save_figure
-from ctxembed.results import FinetuneResult
 from ctxembed.static.settings import StaticFinetuneConfig
 
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ctxembed._io import atomic_dir, dumps_json, refuse_existing
-from ctxembed._logs import quiet_logger
+from ctxembed._io import atomic_dir, dumps_json, quiet_logger, refuse_existing
+from ctxembed.config.loading import to_dict
 from ctxembed.data import load_corpus
-from ctxembed.results import FinetuneResult
+from ctxembed.evaluate.results import FinetuneResult
 from ctxembed.static.domain_dims import finisher, output_dims, train_recipe
 from ctxembed.static.embedder import StaticEmbedder
 from ctxembed.static.finetune import drift_guard, train_vectors
@@ -18,7 +18,6 @@ from ctxembed.static.report import measure, plot_neighbours, render_static_repor
 from ctxembed.static.settings import StaticFinetuneConfig
 from ctxembed.static.vectors import load_vectors, save_word_counts
 from ctxembed.static.words import coverage, domain_sentences, uses_lowercase
-from ctxembed.yaml_config import to_dict
 
 logger = logging.getLogger(__name__)
 VECTORS_FILE = "vectors.bin"

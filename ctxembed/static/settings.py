@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ctxembed.config import DEFAULT_CONTEXTUAL_MODEL, DEFAULT_STATIC_VECTORS, CorpusConfig
+from ctxembed.config.loading import normalize_enums
 from ctxembed.errors import ConfigError
 from ctxembed.types import Backend, Pooling
-from ctxembed.yaml_config import normalize_enums
 
 
 class Algorithm(str, Enum):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ctxembed.config.loading import normalize_enums
 from ctxembed.errors import ConfigError
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Backend, Pooling, Precision
-from ctxembed.yaml_config import normalize_enums
 
 DEFAULT_CORPUS = "gensim:lee_background.cor"
 DEFAULT_CONTEXTUAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
