@@ -11,6 +11,7 @@ from ctxembed.data import Document
 from ctxembed.errors import CorpusError
 from ctxembed.evaluate.beir import BeirDataset, load_beir
 from ctxembed.evaluate.metrics import bm25_retriever, evaluate_retrieval, index_retriever, retrieval_metrics
+from tests.system_data import require_debian_data
 
 
 def test_metrics_on_a_hand_computed_case():
@@ -111,6 +112,7 @@ def test_beir_round_trip_and_errors(tmp_path):
 def manpages_sample():
     from ctxembed.evaluate.manpages import build_manpages
 
+    require_debian_data("manpages")
     names = ["open.2", "read.2", "write.2", "close.2", "malloc.3", "printf.3", "fork.2", "kill.2", "pipe.2"]
     return build_manpages(names=names)
 
@@ -140,6 +142,7 @@ def test_manpages_split_is_deterministic():
 def wordnet(tmp_path_factory):
     from ctxembed.evaluate.wordnet import load_wordnet
 
+    require_debian_data("wordnet")
     return load_wordnet(tmp_path_factory.mktemp("cache"))
 
 
