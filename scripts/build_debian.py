@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from ctxembed.evaluate.debian import build_debian
+from ctxembed.benchmarks.debian import build_debian
 
 
 def main() -> int:

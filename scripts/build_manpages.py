@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from ctxembed.evaluate.manpages import build_manpages
+from ctxembed.benchmarks.manpages import build_manpages
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from ctxembed.evaluate.pyfaq import build_pyfaq
+from ctxembed.benchmarks.pyfaq import build_pyfaq
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ def require_debian_data(what: str) -> None:
     """Skip, naming the Debian packages to install, when a benchmark's system data is missing here."""
     import shutil
 
-    from ctxembed.evaluate.manpages import MAN_ROOT
+    from ctxembed.benchmarks.manpages import MAN_ROOT
     from ctxembed.evaluate.wordnet import WORDNET_DIR
 
     missing = {

@@ -110,7 +110,7 @@ def test_beir_round_trip_and_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def manpages_sample():
-    from ctxembed.evaluate.manpages import build_manpages
+    from ctxembed.benchmarks.manpages import build_manpages
 
     require_debian_data("manpages")
     names = ["open.2", "read.2", "write.2", "close.2", "malloc.3", "printf.3", "fork.2", "kill.2", "pipe.2"]
@@ -130,7 +130,7 @@ def test_manpages_builder_queries_and_leakage(manpages_sample):
 
 
 def test_manpages_split_is_deterministic():
-    from ctxembed.evaluate.manpages import split_of
+    from ctxembed.benchmarks.manpages import split_of
 
     splits = [split_of(f"q-page{i}.3") for i in range(2000)]
     assert splits == [split_of(f"q-page{i}.3") for i in range(2000)]

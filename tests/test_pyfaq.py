@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctxembed.evaluate.pyfaq import build_pyfaq
+from ctxembed.benchmarks.pyfaq import build_pyfaq
 
 PAGE = """<html><body>
 <section id="programming-faq"><h1>Programming FAQ</h1><p>How do I share globals? Why is it slow?</p>

@@ -9,7 +9,6 @@ Queries split deterministically into train/dev/test by a hash of their id.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from ctxembed.benchmarks.splits import SPLITS, split_of
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
 from ctxembed.evaluate.beir import BeirDataset
@@ -25,7 +25,6 @@ from ctxembed.evaluate.beir import BeirDataset
 MAN_ROOT = Path("/usr/share/man")
 PACKAGES = ("manpages", "manpages-dev")
 MAX_RELEVANT = 3  # a description shared by more pages is too generic to be a known-item query
-SPLITS = (("train", 6), ("dev", 2), ("test", 2))  # tenths of the queries
 
 
 @dataclass(frozen=True)
@@ -100,16 +99,6 @@ def parse(page_id: str, text: str) -> ManPage | None:
     # The exact query sentence must not sit in the document it should find.
     body = re.sub(re.escape(description), " ", body, flags=re.IGNORECASE)
     return ManPage(page_id, names.strip(), description.strip().rstrip("."), body)
-
-
-def split_of(query_id: str) -> str:
-    """Deterministic split from a hash of the query id."""
-    bucket = int(hashlib.sha1(query_id.encode("utf-8")).hexdigest(), 16) % 10
-    for name, tenths in SPLITS:
-        if bucket < tenths:
-            return name
-        bucket -= tenths
-    raise AssertionError("SPLITS must cover ten tenths")
 
 
 def build_manpages(

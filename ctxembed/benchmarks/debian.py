@@ -11,13 +11,13 @@ removed from its document. A seeded hash of the package name picks the sample an
 from __future__ import annotations
 
 import glob
-import hashlib
 import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ctxembed.benchmarks.splits import SPLITS, hash_bucket, split_of
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
 from ctxembed.evaluate.beir import BeirDataset
@@ -25,7 +25,6 @@ from ctxembed.evaluate.beir import BeirDataset
 LISTS = "/var/lib/apt/lists"
 TRANSLATION_GLOB = "*_dists_*_main_i18n_Translation-en*"
 SKIP_SUFFIXES = ("-dev", "-doc", "-dbg", "-dbgsym", "-data", "-common", "-examples", "-l10n")
-SPLITS = (("train", 6), ("dev", 2), ("test", 2))  # tenths of the queries
 MIN_WORDS = 40
 
 
@@ -51,10 +50,6 @@ def read_translations(path: Path) -> Iterator[tuple[str, str, str]]:
             yield package.group(1).strip(), body.group(1).strip(), "\n".join(p for p in paragraphs if p)
 
 
-def _bucket(name: str, seed: int, modulo: int) -> int:
-    return int(hashlib.sha1(f"{seed}:{name}".encode()).hexdigest(), 16) % modulo
-
-
 def build_debian(
     entries: Iterable[tuple[str, str, str]] | None = None, *, size: int = 2000, seed: int = 0
 ) -> BeirDataset:
@@ -71,7 +66,7 @@ def build_debian(
     corpus: list[Document] = []
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, dict[str, int]]] = {name: {} for name, _ in SPLITS}
-    for name in sorted(by_name, key=lambda n: (_bucket(n, seed, 2**32), n)):
+    for name in sorted(by_name, key=lambda n: (hash_bucket(f"{seed}:{n}", 2**32), n)):
         synopsis, long = by_name[name]
         first = long.split("\n")[0].lower()
         if synopsis.lower() in seen_synopses or first in seen_bodies:
@@ -82,12 +77,7 @@ def build_debian(
         corpus.append(Document(name, text, title=name))
         qid = f"q-{name}"
         queries[qid] = synopsis
-        bucket = _bucket(qid, seed, 10)
-        for split, tenths in SPLITS:
-            if bucket < tenths:
-                qrels[split][qid] = {name: 1}
-                break
-            bucket -= tenths
+        qrels[split_of(f"{seed}:{qid}")][qid] = {name: 1}
         if len(corpus) == size:
             break
     return BeirDataset(corpus, queries, qrels)

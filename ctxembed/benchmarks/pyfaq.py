@@ -8,11 +8,11 @@ BM25 is much weaker than a dense model: the third domain of the hybrid-search de
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 from pathlib import Path
 
+from ctxembed.benchmarks.splits import hash_bucket
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
 from ctxembed.evaluate.beir import BeirDataset
@@ -69,4 +69,4 @@ def build_pyfaq(root: Path = DOC_ROOT, *, min_words: int = 12, max_words: int = 
 
 def split_of(query_id: str) -> str:
     """Half the questions for dev, half for test, by a hash of the id (no train split: nothing trains here)."""
-    return "dev" if int(hashlib.sha1(query_id.encode("utf-8")).hexdigest(), 16) % 2 == 0 else "test"
+    return "dev" if hash_bucket(query_id, 2) == 0 else "test"
