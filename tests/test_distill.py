@@ -12,9 +12,9 @@ pytest.importorskip("model2vec")
 
 from ctxembed.config import CorpusConfig, StaticConfig  # noqa: E402
 from ctxembed.errors import ConfigError, CorpusError, OutputExistsError  # noqa: E402
+from ctxembed.registry import load_embedder  # noqa: E402
 from ctxembed.static.distill import distill_static, domain_vocabulary, tuning_texts  # noqa: E402
 from ctxembed.static.distilled import DistilledEmbedder, is_model2vec_folder  # noqa: E402
-from ctxembed.static.embedder import StaticEmbedder  # noqa: E402
 from ctxembed.static.settings import DistillConfig  # noqa: E402
 
 TOPICS = [
@@ -68,7 +68,7 @@ def test_domain_words_join_the_vocabulary(distilled, tiny_bert_dir):
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_bert_dir))
     assert "kernel" not in tokenizer.get_vocab()  # the teacher only has word pieces for it
     assert result.domain_words > 0
-    embedder = StaticEmbedder.from_config(StaticConfig(vectors=str(out)))
+    embedder = load_embedder("static", StaticConfig(vectors=str(out)))
     assert "kernel" in embedder.word_vectors().key_to_index
 
 
@@ -79,7 +79,7 @@ def test_a_distilled_folder_is_static_vectors_for_index_and_search(distilled, co
     from ctxembed.registry import embedder_from_manifest
 
     _, out = distilled
-    embedder = StaticEmbedder.from_config(StaticConfig(vectors=str(out)))
+    embedder = load_embedder("static", StaticConfig(vectors=str(out)))
     assert isinstance(embedder, DistilledEmbedder)
     vectors = embedder.encode(["kernel scheduler", ""])
     assert vectors.dtype == np.float32 and np.linalg.norm(vectors[0]) == pytest.approx(1, abs=1e-5)
@@ -108,7 +108,7 @@ def test_domain_tuning_brings_the_student_closer_to_its_teacher(tiny_bert_dir, c
     for tune in (False, True):
         config = make(tiny_bert_dir, corpus, tmp_path / str(tune), domain_tune=tune, max_epochs=30, learning_rate=1e-2)
         distill_static(config)
-        student = StaticEmbedder.from_config(StaticConfig(vectors=str(tmp_path / str(tune)))).encode(texts)
+        student = load_embedder("static", StaticConfig(vectors=str(tmp_path / str(tune)))).encode(texts)
         agreement[tune] = float(np.mean(np.sum(student * teacher, axis=1)))
     assert agreement[True] > agreement[False] + 0.05
 
@@ -144,7 +144,7 @@ def test_a_lora_teacher_is_merged(tiny_bert_dir, adapter, corpus, tmp_path):
         replace(config, out=str(tmp_path / "base-static")),
     ]
     lora, merged, base = (
-        StaticEmbedder.from_config(StaticConfig(vectors=str(distill_static(c).out))).encode(["open the file"])
+        load_embedder("static", StaticConfig(vectors=str(distill_static(c).out))).encode(["open the file"])
         for c in runs
     )
     np.testing.assert_allclose(lora, merged, atol=1e-4)  # the adapter really was merged into the teacher

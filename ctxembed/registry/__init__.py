@@ -10,26 +10,50 @@ from ctxembed.config import SETTINGS
 from ctxembed.errors import CtxEmbedError
 from ctxembed.types import Backend, Embedder
 
-EMBEDDERS: dict[Backend, str] = {
-    Backend.STATIC: "ctxembed.static.embedder:StaticEmbedder",
-    Backend.CONTEXTUAL: "ctxembed.contextual.embedder:ContextualEmbedder",
+EMBEDDERS: dict[tuple[Backend, str], str] = {  # (backend, kind) -> the class that implements it
+    (Backend.STATIC, "vectors"): "ctxembed.static.embedder:StaticEmbedder",
+    (Backend.STATIC, "model2vec"): "ctxembed.static.distilled:DistilledEmbedder",
+    (Backend.CONTEXTUAL, "sentence-transformers"): "ctxembed.contextual.embedder:ContextualEmbedder",
 }
 
 
-def embedder_class(backend: Backend | str) -> Any:
-    """The class that implements `backend` (imported on first use: torch is heavy)."""
+def _backend(backend: Backend | str) -> Backend:
     try:
-        module, _, name = EMBEDDERS[Backend(backend)].partition(":")
+        return Backend(backend)
     except ValueError as exc:
         raise CtxEmbedError(
             f"unknown backend {backend!r}; choose one of {', '.join(b.value for b in Backend)}"
         ) from exc
+
+
+def _kind(backend: Backend, *, settings: Any = None, identity: dict[str, Any] | None = None) -> str:
+    """Which implementation of `backend` the settings (or a manifest's identity) ask for."""
+    if backend is Backend.CONTEXTUAL:
+        return "sentence-transformers"
+    from ctxembed.static.distilled import POOLING, is_model2vec_folder
+
+    if identity is not None:
+        return "model2vec" if identity.get("pooling") == POOLING else "vectors"
+    from ctxembed.assets import resolve_data_path
+
+    return "model2vec" if is_model2vec_folder(resolve_data_path(settings.vectors)) else "vectors"
+
+
+def embedder_class(backend: Backend | str, kind: str | None = None) -> Any:
+    """The class that implements `backend` (of `kind`; default its first), imported on first use (torch is
+    heavy)."""
+    backend = _backend(backend)
+    key = (backend, kind) if kind is not None else next(k for k in EMBEDDERS if k[0] is backend)
+    module, _, name = EMBEDDERS[key].partition(":")
     return getattr(import_module(module), name)
 
 
 def load_embedder(backend: Backend | str, settings: Any = None) -> Embedder:
-    """Load the embedder of `backend` as its settings say (defaults: GloVe 50d or MiniLM)."""
-    return embedder_class(backend).from_config(settings or SETTINGS[Backend(backend)]())
+    """Load the embedder of `backend` as its settings say (defaults: GloVe 50d or MiniLM); a static model's
+    `vectors` may be word vectors or a model2vec folder (e.g. from `ctxembed distill`)."""
+    backend = _backend(backend)
+    settings = settings or SETTINGS[backend]()
+    return embedder_class(backend, _kind(backend, settings=settings)).from_config(settings)
 
 
 def embedder_from_identity(identity: dict[str, Any], *, device: str | None = None) -> Embedder:
@@ -37,7 +61,8 @@ def embedder_from_identity(identity: dict[str, Any], *, device: str | None = Non
     if not isinstance(identity, dict) or identity.get("backend") not in {b.value for b in Backend}:
         backend = identity.get("backend") if isinstance(identity, dict) else identity
         raise CtxEmbedError(f"the index manifest names an unknown backend {backend!r}; rebuild the index")
-    cls = embedder_class(identity["backend"])
+    backend = Backend(identity["backend"])
+    cls = embedder_class(backend, _kind(backend, identity=identity))
     missing = [key for key in cls.IDENTITY_KEYS if not isinstance(identity.get(key), str | bool)]
     if missing:
         raise CtxEmbedError(

@@ -117,6 +117,20 @@ class DistilledEmbedder(SymmetricEncoding):
         self._fingerprint: str | None = None
         self._kv: KeyedVectors | None = None
 
+    IDENTITY_KEYS = ("model",)  # what `from_identity` reads from a manifest
+
+    @classmethod
+    def from_config(cls, config: Any) -> DistilledEmbedder:
+        """Build from a `StaticConfig` whose `vectors` is a model2vec folder."""
+        from ctxembed.assets import resolve_data_path
+
+        return cls.load(resolve_data_path(config.vectors))
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> DistilledEmbedder:
+        """The embedder an index manifest records (the index then checks its fingerprint)."""
+        return cls.load(identity["model"])
+
     @classmethod
     def load(cls, path: str | Path) -> DistilledEmbedder:
         """The model2vec folder at `path`."""

@@ -95,14 +95,10 @@ class StaticEmbedder(SymmetricEncoding):
         )
 
     @classmethod
-    def from_config(cls, config: Any) -> Any:
-        """Build from a `StaticConfig`: word vectors, or a distilled model2vec folder (`DistilledEmbedder`)."""
-        from ctxembed.assets import resolve_data_path
-        from ctxembed.static.distilled import DistilledEmbedder, is_model2vec_folder
+    def from_config(cls, config: Any) -> StaticEmbedder:
+        """Build from a `StaticConfig` naming word vectors (the registry sends model2vec folders elsewhere)."""
         from ctxembed.static.vectors import load_vectors, load_word_counts
 
-        if is_model2vec_folder(resolve_data_path(config.vectors)):
-            return DistilledEmbedder.load(resolve_data_path(config.vectors))
         kv, name = load_vectors(config.vectors, trust_pickle=config.trust_pickle)
         counts = load_word_counts(config.vectors)
         return cls(
@@ -188,13 +184,10 @@ class StaticEmbedder(SymmetricEncoding):
         return self.with_context_window(window) if window > 0 else None
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> Any:
+    def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> StaticEmbedder:
         """The embedder an index manifest records (the index then checks its fingerprint)."""
         from ctxembed.config import StaticConfig
-        from ctxembed.static.distilled import POOLING, DistilledEmbedder
 
-        if identity["pooling"] == POOLING:
-            return DistilledEmbedder.load(identity["model"])
         config = StaticConfig(
             vectors=identity["model"],
             pooling=identity["pooling"],
