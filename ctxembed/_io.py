@@ -232,3 +232,9 @@ def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
         yield
     finally:
         target.setLevel(previous)
+
+
+def cache_root() -> Path:
+    """ctxembed's cache folder: $CTXEMBED_CACHE, else $XDG_CACHE_HOME/ctxembed, else ~/.cache/ctxembed."""
+    explicit = os.environ.get("CTXEMBED_CACHE")
+    return Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctxembed"

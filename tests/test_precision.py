@@ -139,3 +139,16 @@ def test_precision_is_resolved_when_built_on_fixed_texts_and_never_changes(tiny_
     assert seen == [len(p.CHECK_TEXTS)]  # no check on first use, whatever the texts
     assert embedder.identity() == identity and embedder.model is model  # nothing changed after loading
     np.testing.assert_array_equal(embedder.encode(TEXTS), first)
+
+
+def test_one_cache_root_honours_ctxembed_cache_then_xdg(monkeypatch, tmp_path):
+    from ctxembed._io import cache_root
+    from ctxembed.evaluate.wordnet import WORDNET_DIR, nltk_data_dir
+
+    monkeypatch.delenv("CTXEMBED_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "ctxembed" and p.cache_dir() == cache_root() / "onnx"
+    if (WORDNET_DIR / "data.noun").is_file():
+        assert nltk_data_dir().parent == cache_root()  # WordNet's copy goes to the same root
+    monkeypatch.setenv("CTXEMBED_CACHE", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine"

@@ -158,11 +158,10 @@ def warn_fallback(tried: Precision, min_cosine: float, name: str) -> None:
 
 
 def cache_dir() -> Path:
-    """Where exported models are kept: $CTXEMBED_CACHE, else ~/.cache/ctxembed."""
-    root = (
-        os.environ.get("CTXEMBED_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ctxembed"
-    )
-    return Path(root) / "onnx"
+    """Where exported models are kept: `onnx/` in ctxembed's cache (`_io.cache_root`)."""
+    from ctxembed._io import cache_root
+
+    return cache_root() / "onnx"
 
 
 def int8_model_path(model: SentenceTransformer, cache_key: str) -> Path:

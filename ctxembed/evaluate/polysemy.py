@@ -20,8 +20,6 @@ import numpy as np
 
 from ctxembed.types import Embedder
 
-CURATED_WORDS = ("bank", "server", "crane", "bass", "cell", "bat", "plant", "spring")
-
 
 @dataclass(frozen=True)
 class Occurrence:

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ctxembed._io import cache_root
 from ctxembed.errors import AssetNotFoundError
 
 WORDNET_DIR = Path("/usr/share/wordnet")
@@ -32,7 +33,7 @@ def nltk_data_dir(cache: str | Path | None = None, source: Path = WORDNET_DIR) -
     """An nltk_data folder holding a copy of WordNet (nltk refuses symlinks out of its folder)."""
     if not (source / "data.noun").is_file():
         raise AssetNotFoundError(f"WordNet 3.0 not found in {source}; install it: apt-get install wordnet-base")
-    root = Path(cache or os.environ.get("CTXEMBED_CACHE", Path.home() / ".cache" / "ctxembed")) / "nltk_data"
+    root = Path(cache or cache_root()) / "nltk_data"
     target = root / "corpora" / "wordnet"
     if not (target / "lexnames").is_file():
         tmp = root / "corpora" / f".wordnet.{os.getpid()}.tmp"
