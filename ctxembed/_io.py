@@ -54,7 +54,9 @@ def refuse_existing(path: str | os.PathLike[str], overwrite: bool) -> None:
     Commands call this before long work, so a run fails fast instead of after training.
     """
     if Path(path).exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; choose another output path or allow replacing it (overwrite)")
+        raise OutputExistsError(
+            f"{path} already exists; choose another output path or allow replacing it (overwrite)", key="overwrite"
+        )
 
 
 @contextmanager
@@ -105,7 +107,7 @@ def remove_path(path: str | os.PathLike[str]) -> None:
 
 
 def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
-    taken = OutputExistsError(f"{path} was created by another run meanwhile; choose another output path")
+    taken = OutputExistsError(f"{path} was created by another run meanwhile; choose another output path", key="out")
     if path.exists():
         if not overwrite:
             raise taken

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 
 class CtxEmbedError(Exception):
-    """Base class: a problem with the user's input, config or assets (not a bug)."""
+    """Base class: a problem with the user's input, config or assets (not a bug).
+
+    `key` names the setting that fixes it (a dotted config key such as `corpus.path`, or `overwrite`), so the
+    command line can name its flag without rewriting the message.
+    """
+
+    key: str | None = None
+
+    def __init__(self, message: str = "", *, key: str | None = None) -> None:
+        super().__init__(message)
+        if key is not None:
+            self.key = key
 
 
 class ConfigError(CtxEmbedError, ValueError):
     """A run config has an unknown key, a wrong type or conflicting values; `key` names it when known."""
 
-    def __init__(self, message: str, *, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-
 
 class CorpusError(CtxEmbedError, ValueError):
     """A corpus file is empty, malformed or lacks a needed column."""
+
+    key = "corpus.path"
 
 
 class AssetNotFoundError(CtxEmbedError, FileNotFoundError):

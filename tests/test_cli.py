@@ -124,3 +124,17 @@ def test_console_entry_point_runs_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr and "not a ctxembed index" in result.stderr
     usage = subprocess.run([sys.executable, "-m", "ctxembed.cli", "frobnicate"], capture_output=True, text=True)
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+def test_an_error_about_a_setting_names_the_commands_flag_for_it(tmp_path, corpus, tiny_vectors_file, capsys):
+    """Errors carry the key that fixes them; the CLI adds the flag that sets that key, without rewriting text."""
+    base = ["index", "--backend", "static", "--vectors", str(tiny_vectors_file)]
+    assert main([*base, "--corpus", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "i")]) == 1
+    assert capsys.readouterr().err.strip().endswith("(command line: --corpus)")
+    assert main([*base, "--corpus", str(corpus), "--out", str(tmp_path / "i")]) == 0
+    capsys.readouterr()
+    assert main([*base, "--corpus", str(corpus), "--out", str(tmp_path / "i")]) == 1  # exists
+    assert capsys.readouterr().err.strip().endswith("(command line: --overwrite)")
+    assert main(["search", str(tmp_path / "i"), "bank", "--weight", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "fusion.weight must be in [0, 1]" in err and err.strip().endswith("(command line: --weight)")

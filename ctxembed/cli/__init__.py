@@ -33,6 +33,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.verbose:
             raise
-        message, code = describe_failure(exc)
+        message, code = describe_failure(exc, args)
         print(f"ctxembed: error: {printable(message)}", file=sys.stderr)
         return code

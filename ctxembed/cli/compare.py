@@ -10,6 +10,7 @@ from typing import Any
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.cli.output import model_label, say, snippet
+from ctxembed.cli.parser import config_overrides
 
 
 def _build(backend: str, config: Any, docs: Sequence[Any]) -> Any:
@@ -44,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ctxembed.data import load_corpus
 
     config = load_config(DemoConfig, args.config) if args.config else DemoConfig()
-    config = override(config, **{"corpus.path": args.corpus})
+    config = override(config, **config_overrides(args))
     if args.out:
         refuse_existing(args.out, args.overwrite)
     docs = load_corpus(config.corpus)
@@ -83,7 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ctxembed.evaluate.settings import EvaluateConfig
 
     config = load_config(EvaluateConfig, args.config) if args.config else EvaluateConfig()
-    config = override(config, dataset=args.dataset, out=args.out, split=args.split).with_precision(args.precision)
+    config = override(config, **config_overrides(args)).with_precision(args.precision)
     refuse_existing(config.out, args.overwrite)
     started = time.perf_counter()
     report = run_evaluation(config)
@@ -101,7 +102,7 @@ def cmd_senses(args: argparse.Namespace) -> int:
     from ctxembed.static.vectors import load_vectors
 
     config = load_config(SensesConfig, args.config) if args.config else SensesConfig()
-    config = override(config, out=args.out, **{"corpus.path": args.corpus})
+    config = override(config, **config_overrides(args))
     if args.words:
         config = override(config, words=tuple(w.strip() for w in args.words.split(",") if w.strip()))
     refuse_existing(config.out, args.overwrite)

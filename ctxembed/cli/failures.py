@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ctxembed.cli.output import printable, say
+from ctxembed.cli.parser import flag_for
 from ctxembed.errors import CtxEmbedError
 
 
@@ -27,12 +29,13 @@ def show_warnings() -> Iterator[None]:
                     say(f"warning: {printable(text)}")
 
 
-def describe_failure(exc: BaseException) -> tuple[str, int]:
+def describe_failure(exc: BaseException, args: argparse.Namespace | None = None) -> tuple[str, int]:
     """One line and an exit code for a failed command: 1 for a problem the user can fix (ctxembed's own
     errors, a file or disk the system refused), 3 for anything else, reported as what it is, not blamed on
-    the input."""
+    the input. An error that names the setting that fixes it (`key`) also names the command's flag for it."""
     if isinstance(exc, CtxEmbedError):
-        return _with_flags(_describe(exc)), 1
+        flag = flag_for(args, exc.key)
+        return _describe(exc) + (f" (command line: {flag})" if flag else ""), 1
     if isinstance(exc, OSError) and exc.strerror:
         return _describe(exc), 1
     if isinstance(exc, MemoryError):
@@ -43,22 +46,6 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
         f"uses, not a problem with your input; rerun with -v for the traceback and report it",
         3,
     )
-
-
-_FLAGS = {
-    "(overwrite)": "(--overwrite)",
-    "another output path": "another --out",
-    "corpus.path": "corpus.path, --corpus",
-    "static.trust_pickle: true": "static.trust_pickle: true or --trust-pickle",
-    "set `pairs:`": "set `pairs:` (or --pairs)",
-    "fusion.weight must": "fusion.weight (--weight) must",
-}
-
-
-def _with_flags(message: str) -> str:
-    for key, flag in _FLAGS.items():
-        message = message.replace(key, flag)
-    return message
 
 
 def _describe(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ctxembed.cli.output import say
+from ctxembed.cli.parser import config_overrides
 from ctxembed.errors import CtxEmbedError
 
 
@@ -20,19 +21,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from ctxembed.index import build_index
 
     config = load_config(IndexRunConfig, args.config) if args.config else IndexRunConfig()
-    config = override(
-        config,
-        backend=args.backend,
-        **{
-            "corpus.path": args.corpus,
-            "index.factory": args.factory,
-            "contextual.adapter": args.adapter,
-            "static.vectors": args.vectors,
-            "static.trust_pickle": args.trust_pickle or None,
-            "contextual.precision": args.precision,
-            "index.sparse": args.sparse,
-        },
-    )
+    config = override(config, **config_overrides(args))
     check_output_folder(args.out, args.overwrite)  # fails fast, before a model loads
     source = corpus_source(config.corpus)  # also fails fast on a missing corpus, before a model loads
     started = time.perf_counter()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,18 +18,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="embed a corpus with one backend and save a FAISS index")
     p.add_argument("--config", help="YAML run config (see configs/)")
-    p.add_argument("--backend", choices=["static", "contextual"], help="override config's backend")
-    p.add_argument("--corpus", help="override corpus.path")
-    p.add_argument("--adapter", help="override contextual.adapter (a LoRA adapter folder)")
-    p.add_argument("--vectors", help="override static.vectors (e.g. runs/glove-manpages/vectors.bin)")
-    p.add_argument(
-        "--trust-pickle", action="store_true", help="allow a gensim .kv file (a pickle that can run code) as --vectors"
+    _override(p, "--backend", key="backend", choices=["static", "contextual"], help="override config's backend")
+    _override(p, "--corpus", key="corpus.path", help="override corpus.path")
+    _override(p, "--adapter", key="contextual.adapter", help="override contextual.adapter (a LoRA adapter folder)")
+    _override(
+        p, "--vectors", key="static.vectors", help="override static.vectors (e.g. runs/glove-manpages/vectors.bin)"
     )
-    p.add_argument("--factory", help="override index.factory (Flat, HNSW32, IVF256,Flat...)")
-    p.add_argument(
-        "--precision", choices=["fp32", "bf16", "int8", "auto"], help="override contextual.precision (encoding)"
+    _override(
+        p,
+        "--trust-pickle",
+        key="static.trust_pickle",
+        action="store_true",
+        help="allow a gensim .kv file (a pickle that can run code) as --vectors",
     )
-    p.add_argument("--sparse", choices=["bm25", "none"], help="override index.sparse (BM25 beside the vectors)")
+    _override(p, "--factory", key="index.factory", help="override index.factory (Flat, HNSW32, IVF256,Flat...)")
+    _override(
+        p,
+        "--precision",
+        key="contextual.precision",
+        choices=["fp32", "bf16", "int8", "auto"],
+        help="override contextual.precision (encoding)",
+    )
+    _override(
+        p,
+        "--sparse",
+        key="index.sparse",
+        choices=["bm25", "none"],
+        help="override index.sparse (BM25 beside the vectors)",
+    )
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build of --out from its checkpoint")
@@ -63,30 +80,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("finetune", help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)")
     p.add_argument("--config", help="YAML finetune config (configs/contextual-lora.yaml)")
-    p.add_argument("--corpus", help="override corpus.path (raw domain documents)")
-    p.add_argument("--pairs", help="override pairs (JSONL of query/positive[/negative])")
-    p.add_argument("--model", help="override contextual.model (the base model)")
-    p.add_argument("--vectors", help="override vectors (static: the pretrained vectors)")
+    _override(p, "--corpus", key="corpus.path", help="override corpus.path (raw domain documents)")
+    _override(p, "--pairs", key="pairs", help="override pairs (JSONL of query/positive[/negative])")
+    _override(p, "--model", key="contextual.model", help="override contextual.model (the base model)")
+    _override(p, "--vectors", key="vectors", help="override vectors (static: the pretrained vectors)")
     p.add_argument("--backend", choices=["static", "contextual"], help="override the config's backend")
-    p.add_argument("--out", help="override out (the adapter folder to write)")
+    _override(p, "--out", key="out", help="override out (the adapter folder to write)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of an unfinished run")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_finetune")
 
     p = sub.add_parser("distill", help="distil a static model2vec model from a contextual one (LoRA merged)")
     p.add_argument("--config", help="YAML distill config (configs/distill.yaml)")
-    p.add_argument("--corpus", help="override corpus.path (domain words and domain tuning)")
-    p.add_argument("--teacher", help="override teacher (a model name or sentence-transformers folder)")
-    p.add_argument("--adapter", help="override adapter (the teacher's LoRA adapter folder)")
-    p.add_argument("--out", help="override out (the model2vec folder to write)")
+    _override(p, "--corpus", key="corpus.path", help="override corpus.path (domain words and domain tuning)")
+    _override(p, "--teacher", key="teacher", help="override teacher (a model name or sentence-transformers folder)")
+    _override(p, "--adapter", key="adapter", help="override adapter (the teacher's LoRA adapter folder)")
+    _override(p, "--out", key="out", help="override out (the model2vec folder to write)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_distill")
 
     p = sub.add_parser("senses", help="find words the corpus uses in several senses; compare static neighbours")
     p.add_argument("--config", help="YAML senses config (configs/senses.yaml)")
-    p.add_argument("--corpus", help="override corpus.path")
+    _override(p, "--corpus", key="corpus.path", help="override corpus.path")
     p.add_argument("--words", help="comma-separated words to inspect instead of finding them")
-    p.add_argument("--out", help="override out (the report folder)")
+    _override(p, "--out", key="out", help="override out (the report folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(command_at="compare:cmd_senses")
 
@@ -99,18 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="compare BM25, static and contextual models in one report")
     p.add_argument("--config", help="YAML evaluate config (configs/evaluate.yaml)")
-    p.add_argument("--dataset", help="override dataset (a BEIR folder)")
-    p.add_argument("--split", help="override split (default test)")
+    _override(p, "--dataset", key="dataset", help="override dataset (a BEIR folder)")
+    _override(p, "--split", key="split", help="override split (default test)")
     p.add_argument(
         "--precision", choices=["fp32", "bf16", "int8", "auto"], help="override each contextual model's precision"
     )
-    p.add_argument("--out", help="override out (the report folder)")
+    _override(p, "--out", key="out", help="override out (the report folder)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(command_at="compare:cmd_evaluate")
 
     p = sub.add_parser("demo", help="index one corpus with both backends and compare hits side by side")
     p.add_argument("--config", help="YAML demo config (configs/demo.yaml)")
-    p.add_argument("--corpus", help="override corpus.path")
+    _override(p, "--corpus", key="corpus.path", help="override corpus.path")
     p.add_argument("--out", help="also save both indexes under this folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing indexes under --out")
     p.set_defaults(command_at="compare:cmd_demo")
@@ -127,3 +144,36 @@ def _index_model_flags(p: argparse.ArgumentParser) -> None:
         choices=["fp32", "bf16", "int8", "auto"],
         help="encode queries at this precision (default: the index's)",
     )
+
+
+def _override(p: argparse.ArgumentParser, *names: str, key: str, **kwargs: Any) -> None:
+    """A flag that overrides the config's dotted `key`: declared once here, read by `config_overrides`, and
+    named by `flag_for` when an error is about that key."""
+    if kwargs.get("action") == "store_true":
+        kwargs["default"] = None  # unset: the config decides
+    action = p.add_argument(*names, **kwargs)
+    p.set_defaults(config_flags={**(p.get_default("config_flags") or {}), key: (action.dest, names[0])})
+
+
+def config_overrides(args: argparse.Namespace, config: Any = None) -> dict[str, Any]:
+    """{dotted key: value} of the command's override flags (those a `config` has, when one is given)."""
+    flags = getattr(args, "config_flags", None) or {}
+    return {
+        key: getattr(args, dest)
+        for key, (dest, _) in flags.items()
+        if config is None or hasattr(config, key.split(".")[0])
+    }
+
+
+OTHER_FLAGS = {"overwrite": "--overwrite", "out": "--out", "weight": "--weight", "method": "--fusion"}
+
+
+def flag_for(args: argparse.Namespace | None, key: str | None) -> str | None:
+    """The command's flag that sets the setting `key` (a dotted config key, or `overwrite`), if it has one."""
+    if args is None or key is None:
+        return None
+    for dotted, (_, flag) in (getattr(args, "config_flags", None) or {}).items():
+        if dotted == key or dotted.endswith(f".{key}"):
+            return flag
+    flag = OTHER_FLAGS.get(key.split(".")[-1])
+    return flag if flag is not None and hasattr(args, flag.lstrip("-")) else None

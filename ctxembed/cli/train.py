@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ctxembed.cli.output import model_label, say
+from ctxembed.cli.parser import config_overrides
 from ctxembed.errors import CtxEmbedError
 
 
@@ -18,12 +19,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if cls is StaticFinetuneConfig:
         return _finetune_static(args)
     config = load_config(ContextualFinetuneConfig, args.config) if args.config else ContextualFinetuneConfig()
-    config = override(
-        config,
-        out=args.out,
-        pairs=args.pairs,
-        **{"corpus.path": args.corpus, "contextual.model": args.model},
-    )
+    if args.vectors:
+        raise CtxEmbedError("--vectors is for static fine-tuning (backend: static); use --model for contextual")
+    config = override(config, **config_overrides(args, config))
     from ctxembed.contextual.training import finetune_contextual
 
     result = finetune_contextual(config, resume=args.resume, overwrite=args.overwrite)
@@ -56,7 +54,7 @@ def _finetune_static(args: argparse.Namespace) -> int:
     if args.pairs or args.model or args.resume:
         raise CtxEmbedError("--pairs, --model and --resume are for contextual fine-tuning; use --vectors for static")
     config = load_config(StaticFinetuneConfig, args.config) if args.config else StaticFinetuneConfig()
-    config = override(config, out=args.out, vectors=args.vectors, **{"corpus.path": args.corpus})
+    config = override(config, **config_overrides(args, config))
     result = finetune_static(config, overwrite=args.overwrite)
     report = result.data
     c = report["coverage"]
@@ -86,7 +84,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     from ctxembed.static.settings import DistillConfig
 
     config = load_config(DistillConfig, args.config) if args.config else DistillConfig()
-    config = override(config, out=args.out, teacher=args.teacher, adapter=args.adapter, **{"corpus.path": args.corpus})
+    config = override(config, **config_overrides(args))
     result = distill_static(config, overwrite=args.overwrite)
     print(f"saved {result.out} (model2vec format: {result.vocabulary:,} tokens x {result.dim} dimensions)")
     print(f"teacher: {model_label(result.teacher)}; {result.domain_words:,} corpus words added to its vocabulary")

@@ -119,7 +119,12 @@ def override(config: T, **changes: Any) -> T:
     for dotted, value in changes.items():
         if value is None:
             continue
-        config = _replace_path(config, dotted.split("."), value)
+        try:
+            config = _replace_path(config, dotted.split("."), value)
+        except ConfigError as exc:
+            if exc.key is not None:
+                raise
+            raise ConfigError(str(exc), key=dotted) from exc
     return config
 
 

@@ -175,4 +175,6 @@ class ContextualFinetuneConfig:
         if bad:
             raise ConfigError(f"objective weights must be finite and > 0, got {bad}")
         if Objective.PAIRS in objective and self.pairs is None:
-            raise ConfigError("objective 'pairs' needs a pairs file: set `pairs:` to a JSONL file of {query, positive}")
+            raise ConfigError(
+                "objective 'pairs' needs a pairs file: set `pairs:` to a JSONL file of {query, positive}", key="pairs"
+            )

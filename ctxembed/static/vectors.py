@@ -44,7 +44,8 @@ def load_vectors(name_or_path: str, fmt: str = "auto", *, trust_pickle: bool = F
         raise CorpusError(
             f"{path} is a gensim .kv file, a Python pickle that can run code when it is loaded; convert it with "
             f"KeyedVectors.save_word2vec_format(PATH, binary=True), or set static.trust_pickle: true "
-            f"if you made the file yourself"
+            f"if you made the file yourself",
+            key="static.trust_pickle",
         )
     return _load_file(path, fmt), resolved.name
 
