@@ -74,9 +74,10 @@ def test_bundled_configs_load():
     assert load_config(DemoConfig, root / "demo.yaml").queries
     assert load_config(IndexRunConfig, root / "index-static.yaml").backend is Backend.STATIC
     assert load_config(IndexRunConfig, root / "index-contextual.yaml").backend is Backend.CONTEXTUAL
+    from ctxembed.distill.settings import DistillConfig
     from ctxembed.evaluate.corpus_senses import SensesConfig
     from ctxembed.evaluate.settings import EvaluateConfig
-    from ctxembed.static.settings import DistillConfig, StaticFinetuneConfig
+    from ctxembed.static.settings import StaticFinetuneConfig
 
     assert load_config(DistillConfig, root / "distill.yaml") == DistillConfig(
         corpus=load_config(DistillConfig, root / "distill.yaml").corpus, out="runs/distilled-manpages"

@@ -11,11 +11,11 @@ import pytest
 pytest.importorskip("model2vec")
 
 from ctxembed.config import CorpusConfig, StaticConfig  # noqa: E402
+from ctxembed.distill.distillation import distill_static, domain_vocabulary, tuning_texts  # noqa: E402
+from ctxembed.distill.settings import DistillConfig  # noqa: E402
 from ctxembed.errors import ConfigError, CorpusError, OutputExistsError  # noqa: E402
 from ctxembed.registry import load_embedder  # noqa: E402
-from ctxembed.static.distill import distill_static, domain_vocabulary, tuning_texts  # noqa: E402
 from ctxembed.static.distilled import DistilledEmbedder, is_model2vec_folder  # noqa: E402
-from ctxembed.static.settings import DistillConfig  # noqa: E402
 
 TOPICS = [
     "the kernel scheduler moves the process to another processor when the memory page is free",

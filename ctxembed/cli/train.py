@@ -80,8 +80,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_distill(args: argparse.Namespace) -> int:
     from ctxembed.config.loading import load_config, override
-    from ctxembed.static.distill import distill_static
-    from ctxembed.static.settings import DistillConfig
+    from ctxembed.distill.distillation import distill_static
+    from ctxembed.distill.settings import DistillConfig
 
     config = load_config(DistillConfig, args.config) if args.config else DistillConfig()
     config = override(config, **config_overrides(args))

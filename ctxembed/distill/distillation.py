@@ -30,8 +30,8 @@ import numpy as np
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.config.loading import to_dict
 from ctxembed.data import Document, load_corpus
+from ctxembed.distill.settings import DistillConfig
 from ctxembed.errors import CorpusError
-from ctxembed.static.settings import DistillConfig
 
 logger = logging.getLogger(__name__)
 REPORT_FILE = "ctxembed_distill.json"
@@ -52,7 +52,7 @@ class DistillResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _require_model2vec() -> None:
+def require_distill_extras() -> None:
     from ctxembed.assets import require
 
     install = (
@@ -145,7 +145,7 @@ def domain_tune(config: DistillConfig, static: Any, teacher: Any, texts: Sequenc
 
 def distill_static(config: DistillConfig, *, overwrite: bool = False) -> DistillResult:
     """Distil (and domain-tune) a static model from the teacher; write a model2vec folder to `config.out`."""
-    _require_model2vec()
+    require_distill_extras()
     out = Path(config.out)
     refuse_existing(out, overwrite)
     docs = load_corpus(config.corpus)
