@@ -191,3 +191,13 @@ def test_encoding_matches_model2vec(distilled):
     np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)
     model.weights = np.linspace(0.5, 2.0, len(model.tokens)).astype(np.float32)  # weighted variant of the same path
     np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)
+
+
+def test_importing_distill_without_its_extras_names_the_install(monkeypatch):
+    import ctxembed.assets as assets
+    from ctxembed.distill.distillation import require_distill_extras
+    from ctxembed.errors import DependencyError
+
+    monkeypatch.setattr(assets, "installed", lambda module: not module.startswith("model2vec"))
+    with pytest.raises(DependencyError, match=r"needs model2vec: pip install 'ctxembed\[distill\]'"):
+        require_distill_extras()
