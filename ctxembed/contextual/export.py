@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from ctxembed._io import atomic_dir
 from ctxembed.assets import resolve_contextual_model
 from ctxembed.contextual.adapters import adapter_base_name
+from ctxembed.contextual.st_compat import backbone, set_backbone
 
 
 def export_merged(adapter: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
@@ -24,17 +24,8 @@ def export_merged(adapter: str | Path, out: str | Path, *, overwrite: bool = Fal
         model.max_seq_length = json.loads(settings.read_text(encoding="utf-8")).get("max_seq_length", None) or (
             model.max_seq_length
         )
-    backbone = model[0].auto_model
-    merged = PeftModel.from_pretrained(backbone, str(adapter)).merge_and_unload()
-    _set_backbone(model[0], merged)
+    merged = PeftModel.from_pretrained(backbone(model), str(adapter)).merge_and_unload()
+    set_backbone(model, merged)
     with atomic_dir(out, overwrite=overwrite) as tmp:
         model.save(str(tmp))
     return Path(out)
-
-
-def _set_backbone(transformer: Any, backbone: Any) -> None:
-    # sentence-transformers >= 6 stores the backbone as `model` (`auto_model` is a read-only alias).
-    if isinstance(getattr(type(transformer), "auto_model", None), property):
-        transformer.model = backbone
-    else:
-        transformer.auto_model = backbone

@@ -13,6 +13,7 @@ from ctxembed.contextual.genq import genq_pairs
 from ctxembed.contextual.mining import delete_words, mine_pairs, tsdae_sentences
 from ctxembed.contextual.pseudo_labels import pseudo_label_rows
 from ctxembed.contextual.settings import GenqSettings, Objective, PseudoSettings, TrainSettings
+from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError
 
@@ -141,10 +142,10 @@ def _tsdae_loss(model: Any) -> Any:
 
     # Tying decoder to encoder weights cannot go through LoRA-wrapped layers; with an adapter the
     # decoder is a separate, training-only copy and only the encoder's adapter is saved.
-    has_adapter = bool(getattr(model[0].auto_model, "peft_config", None))
+    has_adapter = bool(getattr(backbone(model), "peft_config", None))
     return losses.DenoisingAutoEncoderLoss(
         model,
-        decoder_name_or_path=model[0].auto_model.config._name_or_path if has_adapter else None,
+        decoder_name_or_path=backbone(model).config._name_or_path if has_adapter else None,
         tie_encoder_decoder=not has_adapter,
     )
 

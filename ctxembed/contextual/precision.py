@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ctxembed.contextual.st_compat import backbone, set_backbone
 from ctxembed.errors import ConfigError
 from ctxembed.types import Precision
 
@@ -73,7 +74,7 @@ def lower_precision_copy(model: SentenceTransformer, precision: Precision, cache
         if str(twin.device).startswith("cuda") and not torch.cuda.is_bf16_supported():
             half = torch.float16
         return twin.to(half)
-    twin[0].model = OnnxRuntimeModel(int8_model_path(twin, cache_key), twin[0].model.config)
+    set_backbone(twin, OnnxRuntimeModel(int8_model_path(twin, cache_key), backbone(twin).config))
     return twin
 
 
@@ -188,7 +189,7 @@ def _export_int8(model: SentenceTransformer, path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shapes that it exports as dynamic anyway
             torch.onnx.export(
-                _ExportWrapper(model[0].model, names).eval(),
+                _ExportWrapper(backbone(model), names).eval(),
                 tuple(features[n] for n in names),
                 str(fp32),
                 input_names=names,

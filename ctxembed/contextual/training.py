@@ -20,6 +20,7 @@ from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
 from ctxembed.contextual.selection import build_dev_set
 from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
+from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import load_corpus
 from ctxembed.errors import ConfigError
 from ctxembed.evaluate.metrics import per_query_ndcg
@@ -60,11 +61,11 @@ def apply_lora(model: Any, lora: LoraSettings) -> None:
 
 def _check_targets(model: Any, targets: list[str]) -> None:
     """Refuse suffixes that name no module of the model (peft matches `name == t` or `name.endswith("." + t)`)."""
-    names = [name for name, _ in model[0].auto_model.named_modules()]
+    names = [name for name, _ in backbone(model).named_modules()]
     missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
     if missing:
         linear = sorted(
-            {n.rsplit(".", 1)[-1] for n, m in model[0].auto_model.named_modules() if type(m).__name__ == "Linear"}
+            {n.rsplit(".", 1)[-1] for n, m in backbone(model).named_modules() if type(m).__name__ == "Linear"}
         )
         raise ConfigError(
             f"lora.target_modules {', '.join(missing)} match no layer of this model; its linear modules are: "

@@ -29,6 +29,7 @@ import numpy as np
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.config.loading import to_dict
+from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import Document, load_corpus
 from ctxembed.distill.settings import DistillConfig
 from ctxembed.errors import CorpusError
@@ -76,7 +77,7 @@ def merged_backbone(teacher: Any) -> tuple[Any, Any]:
 
     twin = copy.deepcopy(teacher.model)
     merge_adapters(twin)
-    return twin[0].auto_model, twin.tokenizer
+    return backbone(twin), twin.tokenizer
 
 
 def domain_vocabulary(texts: Sequence[str], tokenizer: Any, *, size: int, min_count: int) -> list[str]:
