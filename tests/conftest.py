@@ -84,3 +84,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def wordnet(tmp_path_factory: pytest.TempPathFactory):
+    """WordNet read once per test run (its copy into a private nltk_data folder included)."""
+    from ctxembed.evaluate.wordnet import load_wordnet
+    from tests.system_data import require_debian_data
+
+    require_debian_data("wordnet")
+    return load_wordnet(tmp_path_factory.mktemp("wordnet-cache"))

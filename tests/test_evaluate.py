@@ -138,14 +138,6 @@ def test_manpages_split_is_deterministic():
     assert shares["train"] == pytest.approx(0.6, abs=0.05) and shares["test"] == pytest.approx(0.2, abs=0.05)
 
 
-@pytest.fixture(scope="module")
-def wordnet(tmp_path_factory):
-    from ctxembed.evaluate.wordnet import load_wordnet
-
-    require_debian_data("wordnet")
-    return load_wordnet(tmp_path_factory.mktemp("cache"))
-
-
 @pytest.mark.slow
 def test_wordnet_reads_debian_copy_with_written_lexnames(wordnet):
     assert len(wordnet.synsets("bank", pos="n")) == 10 and len(wordnet.synsets("bank")) == 18

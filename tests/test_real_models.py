@@ -50,11 +50,10 @@ def test_glove_sif_index_finds_the_topic(lee_docs):
     assert np.isclose(np.linalg.norm(glove.encode(["cricket"])[0]), 1.0)
 
 
-def test_curated_words_separate_senses_in_minilm_not_in_static_vectors(minilm):
+def test_curated_words_separate_senses_in_minilm_not_in_static_vectors(minilm, wordnet):
     from ctxembed.evaluate.polysemy import word_senses
-    from ctxembed.evaluate.wordnet import load_wordnet
 
-    wn = load_wordnet()
+    wn = wordnet
     glove = load_embedder("static", StaticConfig())
     for word in ("server", "crane", "cell"):
         contextual = word_senses(minilm, wn, word)
