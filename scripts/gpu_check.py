@@ -79,7 +79,7 @@ def cuda_tests() -> dict[str, Any]:
             "gpu",
             "-p",
             "no:cacheprovider",
-            "tests/test_contextual_training.py",
+            "tests/contextual/test_contextual_training.py",
         ],
         cwd=ROOT,
         env=env,

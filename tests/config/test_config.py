@@ -70,7 +70,7 @@ def test_missing_and_invalid_files(tmp_path):
 def test_bundled_configs_load():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "configs"
+    root = Path(__file__).resolve().parents[2] / "configs"
     assert load_config(DemoConfig, root / "demo.yaml").queries
     assert load_config(IndexRunConfig, root / "index-static.yaml").backend is Backend.STATIC
     assert load_config(IndexRunConfig, root / "index-contextual.yaml").backend is Backend.CONTEXTUAL
