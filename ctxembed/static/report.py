@@ -163,27 +163,20 @@ def _retrieval(
 
     from ctxembed import VectorIndex
     from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import DEFAULT_CUTOFFS, index_retriever, per_query_metrics
+    from ctxembed.evaluate.metrics import index_retriever, per_query_metrics, rank_queries, retrieval_metrics
     from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.static.embedder import StaticEmbedder
 
     dataset = load_beir(config.eval_dataset)  # type: ignore[arg-type]
     queries, relevant = dataset.graded(config.eval_split)
-    qids = list(relevant)
     scores, ndcg = {}, {}
     for name, kv in variants.items():
         embedder = StaticEmbedder(
             kv, name=name, pooling=config.pooling, lowercase=lowercase, word_counts=counts.get(name)
         )
-        ranked = index_retriever(VectorIndex.build(embedder, dataset.corpus))([queries[q] for q in qids], 100)
-        per_query = per_query_metrics(dict(zip(qids, ranked)), relevant)
-        names = (
-            next(iter(per_query.values())).keys()
-            if per_query
-            else [f"{m}@{k}" for m, ks in DEFAULT_CUTOFFS.items() for k in ks]
-        )
-        scores[name] = {m: float(np.mean([v[m] for v in per_query.values()])) for m in names}
-        ndcg[name] = {q: v["ndcg@10"] for q, v in per_query.items()}
+        rankings = rank_queries(index_retriever(VectorIndex.build(embedder, dataset.corpus)), queries, relevant)
+        scores[name] = retrieval_metrics(rankings, relevant)  # what `ctxembed evaluate` reports, on the same ranks
+        ndcg[name] = {q: m["ndcg@10"] for q, m in per_query_metrics(rankings, relevant, {"ndcg": (10,)}).items()}
     comparison = paired_bootstrap(ndcg["pretrained"], ndcg["fine-tuned"])
     return {"scores": scores, "comparison": asdict(comparison)}
 
