@@ -17,12 +17,7 @@ from ctxembed.data import Document, load_corpus
 from ctxembed.errors import ConfigError, CorpusError, CtxEmbedError, OutputExistsError
 from ctxembed.evaluate.settings import EvaluateConfig
 from ctxembed.static.settings import StaticFinetuneConfig
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli_calls import run_cli, static_index_args
 
 
 def one_error_line(err: str, *fragments: str) -> None:
@@ -131,22 +126,7 @@ def saved_index(tiny_vectors_file, tmp_path):
     out = tmp_path / "idx"
     corpus = tmp_path / "c.txt"
     corpus.write_text("river bank water\nweb server network\nfish boat river\n")
-    assert (
-        main(
-            [
-                "index",
-                "--backend",
-                "static",
-                "--corpus",
-                str(corpus),
-                "--vectors",
-                str(tiny_vectors_file),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(static_index_args(corpus, tiny_vectors_file, out)) == 0
     return out
 
 
@@ -238,10 +218,6 @@ def test_search_k_queries_file_and_escapes(saved_index, tmp_path, capsys):
     code, out, _ = run_cli(capsys, "search", str(saved_index), "--queries", str(queries), "-k", "1")
     assert code == 0 and "no word the model knows" in out and "1. " in out  # the second query still answered
     assert "\x1b" not in out and "\\x1b[31mbank" in out
-
-
-def static_index_args(corpus, vectors, out) -> list[str]:
-    return ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(vectors), "--out", str(out)]
 
 
 def test_pickled_vectors_need_an_explicit_opt_in(tiny_vectors, tmp_path, capsys):

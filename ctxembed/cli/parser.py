@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["bm25", "none"],
         help="override index.sparse (BM25 beside the vectors)",
     )
-    p.add_argument("--out", required=True, help="index folder to write")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
+    _names(p, "--out", key="out", required=True, help="index folder to write")
+    _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing index folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build of --out from its checkpoint")
     p.add_argument("--engine", choices=["local", "ray"], default="local", help="encode here, or on Ray workers")
     p.add_argument("--address", help="Ray cluster address (--engine ray; default: start Ray on this machine)")
@@ -65,8 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["dense", "sparse", "hybrid"],
         help="which side answers (default: hybrid if the index has BM25)",
     )
-    p.add_argument("--fusion", choices=["convex", "rrf"], help="how hybrid combines the sides (default: the index's)")
-    p.add_argument("--weight", type=float, help="BM25's weight in hybrid search, 0 to 1 (default: the index's)")
+    _names(
+        p,
+        "--fusion",
+        key="fusion.method",
+        choices=["convex", "rrf"],
+        help="how hybrid combines the sides (default: the index's)",
+    )
+    _names(
+        p,
+        "--weight",
+        key="fusion.weight",
+        type=float,
+        help="BM25's weight in hybrid search, 0 to 1 (default: the index's)",
+    )
     _index_model_flags(p)
     p.set_defaults(command_at="search:cmd_search")
 
@@ -87,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["static", "contextual"], help="override the config's backend")
     _override(p, "--out", key="out", help="override out (the adapter folder to write)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of an unfinished run")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_finetune")
 
     p = sub.add_parser("distill", help="distil a static model2vec model from a contextual one (LoRA merged)")
@@ -96,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _override(p, "--teacher", key="teacher", help="override teacher (a model name or sentence-transformers folder)")
     _override(p, "--adapter", key="adapter", help="override adapter (the teacher's LoRA adapter folder)")
     _override(p, "--out", key="out", help="override out (the model2vec folder to write)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_distill")
 
     p = sub.add_parser("senses", help="find words the corpus uses in several senses; compare static neighbours")
@@ -104,14 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     _override(p, "--corpus", key="corpus.path", help="override corpus.path")
     p.add_argument("--words", help="comma-separated words to inspect instead of finding them")
     _override(p, "--out", key="out", help="override out (the report folder)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(command_at="compare:cmd_senses")
 
     p = sub.add_parser("export", help="merge a LoRA adapter into its base model")
     p.add_argument("adapter", help="adapter folder written by `ctxembed finetune`")
     p.add_argument("--merge", action="store_true", required=True, help="merge the adapter weights (required)")
-    p.add_argument("--out", required=True, help="folder for the standalone model")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    _names(p, "--out", key="out", required=True, help="folder for the standalone model")
+    _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_export")
 
     p = sub.add_parser("evaluate", help="compare BM25, static and contextual models in one report")
@@ -122,14 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", choices=["fp32", "bf16", "int8", "auto"], help="override each contextual model's precision"
     )
     _override(p, "--out", key="out", help="override out (the report folder)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(command_at="compare:cmd_evaluate")
 
     p = sub.add_parser("demo", help="index one corpus with both backends and compare hits side by side")
     p.add_argument("--config", help="YAML demo config (configs/demo.yaml)")
     _override(p, "--corpus", key="corpus.path", help="override corpus.path")
-    p.add_argument("--out", help="also save both indexes under this folder")
-    p.add_argument("--overwrite", action="store_true", help="replace existing indexes under --out")
+    _names(p, "--out", key="out", help="also save both indexes under this folder")
+    _names(p, "--overwrite", key="overwrite", action="store_true", help="replace existing indexes under --out")
     p.set_defaults(command_at="compare:cmd_demo")
     return parser
 
@@ -151,29 +163,34 @@ def _override(p: argparse.ArgumentParser, *names: str, key: str, **kwargs: Any) 
     named by `flag_for` when an error is about that key."""
     if kwargs.get("action") == "store_true":
         kwargs["default"] = None  # unset: the config decides
-    action = p.add_argument(*names, **kwargs)
-    p.set_defaults(config_flags={**(p.get_default("config_flags") or {}), key: (action.dest, names[0])})
+    _declare(p, p.add_argument(*names, **kwargs), key, overrides=True)
+
+
+def _names(p: argparse.ArgumentParser, *names: str, key: str, **kwargs: Any) -> None:
+    """A flag that is not a config override but is what fixes errors about `key` (e.g. --overwrite)."""
+    _declare(p, p.add_argument(*names, **kwargs), key, overrides=False)
+
+
+def _declare(p: argparse.ArgumentParser, action: argparse.Action, key: str, *, overrides: bool) -> None:
+    flags = {**(p.get_default("setting_flags") or {}), key: (action.dest, action.option_strings[0], overrides)}
+    p.set_defaults(setting_flags=flags)
 
 
 def config_overrides(args: argparse.Namespace, config: Any = None) -> dict[str, Any]:
     """{dotted key: value} of the command's override flags (those a `config` has, when one is given)."""
-    flags = getattr(args, "config_flags", None) or {}
+    flags = getattr(args, "setting_flags", None) or {}
     return {
         key: getattr(args, dest)
-        for key, (dest, _) in flags.items()
-        if config is None or hasattr(config, key.split(".")[0])
+        for key, (dest, _, overrides) in flags.items()
+        if overrides and (config is None or hasattr(config, key.split(".")[0]))
     }
 
 
-OTHER_FLAGS = {"overwrite": "--overwrite", "out": "--out", "weight": "--weight", "method": "--fusion"}
-
-
 def flag_for(args: argparse.Namespace | None, key: str | None) -> str | None:
-    """The command's flag that sets the setting `key` (a dotted config key, or `overwrite`), if it has one."""
+    """The command's flag for the setting `key` (a dotted config key, or `overwrite`), if it has one."""
     if args is None or key is None:
         return None
-    for dotted, (_, flag) in (getattr(args, "config_flags", None) or {}).items():
+    for dotted, (_, flag, _) in (getattr(args, "setting_flags", None) or {}).items():
         if dotted == key or dotted.endswith(f".{key}"):
             return flag
-    flag = OTHER_FLAGS.get(key.split(".")[-1])
-    return flag if flag is not None and hasattr(args, flag.lstrip("-")) else None
+    return None

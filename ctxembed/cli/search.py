@@ -78,13 +78,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_tune_fusion(args: argparse.Namespace) -> int:
     from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.fusion_tuning import WEIGHTS, label, record_fusion, tune_fusion
+    from ctxembed.evaluate.fusion_tuning import label, record_fusion, tune_fusion
 
     dataset = load_beir(args.dataset)  # fails on a bad dataset before a model loads
     queries, relevant = dataset.split(args.split)
     index = _open_index(args)
     started = time.perf_counter()
-    choice = tune_fusion(index, queries, relevant, WEIGHTS)
+    choice = tune_fusion(index, queries, relevant)
     say(f"{args.index}: hybrid nDCG@10 on {choice.queries} {args.split} queries of {args.dataset}")
     for name, value in choice.ndcg.items():
         marks = " (current)" * (name == choice.current) + " <- best" * (name == label(choice.chosen))

@@ -97,7 +97,6 @@ def record_fusion(folder: str | Path, choice: FusionChoice, source: dict[str, An
         "queries": choice.queries,
         "ndcg@10": round(choice.ndcg[label(choice.chosen)], 4),
     }
-    mode = path.stat().st_mode & 0o777
     with atomic_file(path) as fh:
+        os.fchmod(fh.fileno(), path.stat().st_mode & 0o777)  # the new file keeps the old one's permissions
         fh.write(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
-    os.chmod(path, mode)

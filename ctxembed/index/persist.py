@@ -105,7 +105,7 @@ def write_folder(
         "relative_paths": relative_paths(embedder.identity(), folder),
     }
     if sparse_texts is not None:
-        vectors.index = None
+        vectors.release()
         with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=f".{tmp.name}.bm25.") as work:
             sparse = SparseIndex.build(sparse_texts(), workdir=Path(work))
     if sparse is not None:

@@ -62,6 +62,10 @@ class DenseVectors:
     def write(self, path: Path) -> None:
         _faiss().write_index(self.index, str(path))
 
+    def release(self) -> None:
+        """Drop the vectors from memory once they are written (a streaming build, before BM25 is built)."""
+        self.index = None
+
     @property
     def count(self) -> int:
         return int(self.index.ntotal)

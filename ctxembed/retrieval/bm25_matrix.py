@@ -9,6 +9,8 @@ matrix is filled column by column from them. The result is the matrix bm25s's `i
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ class Postings:
     def of(cls, rows: Sequence[Sequence[int]], lengths: np.ndarray, vocab_size: int) -> Postings:
         """The postings of tokenised documents (`lengths` tokens each) whose ids are all below `vocab_size`."""
         base = max(vocab_size, 1)
-        flat = np.fromiter((t for row in rows for t in row), dtype=np.int64, count=int(lengths.sum()))
+        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
         doc = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
         pairs, counts = np.unique(doc * base + flat, return_counts=True)  # sorted by document, then term
         return cls(
@@ -48,7 +50,7 @@ class PostingsSpool:
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder
-        self.chunks: list[Postings | Path] = []
+        self.chunks: deque[Postings | Path] = deque()
         self.doc_freq = np.zeros(0, dtype=np.int64)
         self.lengths: list[np.ndarray] = []
 
@@ -68,7 +70,7 @@ class PostingsSpool:
     def drain(self) -> Iterator[Postings]:
         """Each chunk once, in order; a chunk is dropped (its file deleted) as soon as the next is asked for."""
         while self.chunks:
-            chunk = self.chunks.pop(0)
+            chunk = self.chunks.popleft()
             if isinstance(chunk, Path):
                 with np.load(chunk) as stored:
                     loaded = Postings(stored["terms"], stored["counts"], stored["per_doc"])

@@ -13,14 +13,9 @@ import pytest
 
 from ctxembed.cli import main
 from ctxembed.errors import AssetNotFoundError, ConfigError, CorpusError, CtxEmbedError, DependencyError
+from tests.cli_calls import run_cli
 
 BLAME = ("fix the file", "check corpus.encoding", "rebuild the index", "distill it again", "install gt-all", "match no")
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def error_line(err: str) -> str:

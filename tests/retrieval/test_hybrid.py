@@ -13,6 +13,7 @@ from ctxembed.cli import main
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError, CtxEmbedError
 from ctxembed.retrieval.fusion import FusionSettings, fuse, is_question, query_weight
+from tests.cli_calls import run_cli, static_index_args
 
 DOCS = [
     Document("1", "river bank water flows"),
@@ -21,12 +22,6 @@ DOCS = [
     Document("4", "bind a socket to a network port"),
     Document("5", "fish swim near the boat on the river"),
 ]
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_question_queries_get_the_lower_weight():
@@ -86,23 +81,8 @@ def corpus(tmp_path) -> Path:
     return path
 
 
-def index_args(corpus: Path, vectors: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "index",
-        "--backend",
-        "static",
-        "--corpus",
-        str(corpus),
-        "--vectors",
-        str(vectors),
-        "--out",
-        str(out),
-        *extra,
-    ]
-
-
 def test_cli_modes_json_and_a_dense_only_folder(corpus, tiny_vectors_file, tmp_path, capsys):
-    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
+    assert main(static_index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
     manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
     assert manifest["sparse"]["kind"] == "bm25" and manifest["sparse"]["tokenizer"]["stopwords"] == "en"
     assert manifest["fusion"] == {"method": "convex", "weight": None, "candidates": 100}
@@ -115,7 +95,7 @@ def test_cli_modes_json_and_a_dense_only_folder(corpus, tiny_vectors_file, tmp_p
         assert code == 0 and "[2]" in out
     code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "server request", "--fusion", "rrf", "-k", "1")
     assert code == 0 and "[2]" in out
-    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "d", "--sparse", "none")) == 0
+    assert main(static_index_args(corpus, tiny_vectors_file, tmp_path / "d", "--sparse", "none")) == 0
     capsys.readouterr()
     code, _, err = run_cli(capsys, "search", str(tmp_path / "d"), "server", "--mode", "hybrid")
     assert code == 1 and "no sparse side" in err
@@ -124,7 +104,7 @@ def test_cli_modes_json_and_a_dense_only_folder(corpus, tiny_vectors_file, tmp_p
 
 
 def test_a_damaged_sparse_file_is_named(corpus, tiny_vectors_file, tmp_path, capsys):
-    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
+    assert main(static_index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
     (tmp_path / "i" / "sparse" / "data.csc.index.npy").write_bytes(b"junk")
     capsys.readouterr()
     code, _, err = run_cli(capsys, "search", str(tmp_path / "i"), "socket")
@@ -214,7 +194,7 @@ def test_tune_fusion_records_the_best_weight_and_refuses_what_it_cannot_tune(
     }
     relevant = {"q0": {"1": 1}, "q1": {"2": 1}, "q2": {"3": 1}, "q3": {"4": 1}, "q4": {"5": 1}}
     BeirDataset(DOCS, queries, {"dev": relevant}).save(tmp_path / "beir")
-    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
+    assert main(static_index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
     manifest = tmp_path / "i" / "manifest.json"
     dense_only = json.loads(manifest.read_text())
     dense_only["fusion"]["weight"] = 0.0  # start from a setting that ignores BM25
@@ -244,7 +224,7 @@ def test_tune_fusion_records_the_best_weight_and_refuses_what_it_cannot_tune(
     BeirDataset([Document("x", "other")], {"q": "other"}, {"dev": {"q": {"x": 1}}}).save(tmp_path / "other")
     code, _, err = run_cli(capsys, "tune-fusion", str(tmp_path / "i"), "--dataset", str(tmp_path / "other"))
     assert code == 1 and "none of the dataset's relevant documents is in the index" in err
-    assert main(index_args(corpus, tiny_vectors_file, tmp_path / "d", "--sparse", "none")) == 0
+    assert main(static_index_args(corpus, tiny_vectors_file, tmp_path / "d", "--sparse", "none")) == 0
     capsys.readouterr()
     code, _, err = run_cli(capsys, "tune-fusion", str(tmp_path / "d"), "--dataset", str(tmp_path / "beir"))
     assert code == 1 and "no sparse side" in err
