@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _override(p, "--corpus", key="corpus.path", help="override corpus.path (domain words and domain tuning)")
     _override(p, "--teacher", key="teacher", help="override teacher (a model name or sentence-transformers folder)")
     _override(p, "--adapter", key="adapter", help="override adapter (the teacher's LoRA adapter folder)")
+    _override(p, "--pairs", key="pairs", help="override pairs (JSONL of query/positive, added to the mined pairs)")
     _override(p, "--out", key="out", help="override out (the model2vec folder to write)")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_distill")

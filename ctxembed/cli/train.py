@@ -91,5 +91,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
     timing = ", ".join(f"{k.replace('_', ' ')} {v:.0f}s" for k, v in result.seconds.items())
     tuned = f"; domain-tuned on {result.tuned_texts:,} corpus texts" if result.tuned_texts else ""
     print(f"{timing}{tuned}")
+    if result.contrastive is not None:
+        c = result.contrastive
+        verdict = "kept" if c["kept"] else "not kept (the distilled model is saved)"
+        print(
+            f"contrastive: {c['pairs']:,} pairs, {c['steps']} steps; held-out nDCG@10 {c['before']:.4f} -> "
+            f"{c['after']:.4f} on {c['dev_set']}: {verdict}"
+        )
     print(f"use it as static vectors: ctxembed index --backend static --vectors {result.out} ...")
     return 0

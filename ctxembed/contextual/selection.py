@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ctxembed.contextual.mining import mine_pairs_by_doc
-from ctxembed.contextual.settings import ContextualFinetuneConfig
+from ctxembed.contextual.settings import EvalSettings
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError, CorpusError
 
@@ -30,9 +31,10 @@ def ranking_evaluator_class() -> type:
             self.length = length
 
         def __call__(self, model: Any, *args: Any, **kwargs: Any) -> dict[str, float]:
+            if self.length is None:  # as the model stands (a static model has no length to set)
+                return super().__call__(model, *args, **kwargs)
             before = model.max_seq_length
-            if self.length is not None:
-                model.max_seq_length = self.length
+            model.max_seq_length = self.length
             try:
                 return super().__call__(model, *args, **kwargs)
             finally:
@@ -79,32 +81,29 @@ class DevSet:
 
 
 def build_dev_set(
-    config: ContextualFinetuneConfig, docs: Sequence[Document], pairs: Sequence[dict[str, str]]
+    evaluation: EvalSettings, docs: Sequence[Document], pairs: Sequence[dict[str, str]], *, seed: int
 ) -> DevSet:
     """The dev set: `eval.dataset` queries, else a seeded share of the user's pairs, else mined pairs.
 
     Held-out pairs or documents are removed from training, so dev never scores what was trained on.
     """
-    seed = config.training.seed
-    if config.eval.dataset:
+    if evaluation.dataset:
         from ctxembed.evaluate.beir import load_beir
 
-        if config.eval.split == "test":
+        if evaluation.split == "test":
             raise ConfigError("eval.split must not be 'test': tune and select on train/dev only")
-        dataset = load_beir(config.eval.dataset)
-        queries, relevant = dataset.split(config.eval.split)
+        dataset = load_beir(evaluation.dataset)
+        queries, relevant = dataset.split(evaluation.split)
         corpus = {d.id: d.full_text for d in dataset.corpus}
-        return DevSet(
-            queries, corpus, relevant, f"{config.eval.dataset} ({config.eval.split})", list(docs), list(pairs)
-        )
+        return DevSet(queries, corpus, relevant, f"{evaluation.dataset} ({evaluation.split})", list(docs), list(pairs))
     if pairs:
         shuffled = list(pairs)
         random.Random(seed).shuffle(shuffled)
-        n_dev = max(1, int(len(shuffled) * config.eval.holdout))
+        n_dev = max(1, int(len(shuffled) * evaluation.holdout))
         dev, train = shuffled[:n_dev], shuffled[n_dev:]
         if len(dev) < 2 or not train:
             raise CorpusError(
-                f"too few pairs ({len(pairs)}) to hold out a dev share of {config.eval.holdout:.0%}; add pairs "
+                f"too few pairs ({len(pairs)}) to hold out a dev share of {evaluation.holdout:.0%}; add pairs "
                 f"or set eval.dataset to a BEIR folder"
             )
         positives = list(dict.fromkeys([p["positive"] for p in shuffled] + [d.full_text for d in docs]))
@@ -115,17 +114,31 @@ def build_dev_set(
         return DevSet(queries, corpus, relevant, f"{len(dev)} held-out pairs", list(docs), train)
     shuffled_docs = list(docs)
     random.Random(seed).shuffle(shuffled_docs)
-    n_dev = max(1, int(len(shuffled_docs) * config.eval.holdout))
+    n_dev = max(1, int(len(shuffled_docs) * evaluation.holdout))
     dev_docs, train_docs = shuffled_docs[:n_dev], shuffled_docs[n_dev:]
     # One query per held-out document (its lead sentence, else its title) against that document
     # without the query: two near-identical passages of one document would be false negatives.
     mined = [pairs[-1] for pairs in mine_pairs_by_doc(dev_docs, per_doc=1, seed=seed) if pairs]
     if len(mined) < 2 or not train_docs:
         raise CorpusError(
-            f"too few documents ({len(docs)}) to hold out a dev split of {config.eval.holdout:.0%}; add documents "
+            f"too few documents ({len(docs)}) to hold out a dev split of {evaluation.holdout:.0%}; add documents "
             f"or set eval.dataset to a BEIR folder"
         )
     queries = {f"q{i}": p["anchor"] for i, p in enumerate(mined)}
     corpus = {f"p{i}": p["positive"] for i, p in enumerate(mined)}
     relevant = {f"q{i}": {f"p{i}"} for i in range(len(mined))}
     return DevSet(queries, corpus, relevant, f"{len(mined)} mined pairs of {n_dev} held-out documents", train_docs, [])
+
+
+def verify_best_checkpoint(trainer: Any, score: float, metric: str) -> bool:
+    """Whether the model the trainer reloaded at the end scores what the trainer recorded for its best checkpoint
+    (warns when not: the saved model may not be the best one)."""
+    best = trainer.state.best_metric
+    verified = best is None or abs(best - score) < 1e-4
+    if not verified:
+        warnings.warn(
+            f"the reloaded best checkpoint scores {metric} = {score:.4f} on dev, but the trainer recorded "
+            f"{best:.4f} for it; the saved model may not be the best checkpoint",
+            stacklevel=3,
+        )
+    return verified

@@ -18,7 +18,7 @@ from ctxembed.config.loading import to_dict
 from ctxembed.contextual.card import append_verdict, describe_in_card
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
-from ctxembed.contextual.selection import build_dev_set
+from ctxembed.contextual.selection import build_dev_set, verify_best_checkpoint
 from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings, Objective, TrainSettings
 from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import load_corpus
@@ -178,7 +178,7 @@ def finetune_contextual(
     raw_objectives = [o for o in config.objective if o != Objective.PAIRS]
     docs = load_corpus(config.corpus) if raw_objectives else []
     pairs = read_pairs(config.pairs) if Objective.PAIRS in config.objective else []
-    dev = build_dev_set(config, docs, pairs)
+    dev = build_dev_set(config.eval, docs, pairs, seed=settings.seed)
     evaluator = dev.evaluator(inference_length)  # base, checkpoints and final model at one length
     base_metrics = evaluator(model)
     base_scores = per_query_ndcg(evaluator.last_run, dev.relevant)
@@ -229,14 +229,7 @@ def finetune_contextual(
     model.max_seq_length = inference_length
     tuned_metrics = evaluator(model)
     comparison = paired_bootstrap(base_scores, per_query_ndcg(evaluator.last_run, dev.relevant), seed=settings.seed)
-    best = trainer.state.best_metric
-    verified = best is None or abs(best - tuned_metrics[primary]) < 1e-4
-    if not verified:
-        warnings.warn(
-            f"the reloaded best checkpoint scores {primary} = {tuned_metrics[primary]:.4f} on dev, but the "
-            f"trainer recorded {best:.4f} for it; the saved model may not be the best checkpoint",
-            stacklevel=2,
-        )
+    verified = verify_best_checkpoint(trainer, tuned_metrics[primary], primary)
     stats = {
         **data.stats,
         "objective": {k.value: w for k, w in config.objective.items()},

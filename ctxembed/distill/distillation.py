@@ -7,6 +7,8 @@
 3. Domain tuning (on by default) fits the static model to the teacher's embeddings of the
    corpus's own sentences and passages with model2vec's trainer (cosine loss, early stopping on
    held-out texts), the tokenlearn recipe at domain scale.
+4. Contrastive training (on by default, `ctxembed.distill.contrastive`) trains the token vectors on
+   the corpus's own mined pairs with sentence-transformers (MNRL), kept only if it wins on held-out pairs.
 
 The output is a plain model2vec folder: `model2vec.StaticModel.from_pretrained(out)` and
 sentence-transformers' `StaticEmbedding.from_model2vec(out)` load it without ctxembed.
@@ -51,6 +53,8 @@ class DistillResult:
     dim: int
     tuned_texts: int
     seconds: dict[str, float] = field(default_factory=dict)
+    contrastive: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def require_distill_extras() -> None:
@@ -144,6 +148,24 @@ def domain_tune(config: DistillConfig, static: Any, teacher: Any, texts: Sequenc
     return tuned
 
 
+def contrastive_step(config: DistillConfig, static: Any, docs: Sequence[Document], out: Path) -> tuple[Any, Any]:
+    """Contrastive training of `static` on the corpus's mined pairs (and `config.pairs`), in a scratch folder."""
+    import shutil
+    import tempfile
+
+    from ctxembed.contextual.objectives import read_pairs
+    from ctxembed.distill.contrastive import train_contrastive
+
+    assert config.contrastive is not None
+    user_pairs = read_pairs(config.pairs) if config.pairs else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.contrastive-", dir=out.parent))
+    try:
+        return train_contrastive(static, docs, config.contrastive, work, user_pairs=user_pairs, seed=config.seed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def distill_static(config: DistillConfig, *, overwrite: bool = False) -> DistillResult:
     """Distil (and domain-tune) a static model from the teacher; write a model2vec folder to `config.out`."""
     require_distill_extras()
@@ -174,6 +196,10 @@ def distill_static(config: DistillConfig, *, overwrite: bool = False) -> Distill
         logger.info("distill: domain tuning on %d corpus texts embedded by the teacher", len(tuned_texts))
         static = domain_tune(config, static, teacher, tuned_texts)
         seconds["domain_tune"] = time.perf_counter() - started
+    outcome = None
+    if config.contrastive is not None:
+        static, outcome = contrastive_step(config, static, docs, out)
+        seconds["contrastive"] = outcome.seconds
     result = DistillResult(
         out=out,
         teacher=teacher.identity(),
@@ -182,6 +208,8 @@ def distill_static(config: DistillConfig, *, overwrite: bool = False) -> Distill
         dim=int(static.dim),
         tuned_texts=len(tuned_texts),
         seconds=seconds,
+        contrastive=None if outcome is None else asdict(outcome),
+        warnings=[] if outcome is None else list(outcome.warnings),
     )
     report = {**{k: v for k, v in asdict(result).items() if k != "out"}, "settings": to_dict(config)}
     with atomic_dir(out, overwrite=overwrite) as tmp:

@@ -1,4 +1,4 @@
-"""What `ctxembed distill` does: the teacher, the corpus, model2vec's settings and domain tuning."""
+"""What `ctxembed distill` does: the teacher, the corpus, model2vec's settings, domain tuning and contrastive training."""
 
 from __future__ import annotations
 
@@ -6,6 +6,30 @@ from dataclasses import dataclass, field
 
 from ctxembed.config import DEFAULT_CONTEXTUAL_MODEL, CorpusConfig
 from ctxembed.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ContrastiveSettings:
+    """Contrastive domain training of the distilled model: MNRL on pairs mined from the corpus (as `ict` mines them)."""
+
+    epochs: float = field(default=5.0, metadata={"help": "Passes over the mined pairs."})
+    learning_rate: float = field(default=0.02, metadata={"help": "Adam's rate for the token vectors."})
+    batch_size: int = field(default=256, metadata={"help": "Pairs per step; the other pairs are the negatives."})
+    pairs_per_doc: int = field(
+        default=4, metadata={"help": "Mined pairs per document besides its title: lead, headings, sentences."}
+    )
+    holdout: float = field(
+        default=0.1, metadata={"help": "Share of documents held out: their mined pairs select the best epoch."}
+    )
+    min_pairs: int = field(default=64, metadata={"help": "Refuse to train on fewer pairs (too few to learn from)."})
+
+    def __post_init__(self) -> None:
+        if not self.epochs > 0 or not self.learning_rate > 0 or self.pairs_per_doc < 1:
+            raise ConfigError("contrastive needs epochs > 0, learning_rate > 0 and pairs_per_doc >= 1")
+        if self.batch_size < 2:
+            raise ConfigError("contrastive.batch_size must be >= 2: the other pairs of a batch are the negatives")
+        if not 0 < self.holdout < 0.5:
+            raise ConfigError(f"contrastive.holdout must be between 0 and 0.5, got {self.holdout}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,14 @@ class DistillConfig:
     max_epochs: int = field(
         default=20, metadata={"help": "Domain tuning: most epochs (early stopping on held-out texts)."}
     )
+    contrastive: ContrastiveSettings | None = field(
+        default_factory=ContrastiveSettings,
+        metadata={"help": "Then train on the corpus's own mined pairs (MNRL); null turns it off."},
+    )
+    pairs: str | None = field(
+        default=None,
+        metadata={"help": "JSONL of your {query, positive} pairs, added to the mined ones for contrastive training."},
+    )
     seed: int = field(default=42, metadata={"help": "Seeds the text sample and the training."})
     device: str | None = field(default=None, metadata={"help": "cpu or cuda for the teacher; default: best available."})
     out: str = field(default="runs/distilled", metadata={"help": "Output folder, in model2vec's format."})
@@ -57,3 +89,5 @@ class DistillConfig:
             raise ConfigError(f"pca_dims must be >= 2 or null (keep the teacher's), got {self.pca_dims}")
         if not 0 < self.sif_coefficient < 1 or not self.learning_rate > 0:
             raise ConfigError("distill needs 0 < sif_coefficient < 1 and learning_rate > 0")
+        if self.pairs is not None and self.contrastive is None:
+            raise ConfigError("pairs are used by contrastive training, which is off (contrastive: null)", key="pairs")

@@ -37,7 +37,7 @@ def corpus(tmp_path_factory) -> Path:
 
 def make(tiny_bert_dir, corpus, out, **changes) -> DistillConfig:
     settings = {"teacher": str(tiny_bert_dir), "corpus": CorpusConfig(path=str(corpus)), "out": str(out)}
-    return DistillConfig(**{**settings, "max_epochs": 2, "vocabulary_size": 50, **changes})
+    return DistillConfig(**{**settings, "max_epochs": 2, "vocabulary_size": 50, "contrastive": None, **changes})
 
 
 @pytest.fixture(scope="module")
