@@ -110,3 +110,4 @@ class SearchResult(NamedTuple):
     score: float
     text: str
     scores: dict[str, float] | None = None  # hybrid search: each side's score and the fused one
+    title: str = ""

@@ -31,12 +31,13 @@ def colour(i: int) -> Any:
     return colormaps["tab20"](i % 20)
 
 
-def project_2d(vectors: np.ndarray) -> tuple[np.ndarray, str]:
-    """2D coordinates (n, 2) and the method's name: UMAP when installed and there are enough points, else PCA."""
+def project_2d(vectors: np.ndarray, *, umap_ok: bool = True) -> tuple[np.ndarray, str]:
+    """2D coordinates (n, 2) and the method's name: UMAP when installed (and `umap_ok`) and there are enough
+    points, else PCA (instant: what a service answering a request uses)."""
     vectors = np.asarray(vectors, dtype=np.float64)
     from ctxembed.assets import installed
 
-    if len(vectors) >= 10 and installed("umap"):
+    if umap_ok and len(vectors) >= 10 and installed("umap"):
         import warnings
 
         with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose

@@ -182,9 +182,9 @@ class VectorIndex:
         scores, positions = self.search_vectors(vectors, k)
         return [
             [
-                SearchResult(self.docs[p].id, float(s), self.docs[p].full_text)
+                SearchResult(doc.id, float(s), doc.full_text, None, doc.title)
                 for s, p in zip(row_scores, row_pos)
-                if p >= 0
+                if p >= 0 and (doc := self.docs[p]) is not None
             ]
             if np.any(vector)
             else []

@@ -99,4 +99,4 @@ def _dense_scores(
 
 def _hit(index: Any, position: int, score: float, scores: dict[str, float] | None = None) -> SearchResult:
     doc = index.docs[position]
-    return SearchResult(doc.id, score, doc.full_text, {**scores, "fused": score} if scores else None)
+    return SearchResult(doc.id, score, doc.full_text, {**scores, "fused": score} if scores else None, doc.title)

@@ -1,0 +1,71 @@
+"""Request and response bodies of the API (pydantic models: FastAPI validates them and documents them in OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error that names them, like unknown config keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SearchRequest(Strict):
+    index: str = Field(description="A loaded index's name (GET /indexes lists them).")
+    query: str | None = Field(default=None, description="One query; or give `queries`.")
+    queries: list[str] | None = Field(default=None, description="Several queries, answered in order.")
+    k: int = Field(default=10, ge=1, description="Hits per query (at most the service's max_k).")
+    mode: Literal["dense", "sparse", "hybrid"] | None = Field(
+        default=None, description="dense (embeddings), sparse (BM25) or hybrid (both fused); default: the index's."
+    )
+
+
+class Hit(BaseModel):
+    id: str
+    title: str
+    score: float
+    scores: dict[str, float] | None = Field(default=None, description="Hybrid search: each side's score.")
+    snippet: str
+
+
+class QueryHits(BaseModel):
+    query: str
+    hits: list[Hit]
+
+
+class SearchResponse(BaseModel):
+    index: str
+    mode: str
+    results: list[QueryHits]
+    took_ms: float
+
+
+class EmbeddingsRequest(Strict):
+    model: str = Field(description="A loaded index's name: its embedder encodes the input.")
+    input: str | list[str] = Field(description="A text or a list of texts.")
+    input_type: Literal["query", "document"] | None = Field(
+        default=None, description="query (the model's query prompt, if any) or document; default: query."
+    )
+    encoding_format: Literal["float"] | None = Field(default=None, description="Only float is supported.")
+    user: str | None = Field(default=None, description="Ignored (OpenAI compatibility).")
+
+
+class Embedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Embedding]
+    model: str
+    usage: Usage

@@ -1,0 +1,46 @@
+"""The page's "senses" tab: a word's senses in the corpus (the `ctxembed senses` machinery) beside static neighbours."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ctxembed.errors import ConfigError, CorpusError
+from ctxembed.serve.limits import ApiError
+
+MAX_DOCS = 5000  # documents read for a word's sentences (the first ones of the contextual index)
+
+
+def word_senses_view(indexes: Mapping[str, Any], word: str) -> dict[str, Any]:
+    """Senses of `word`: clusters of its occurrences under the first contextual index's model, a 2D map of
+    them (PCA), example sentences per sense, and each static index's nearest neighbours of the word."""
+    from ctxembed.evaluate.corpus_senses import SensesConfig, find_senses
+    from ctxembed.evaluate.plots import project_2d
+
+    contextual = next((s for s in indexes.values() if s.summary()["backend"] == "contextual"), None)
+    if contextual is None:
+        raise ApiError(422, "the senses view needs a contextual index among the loaded ones", field="word")
+    static = {}
+    for name, served in indexes.items():
+        vectors = served.index.embedder.word_vectors() if served.summary()["backend"] == "static" else None
+        if vectors is not None:
+            static[name] = vectors
+    docs = contextual.index.docs
+    texts = [docs[i].full_text for i in range(min(len(docs), MAX_DOCS))]
+    try:
+        report = find_senses(contextual.index.embedder, static, texts, SensesConfig(words=(word.lower(),)))
+    except (ConfigError, CorpusError) as exc:
+        raise ApiError(422, f"{word!r}: {exc}", field="word") from exc
+    (found,) = report["words"]
+    xy, method = project_2d(found["points"], umap_ok=False)
+    return {
+        "word": found["word"],
+        "model": contextual.name,
+        "silhouette": found["silhouette"],
+        "occurrences": found["occurrences"],
+        "senses": found["senses"],
+        "points": [[float(x), float(y)] for x, y in xy],
+        "labels": [int(label) for label in found["labels"]],
+        "projection": method,
+        "neighbours": found["neighbours"],
+    }
