@@ -76,7 +76,9 @@ class Service:
                 self.failure = f"index {folder}: {exc}" if isinstance(exc, CtxEmbedError) else _internal(exc)
                 self.on_failure(self.failure)
                 return
-            logger.info("loaded %s (%d documents) in %.1fs", name, len(self.indexes[name].index), time.perf_counter() - started)
+            logger.info(
+                "loaded %s (%d documents) in %.1fs", name, len(self.indexes[name].index), time.perf_counter() - started
+            )
 
     def get(self, name: str, field: str) -> ServedIndex:
         if not self.ready:
@@ -150,7 +152,9 @@ def _internal(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__})"
 
 
-def create_app(folders: Sequence[str | Path], config: ServeConfig | None = None, *, device: str | None = None) -> FastAPI:
+def create_app(
+    folders: Sequence[str | Path], config: ServeConfig | None = None, *, device: str | None = None
+) -> FastAPI:
     """The service over the index `folders` (loaded in a background thread when the app starts)."""
     from contextlib import asynccontextmanager
 
