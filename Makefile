@@ -14,7 +14,7 @@ export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system-deps data demo test test-fast lint lock check-latest wheel-check gpu-bundle clean
+.PHONY: setup system-deps data demo serve test test-fast lint lock check-latest wheel-check gpu-bundle clean
 
 setup: $(STAMP) system-deps
 
@@ -85,7 +85,14 @@ data/debian-train-pairs.jsonl: data/debian/corpus.jsonl
 demo: setup data
 	$(BIN)/ctxembed demo --config configs/demo.yaml --out runs/demo --overwrite
 	$(BIN)/ctxembed finetune --config configs/static-demo.yaml --overwrite
+	$(BIN)/ctxembed distill --config configs/distill-demo.yaml --overwrite
 	$(BIN)/ctxembed evaluate --config configs/evaluate-demo.yaml --overwrite
+
+# The service on the demo's indexes (built first if missing): http://127.0.0.1:8000/ ; Ctrl-C stops it.
+serve: setup
+	@test -f runs/demo/contextual/manifest.json || \
+	  $(BIN)/ctxembed demo --config configs/demo.yaml --out runs/demo --overwrite
+	$(BIN)/ctxembed serve runs/demo/static runs/demo/contextual
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -170,6 +170,8 @@ def create_app(
         title="ctxembed",
         summary="Search and embeddings over ctxembed indexes (static, contextual and hybrid).",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's docs pages load their scripts from a CDN: the schema is /openapi.json
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)

@@ -82,6 +82,8 @@ def test_bundled_configs_load():
     assert load_config(DistillConfig, root / "distill.yaml") == DistillConfig(
         corpus=load_config(DistillConfig, root / "distill.yaml").corpus, out="runs/distilled-manpages"
     )  # the YAML states the defaults
+    demo = load_config(DistillConfig, root / "distill-demo.yaml")
+    assert not demo.domain_tune and demo.contrastive == DistillConfig().contrastive
     assert load_config(SensesConfig, root / "senses.yaml").static == {"GloVe 50d": "glove-wiki-gigaword-50"}
     static = load_config(StaticFinetuneConfig, root / "static-glove.yaml")
     assert (static.alpha, static.epochs, static.lock_count, static.anchor) == (0.05, 40, 20, 0.0)  # the defaults
