@@ -61,13 +61,12 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from ctxembed import VectorIndex
+    from ctxembed import VectorIndex, load_embedder
     from ctxembed.config import StaticConfig
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.metrics import bm25_retriever, index_retriever, per_query_metrics, rank_queries
     from ctxembed.evaluate.significance import paired_bootstrap
-    from ctxembed.static.embedder import StaticEmbedder
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages")
@@ -77,6 +76,7 @@ def main() -> int:
     parser.add_argument("--out", default="runs/bench-distill", help="where the distilled models go")
     parser.add_argument("--steps", default="plain,tuned,default", help=f"of {', '.join(STEPS)}")
     parser.add_argument("--vectors", nargs="*", default=[], help="word vectors to add as rows (SIF pooling)")
+    parser.add_argument("--reuse", action="store_true", help="score the models an earlier run distilled (no timing)")
     args = parser.parse_args()
 
     dataset = load_beir(args.dataset)
@@ -91,6 +91,9 @@ def main() -> int:
     built: dict[str, Path] = {}
     for step in args.steps.split(","):
         out = Path(args.out) / f"{Path(args.dataset).name}-{step}"
+        if args.reuse and out.is_dir():
+            built[step] = out
+            continue
         info = distill(step, corpus, out, args.teacher, args.adapter)
         parts = ", ".join(f"{k} {v:.0f}s" for k, v in info["steps"].items())
         kept = info["contrastive"]
@@ -117,9 +120,9 @@ def main() -> int:
             models[name] = teacher
     teacher_name = max((n for n in models), key=lambda n: speeds[n])  # the fastest checked precision
     for step, folder in built.items():
-        models[f"distilled {step}"] = StaticEmbedder.from_config(StaticConfig(vectors=str(folder)))
+        models[f"distilled {step}"] = load_embedder("static", StaticConfig(vectors=str(folder)))  # a DistilledEmbedder
     for vectors in args.vectors:
-        models[f"{vectors} (SIF)"] = StaticEmbedder.from_config(StaticConfig(vectors=vectors, pooling="sif"))
+        models[f"{vectors} (SIF)"] = load_embedder("static", StaticConfig(vectors=vectors, pooling="sif"))
 
     runs = {"BM25": rank_queries(bm25_retriever(dataset.corpus), queries, relevant)}
     for name, embedder in models.items():

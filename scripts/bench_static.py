@@ -26,11 +26,11 @@ def main() -> int:
     import numpy as np
     import torch
 
+    from ctxembed import load_embedder
     from ctxembed.config import StaticConfig
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.metrics import bm25_retriever, exact_ndcg, per_query_ndcg
-    from ctxembed.static.embedder import StaticEmbedder
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages")
@@ -76,7 +76,9 @@ def main() -> int:
         static_models.append(("distilled", args.plain_distilled))
     static_models += [(f"{v} (SIF)", v) for v in args.vectors]
     for name, path in static_models:
-        embedder = StaticEmbedder.from_config(StaticConfig(vectors=path, pooling="sif"))
+        embedder = load_embedder(
+            "static", StaticConfig(vectors=path, pooling="sif")
+        )  # model2vec folders: DistilledEmbedder
         vecs, speed = timed(embedder.encode_documents, repeats=9)
         rows.append((name, speed, ndcg(embedder.encode_queries(q_texts), vecs)))
         if hasattr(embedder, "model") and name.startswith("distilled, domain"):

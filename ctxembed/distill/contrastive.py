@@ -73,7 +73,13 @@ def trained_static_model(model: Any, start: Any) -> Any:
     from model2vec import StaticModel
 
     vectors = model[0].embedding.weight.detach().cpu().numpy().astype(np.float32)
-    return StaticModel(vectors=vectors, tokenizer=start.tokenizer, config=dict(start.config), normalize=start.normalize)
+    return StaticModel(
+        vectors=vectors,
+        tokenizer=start.tokenizer,
+        config=dict(start.config),
+        normalize=start.normalize,
+        max_length=start.max_length,
+    )
 
 
 def train_contrastive(

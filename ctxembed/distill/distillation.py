@@ -148,6 +148,12 @@ def domain_tune(config: DistillConfig, static: Any, teacher: Any, texts: Sequenc
     return tuned
 
 
+def set_max_length(static: Any, tokens: int | None) -> None:
+    """The tokens of a text `static` reads (model2vec's `max_length`, saved in its config)."""
+    static.config["max_length"] = tokens  # first: model2vec warns when the two disagree
+    static.max_length = tokens
+
+
 def contrastive_step(config: DistillConfig, static: Any, docs: Sequence[Document], out: Path) -> tuple[Any, Any]:
     """Contrastive training of `static` on the corpus's mined pairs (and `config.pairs`), in a scratch folder."""
     import shutil
@@ -200,6 +206,7 @@ def distill_static(config: DistillConfig, *, overwrite: bool = False) -> Distill
     if config.contrastive is not None:
         static, outcome = contrastive_step(config, static, docs, out)
         seconds["contrastive"] = outcome.seconds
+    set_max_length(static, config.max_length or teacher.model.max_seq_length)
     result = DistillResult(
         out=out,
         teacher=teacher.identity(),

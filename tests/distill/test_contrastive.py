@@ -96,6 +96,7 @@ def test_the_output_stays_a_plain_model2vec_folder(trained):
 
     _, out = trained
     model = StaticModel.from_pretrained(str(out))
+    assert model.max_length == 64  # reads as many tokens as its teacher (the tiny BERT's max_seq_length)
     st = SentenceTransformer(modules=[StaticEmbedding.from_model2vec(str(out))], device="cpu")
     text = "the river bank near the system"
     a = st.encode([text], normalize_embeddings=True)[0]
