@@ -206,7 +206,7 @@ def distill_static(config: DistillConfig, *, overwrite: bool = False) -> Distill
     if config.contrastive is not None:
         static, outcome = contrastive_step(config, static, docs, out)
         seconds["contrastive"] = outcome.seconds
-    set_max_length(static, config.max_length or teacher.model.max_seq_length)
+    set_max_length(static, config.max_length)
     result = DistillResult(
         out=out,
         teacher=teacher.identity(),

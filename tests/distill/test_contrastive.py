@@ -67,6 +67,7 @@ def make(tiny_bert_dir, corpus, out, **changes) -> DistillConfig:
         "out": str(out),
         "vocabulary_size": 400,  # the topic words become tokens of their own
         "domain_tune": False,
+        "max_length": 48,
         "contrastive": ContrastiveSettings(epochs=4, batch_size=32, learning_rate=0.05),
     }
     return DistillConfig(**{**settings, **changes})
@@ -96,7 +97,7 @@ def test_the_output_stays_a_plain_model2vec_folder(trained):
 
     _, out = trained
     model = StaticModel.from_pretrained(str(out))
-    assert model.max_length == 64  # reads as many tokens as its teacher (the tiny BERT's max_seq_length)
+    assert model.max_length == 48  # the configured max_length survives contrastive training
     st = SentenceTransformer(modules=[StaticEmbedding.from_model2vec(str(out))], device="cpu")
     text = "the river bank near the system"
     a = st.encode([text], normalize_embeddings=True)[0]
