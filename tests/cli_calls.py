@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ctxembed.cli import main
 
@@ -28,3 +30,26 @@ def static_index_args(corpus: Path, vectors: Path, out: Path, *extra: str) -> li
         str(out),
         *extra,
     ]
+
+
+def raising_after(items: Iterable[Any], after: int, error: BaseException) -> Iterator[Any]:
+    """`items` until the `after`-th, then `error` (an interrupted read)."""
+    for i, item in enumerate(items):
+        if i == after:
+            raise error
+        yield item
+
+
+def crash_build_pass(monkeypatch, after: int, error: BaseException) -> None:
+    """`ctxembed index` reads the corpus twice (a count, then the build): make the build's read raise `error`
+    at document `after`. `monkeypatch.undo()` restores the reader."""
+    import ctxembed.data as data
+
+    real, passes = data.iter_corpus, []
+
+    def iter_corpus(config: Any) -> Iterator[Any]:
+        passes.append(config)
+        docs = real(config)
+        return docs if len(passes) == 1 else raising_after(docs, after, error)
+
+    monkeypatch.setattr(data, "iter_corpus", iter_corpus)

@@ -11,7 +11,6 @@ and the trained vectors are kept only when they beat the distilled ones there.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 import warnings
@@ -30,8 +29,6 @@ from ctxembed.distill.settings import ContrastiveSettings
 from ctxembed.errors import CorpusError
 from ctxembed.evaluate.metrics import per_query_ndcg
 from ctxembed.evaluate.significance import Comparison, paired_bootstrap
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass

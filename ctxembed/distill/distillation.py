@@ -33,7 +33,7 @@ from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.config.loading import to_dict
 from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import Document, load_corpus
-from ctxembed.distill.settings import DistillConfig
+from ctxembed.distill.settings import ContrastiveSettings, DistillConfig
 from ctxembed.errors import CorpusError
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ class DistillResult:
     dim: int
     tuned_texts: int
     seconds: dict[str, float] = field(default_factory=dict)
-    contrastive: dict[str, Any] | None = None
-    warnings: list[str] = field(default_factory=list)
+    contrastive: dict[str, Any] | None = None  # ContrastiveOutcome as a dict, its warnings included
 
 
 def require_distill_extras() -> None:
@@ -154,7 +153,9 @@ def set_max_length(static: Any, tokens: int | None) -> None:
     static.max_length = tokens
 
 
-def contrastive_step(config: DistillConfig, static: Any, docs: Sequence[Document], out: Path) -> tuple[Any, Any]:
+def contrastive_step(
+    config: DistillConfig, settings: ContrastiveSettings, static: Any, docs: Sequence[Document], out: Path
+) -> tuple[Any, Any]:
     """Contrastive training of `static` on the corpus's mined pairs (and `config.pairs`), in a scratch folder."""
     import shutil
     import tempfile
@@ -162,12 +163,11 @@ def contrastive_step(config: DistillConfig, static: Any, docs: Sequence[Document
     from ctxembed.contextual.objectives import read_pairs
     from ctxembed.distill.contrastive import train_contrastive
 
-    assert config.contrastive is not None
     user_pairs = read_pairs(config.pairs) if config.pairs else []
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.contrastive-", dir=out.parent))
     try:
-        return train_contrastive(static, docs, config.contrastive, work, user_pairs=user_pairs, seed=config.seed)
+        return train_contrastive(static, docs, settings, work, user_pairs=user_pairs, seed=config.seed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -204,7 +204,7 @@ def distill_static(config: DistillConfig, *, overwrite: bool = False) -> Distill
         seconds["domain_tune"] = time.perf_counter() - started
     outcome = None
     if config.contrastive is not None:
-        static, outcome = contrastive_step(config, static, docs, out)
+        static, outcome = contrastive_step(config, config.contrastive, static, docs, out)
         seconds["contrastive"] = outcome.seconds
     set_max_length(static, config.max_length)
     result = DistillResult(
@@ -216,7 +216,6 @@ def distill_static(config: DistillConfig, *, overwrite: bool = False) -> Distill
         tuned_texts=len(tuned_texts),
         seconds=seconds,
         contrastive=None if outcome is None else asdict(outcome),
-        warnings=[] if outcome is None else list(outcome.warnings),
     )
     report = {**{k: v for k, v in asdict(result).items() if k != "out"}, "settings": to_dict(config)}
     with atomic_dir(out, overwrite=overwrite) as tmp:

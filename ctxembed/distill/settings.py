@@ -63,7 +63,7 @@ class DistillConfig:
         default=512,
         metadata={
             "help": "Tokens of a text the static model reads (model2vec's max_length; null: all). 512 is model2vec's "
-            "default; 256 (what MiniLM reads) encodes long documents about 1.6x faster but scored 0.03 lower on "
+            "default; 256 (what MiniLM reads) encodes long documents 1.6-2x faster but scored 0.03 lower on "
             "man-pages dev nDCG@10."
         },
     )

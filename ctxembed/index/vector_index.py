@@ -19,7 +19,7 @@ from ctxembed.index.persist import manifest_record, read_folder, save_folder
 from ctxembed.index.vectors import DenseVectors
 from ctxembed.retrieval.bm25 import SparseIndex
 from ctxembed.retrieval.fusion import FusionSettings
-from ctxembed.retrieval.hybrid import hybrid_search, sparse_search
+from ctxembed.retrieval.hybrid import hybrid_search, search_result, sparse_search
 from ctxembed.types import Embedder, SearchMode, SearchResult
 
 
@@ -181,11 +181,7 @@ class VectorIndex:
         vectors = self.embedder.encode_queries(list(queries)) if skip else self.encode_queries(queries)
         scores, positions = self.search_vectors(vectors, k)
         return [
-            [
-                SearchResult(doc.id, float(s), doc.full_text, None, doc.title)
-                for s, p in zip(row_scores, row_pos)
-                if p >= 0 and (doc := self.docs[p]) is not None
-            ]
+            [search_result(self, int(p), float(s)) for s, p in zip(row_scores, row_pos) if p >= 0]
             if np.any(vector)
             else []
             for vector, row_scores, row_pos in zip(vectors, scores, positions)

@@ -24,7 +24,7 @@ def sparse_search(index: Any, sparse: SparseIndex, queries: Sequence[str], k: in
                 continue
             raise EmptyTextError(f"query {query!r} has no word the BM25 index knows; rephrase it")
         top = _top(scores, k)
-        results.append([_hit(index, int(p), float(scores[p])) for p in top if scores[p] > 0])
+        results.append([search_result(index, int(p), float(scores[p])) for p in top if scores[p] > 0])
     return results
 
 
@@ -58,7 +58,7 @@ def hybrid_search(
         order = np.argsort(-fused, kind="stable")[:k]
         results.append(
             [
-                _hit(
+                search_result(
                     index,
                     int(union[j]),
                     float(fused[j]),
@@ -97,6 +97,7 @@ def _dense_scores(
     return scores
 
 
-def _hit(index: Any, position: int, score: float, scores: dict[str, float] | None = None) -> SearchResult:
+def search_result(index: Any, position: int, score: float, scores: dict[str, float] | None = None) -> SearchResult:
+    """The hit for the document at `position` of `index` (with each side's score, for hybrid search)."""
     doc = index.docs[position]
     return SearchResult(doc.id, score, doc.full_text, {**scores, "fused": score} if scores else None, doc.title)

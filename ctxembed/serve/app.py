@@ -22,7 +22,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ctxembed.errors import CtxEmbedError, EmptyTextError
+from ctxembed.errors import CtxEmbedError
 from ctxembed.serve.indexes import ServedIndex, index_names, load_index
 from ctxembed.serve.limits import ApiError, BodyLimit, Gate
 from ctxembed.serve.schemas import (
@@ -118,10 +118,7 @@ class Service:
                 field="mode",
             )  # fmt: skip
         started = time.perf_counter()
-        try:
-            rows = served.index.search(queries, k=request.k, mode=mode, fusion=served.index.fusion, unknown="skip")
-        except EmptyTextError as exc:
-            raise ApiError(422, str(exc), field="query") from exc
+        rows = served.index.search(queries, k=request.k, mode=mode, unknown="skip")  # an unreadable query: no hits
         results = [
             QueryHits(
                 query=query,

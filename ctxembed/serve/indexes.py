@@ -20,6 +20,11 @@ class ServedIndex:
     manifest: dict[str, Any]
 
     @property
+    def backend(self) -> str:
+        """static or contextual, as the manifest records."""
+        return str(self.manifest["embedder"]["backend"])
+
+    @property
     def modes(self) -> list[str]:
         """The search modes this index answers."""
         return ["dense", "sparse", "hybrid"] if self.index.sparse is not None else ["dense"]
@@ -29,7 +34,7 @@ class ServedIndex:
         embedder = self.manifest.get("embedder", {})
         return {
             "name": self.name,
-            "backend": embedder.get("backend"),
+            "backend": self.backend,
             "embedder": embedder.get("model"),
             "adapter": embedder.get("adapter"),
             "dim": embedder.get("dim"),

@@ -17,16 +17,15 @@ def word_senses_view(indexes: Mapping[str, Any], word: str) -> dict[str, Any]:
     from ctxembed.evaluate.corpus_senses import SensesConfig, find_senses
     from ctxembed.evaluate.plots import project_2d
 
-    contextual = next((s for s in indexes.values() if s.summary()["backend"] == "contextual"), None)
+    contextual = next((s for s in indexes.values() if s.backend == "contextual"), None)
     if contextual is None:
         raise ApiError(422, "the senses view needs a contextual index among the loaded ones", field="word")
     static = {}
     for name, served in indexes.items():
-        vectors = served.index.embedder.word_vectors() if served.summary()["backend"] == "static" else None
+        vectors = served.index.embedder.word_vectors() if served.backend == "static" else None
         if vectors is not None:
             static[name] = vectors
-    docs = contextual.index.docs
-    texts = [docs[i].full_text for i in range(min(len(docs), MAX_DOCS))]
+    texts = [doc.full_text for doc in contextual.index.docs[:MAX_DOCS]]
     try:
         report = find_senses(contextual.index.embedder, static, texts, SensesConfig(words=(word.lower(),)))
     except (ConfigError, CorpusError) as exc:

@@ -127,7 +127,7 @@ def test_a_step_that_does_not_help_is_not_kept_and_says_so(tiny_bert_dir, corpus
                 contrastive=ContrastiveSettings(epochs=1, batch_size=32, learning_rate=1e-12),
             )
         )
-    assert not result.contrastive["kept"] and result.warnings
+    assert not result.contrastive["kept"] and result.contrastive["warnings"]
     np.testing.assert_array_equal(
         StaticModel.from_pretrained(str(plain)).embedding, StaticModel.from_pretrained(str(result.out)).embedding
     )

@@ -11,6 +11,7 @@ from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.index import build_index
 from ctxembed.index.build import BuildProgress, partial_folder, reservoir_sample
 from ctxembed.index.files import auto_factory
+from tests.cli_calls import crash_build_pass, raising_after
 
 WORDS = ["river bank water", "web server network", "fish boat river", "money loan bank", "crane lift money"]
 DOCS = [Document(f"d{i}", f"{WORDS[i % 5]} {WORDS[(i * 3 + 1) % 5]} {i}") for i in range(300)]
@@ -25,16 +26,9 @@ class Crash(Exception):
     pass
 
 
-def _crashing(docs, after):
-    for i, doc in enumerate(docs):
-        if i == after:
-            raise Crash
-        yield doc
-
-
 def _crash_in_build_pass(after, docs=DOCS):
     """A corpus whose first pass (the count) reads through and whose second (the build) dies at `after`."""
-    passes = iter([iter(docs), _crashing(docs, after)])
+    passes = iter([iter(docs), raising_after(docs, after, Crash())])
     return lambda: next(passes)
 
 
@@ -118,7 +112,6 @@ def test_damaged_offsets_name_the_file(tiny_static, tmp_path):
 
 
 def test_cli_index_resume_says_it_resumed(tiny_vectors_file, tmp_path, capsys, monkeypatch):
-    import ctxembed.data as data
     from ctxembed.cli import main
 
     corpus = tmp_path / "c.jsonl"
@@ -126,17 +119,11 @@ def test_cli_index_resume_says_it_resumed(tiny_vectors_file, tmp_path, capsys, m
     config = tmp_path / "c.yaml"
     config.write_text("backend: static\nindex:\n  chunk_size: 64\n  checkpoint_seconds: 0\n", encoding="utf-8")
     args = ["index", "--config", str(config), "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
-    real, passes = data.iter_corpus, []
-
-    def crash_in_build_pass(c):
-        passes.append(c)
-        return real(c) if len(passes) == 1 else _crashing(real(c), 150)
-
-    monkeypatch.setattr(data, "iter_corpus", crash_in_build_pass)
+    crash_build_pass(monkeypatch, 150, Crash())
     assert main([*args, "--out", str(tmp_path / "idx")]) == 3  # not the input's fault: reported as unexpected
     assert "unexpected" in capsys.readouterr().err
     assert (tmp_path / ".idx.partial").is_dir()  # the checkpoint is kept for --resume
-    monkeypatch.setattr(data, "iter_corpus", real)
+    monkeypatch.undo()
     assert main([*args, "--out", str(tmp_path / "idx"), "--resume"]) == 0
     err = capsys.readouterr().err
     assert "resumed an interrupted build after 128 documents" in err and "saved 300 vectors" in err

@@ -13,7 +13,7 @@ from ctxembed.cli import main
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError, CtxEmbedError
 from ctxembed.retrieval.fusion import FusionSettings, fuse, is_question, query_weight
-from tests.cli_calls import run_cli, static_index_args
+from tests.cli_calls import crash_build_pass, run_cli, static_index_args
 
 DOCS = [
     Document("1", "river bank water flows"),
@@ -112,23 +112,12 @@ def test_a_damaged_sparse_file_is_named(corpus, tiny_vectors_file, tmp_path, cap
 
 
 def test_resume_and_overwrite_cover_the_sparse_side(corpus, tiny_vectors_file, tmp_path, capsys, monkeypatch):
-    import ctxembed.data as data
-
     config = tmp_path / "c.yaml"
     config.write_text("backend: static\nindex:\n  chunk_size: 2\n  checkpoint_seconds: 0\n", encoding="utf-8")
     args = ["index", "--config", str(config), "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
-    real, passes = data.iter_corpus, []
-
-    def crash_in_build_pass(c):
-        passes.append(c)
-        docs = real(c)
-        if len(passes) == 1:
-            return docs
-        return (d if i < 3 else (_ for _ in ()).throw(MemoryError()) for i, d in enumerate(docs))
-
-    monkeypatch.setattr(data, "iter_corpus", crash_in_build_pass)
+    crash_build_pass(monkeypatch, 3, MemoryError())
     assert main([*args, "--out", str(tmp_path / "i")]) == 3
-    monkeypatch.setattr(data, "iter_corpus", real)
+    monkeypatch.undo()
     assert main([*args, "--out", str(tmp_path / "i"), "--resume"]) == 0
     capsys.readouterr()
     code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "fish boat", "--mode", "sparse", "-k", "1")
