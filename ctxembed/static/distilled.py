@@ -8,10 +8,8 @@ from word pieces instead of being dropped.
 Why this module reaches past model2vec's public API, and why model2vec stays below 0.11: `StaticModel.encode`
 gathers a (texts x tokens x dim) array before pooling, which dominated encoding long documents; `pooled_sums`
 gives the same vectors (up to scale) as one sparse product, 1.25x faster on the man-pages. For that it needs
-the token ids `encode` pools, and model2vec exposes them only inside its private `_encode_dispatch`, so
-`token_ids` repeats model2vec 0.10's rule. The pin keeps that rule in step; `tests/test_distill.py::
-test_encoding_matches_model2vec` compares the two on every run and fails if a release changes the rule.
-This is the only code that touches model2vec internals.
+the token ids `encode` pools, which model2vec exposes only inside its private `_encode_dispatch`; see
+`model2vec_tokens.py`, which repeats that rule (and tokenizes ASCII text faster).
 """
 
 from __future__ import annotations
@@ -26,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ctxembed.errors import AssetNotFoundError
+from ctxembed.static.model2vec_tokens import AsciiWords, token_ids
 from ctxembed.static.words import TOKEN, window_text
 from ctxembed.types import Backend, SymmetricEncoding
 
@@ -85,19 +84,7 @@ def word_vectors(model: Any) -> KeyedVectors:
     return kv
 
 
-def token_ids(model: Any, texts: Sequence[str]) -> list[list[int]]:
-    """The token ids `model.encode` pools: text cut at max_length x median token length, then at
-    max_length tokens, unknown tokens dropped (model2vec 0.10's `_encode_dispatch` + `tokenize`)."""
-    limit = model.max_length
-    if limit is not None:
-        texts = [text[: limit * model.median_token_length] for text in texts]
-    encodings = model.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-    ids = [e.ids[:limit] for e in encodings] if limit is not None else [e.ids for e in encodings]
-    unknown = model.unk_token_id
-    return ids if unknown is None else [[i for i in row if i != unknown] for row in ids]
-
-
-def pooled_sums(model: Any, texts: Sequence[str]) -> np.ndarray:
+def pooled_sums(model: Any, texts: Sequence[str], *, words: AsciiWords | None = None) -> np.ndarray:
     """Sum of each text's (weighted) token vectors, as one sparse (texts x vocabulary) product.
 
     The same vectors as model2vec's mean up to scale, without its (texts x tokens x dim) gather,
@@ -105,7 +92,7 @@ def pooled_sums(model: Any, texts: Sequence[str]) -> np.ndarray:
     """
     from scipy.sparse import csr_matrix
 
-    ids = token_ids(model, texts)
+    ids = token_ids(model, texts, words=words)
     indptr = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum([len(row) for row in ids], out=indptr[1:])
     flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(indptr[-1]))
@@ -124,6 +111,7 @@ class DistilledEmbedder(SymmetricEncoding):
         self.context_window = context_window
         self._fingerprint: str | None = None
         self._kv: KeyedVectors | None = None
+        self._words = AsciiWords.of(model.tokenizer)  # the fast tokenizing path, where the tokenizer allows it
 
     IDENTITY_KEYS = ("model",)  # what `from_identity` reads from a manifest
 
@@ -157,7 +145,7 @@ class DistilledEmbedder(SymmetricEncoding):
 
             step = max(batch_size, 4096)  # static lookups: big batches cost nothing
             starts = tqdm(range(0, len(texts), step), desc="encode (model2vec)", disable=not show_progress)
-            out = np.concatenate([pooled_sums(self.model, texts[i : i + step]) for i in starts])
+            out = np.concatenate([pooled_sums(self.model, texts[i : i + step], words=self._words) for i in starts])
         else:
             out = self.model.encode(
                 list(texts),

@@ -185,12 +185,45 @@ def test_encoding_matches_model2vec(distilled):
     embedder = DistilledEmbedder.load(out)
     model = embedder.model
     texts = ["the kernel scheduler " * 300, "river bank ☃ zzqx", "", "Process PAGE memory"]
+    texts += [
+        "ls -la /etc/fstab; echo $HOME && grep 'x' a.txt",
+        "tab\there\r\nline \x0bvertical",
+        "x" * 150,
+        "café crème",
+    ]
     model.tokenizer.no_truncation()
+    assert embedder._words is not None  # a BERT tokenizer: ASCII texts take the fast path
     assert len(model.tokenizer.encode(texts[0], add_special_tokens=False).ids) > model.max_length  # cut
     assert model.unk_token_id in model.tokenizer.encode(texts[1], add_special_tokens=False).ids  # dropped
     np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)
     model.weights = np.linspace(0.5, 2.0, len(model.tokens)).astype(np.float32)  # weighted variant of the same path
     np.testing.assert_allclose(embedder.encode(texts), model.encode(texts, use_multiprocessing=False), atol=1e-6)
+
+
+@pytest.mark.parametrize("limit", [None, 7, 512])
+def test_fast_token_ids_equal_the_tokenizers(distilled, limit):
+    """The ASCII fast path gives the tokenizer's own ids: punctuation, case, control characters, long words."""
+    import unicodedata
+
+    from ctxembed.static.model2vec_tokens import _PUNCTUATION, AsciiWords, token_ids
+
+    model = DistilledEmbedder.load(distilled[1]).model
+    model.max_length = limit
+    texts = ["Hello, World! x86_64 (v2.1) -- 'quoted' \"double\" [a]{b}<c>|d~e^f`g@h#i$j%k&l*m+n=o/p\\q"]
+    texts += [
+        "UPPER lower MiXeD 12ab34 " * 40,
+        "a\x7fb",
+        "a\x0cb\x1fc",
+        "ünïcode mixed in",
+        "\tindented\n\n  lines  ",
+        "",
+    ]
+    texts += ["supercalifragilisticexpialidocious" * 4, "word " * 600, "it’s “quoted” — «so»… • ‣ x·y 2′3″ ‘a’ ‹b› „c‚"]
+    for mark in _PUNCTUATION:  # what BERT isolates and leaves alone, as the fast path assumes
+        assert unicodedata.category(mark).startswith("P") and unicodedata.normalize("NFD", mark) == mark.lower() == mark
+    words = AsciiWords.of(model.tokenizer)
+    assert words is not None
+    assert token_ids(model, texts, words=words) == token_ids(model, texts)
 
 
 def test_importing_distill_without_its_extras_names_the_install(monkeypatch):
