@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ctxembed.cli.field_help import HELP_FROM, ConfigHelpFormatter
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per workflow."""
@@ -16,35 +18,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("index", help="embed a corpus with one backend and save a FAISS index")
-    p.add_argument("--config", help="YAML run config (see configs/)")
-    _override(p, "--backend", key="backend", choices=["static", "contextual"], help="override config's backend")
-    _override(p, "--corpus", key="corpus.path", help="override corpus.path")
-    _override(p, "--adapter", key="contextual.adapter", help="override contextual.adapter (a LoRA adapter folder)")
-    _override(
-        p, "--vectors", key="static.vectors", help="override static.vectors (e.g. runs/glove-manpages/vectors.bin)"
+    p = _command(
+        sub, "index", "ctxembed.config:IndexRunConfig", help="embed a corpus with one backend and save a FAISS index"
     )
+    p.add_argument("--config", help="YAML run config (see configs/)")
+    _override(p, "--backend", key="backend", choices=["static", "contextual"])
+    _override(p, "--corpus", key="corpus.path")
+    _override(p, "--adapter", key="contextual.adapter")
+    _override(p, "--vectors", key="static.vectors")
     _override(
         p,
         "--trust-pickle",
         key="static.trust_pickle",
         action="store_true",
-        help="allow a gensim .kv file (a pickle that can run code) as --vectors",
     )
-    _override(p, "--factory", key="index.factory", help="override index.factory (Flat, HNSW32, IVF256,Flat...)")
+    _override(p, "--factory", key="index.factory")
     _override(
         p,
         "--precision",
         key="contextual.precision",
         choices=["fp32", "bf16", "int8", "auto"],
-        help="override contextual.precision (encoding)",
     )
     _override(
         p,
         "--sparse",
         key="index.sparse",
         choices=["bm25", "none"],
-        help="override index.sparse (BM25 beside the vectors)",
     )
     _names(p, "--out", key="out", required=True, help="index folder to write")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing index folder")
@@ -90,33 +89,49 @@ def build_parser() -> argparse.ArgumentParser:
     _index_model_flags(p)
     p.set_defaults(command_at="search:cmd_tune_fusion")
 
-    p = sub.add_parser("finetune", help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)")
+    p = _command(
+        sub,
+        "finetune",
+        "ctxembed.contextual.settings:ContextualFinetuneConfig",
+        "ctxembed.static.settings:StaticFinetuneConfig",
+        help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)",
+    )
     p.add_argument("--config", help="YAML finetune config (configs/contextual-lora.yaml)")
-    _override(p, "--corpus", key="corpus.path", help="override corpus.path (raw domain documents)")
-    _override(p, "--pairs", key="pairs", help="override pairs (JSONL of query/positive[/negative])")
-    _override(p, "--model", key="contextual.model", help="override contextual.model (the base model)")
-    _override(p, "--vectors", key="vectors", help="override vectors (static: the pretrained vectors)")
+    _override(p, "--corpus", key="corpus.path")
+    _override(p, "--pairs", key="pairs")
+    _override(p, "--model", key="contextual.model")
+    _override(p, "--vectors", key="vectors")
     p.add_argument("--backend", choices=["static", "contextual"], help="override the config's backend")
-    _override(p, "--out", key="out", help="override out (the adapter folder to write)")
+    _override(p, "--out", key="out")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of an unfinished run")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_finetune")
 
-    p = sub.add_parser("distill", help="distil a static model2vec model from a contextual one (LoRA merged)")
+    p = _command(
+        sub,
+        "distill",
+        "ctxembed.distill.settings:DistillConfig",
+        help="distil a static model2vec model from a contextual one (LoRA merged)",
+    )
     p.add_argument("--config", help="YAML distill config (configs/distill.yaml)")
-    _override(p, "--corpus", key="corpus.path", help="override corpus.path (domain words and domain tuning)")
-    _override(p, "--teacher", key="teacher", help="override teacher (a model name or sentence-transformers folder)")
-    _override(p, "--adapter", key="adapter", help="override adapter (the teacher's LoRA adapter folder)")
-    _override(p, "--pairs", key="pairs", help="override pairs (JSONL of query/positive, added to the mined pairs)")
-    _override(p, "--out", key="out", help="override out (the model2vec folder to write)")
+    _override(p, "--corpus", key="corpus.path")
+    _override(p, "--teacher", key="teacher")
+    _override(p, "--adapter", key="adapter")
+    _override(p, "--pairs", key="pairs")
+    _override(p, "--out", key="out")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_distill")
 
-    p = sub.add_parser("senses", help="find words the corpus uses in several senses; compare static neighbours")
+    p = _command(
+        sub,
+        "senses",
+        "ctxembed.evaluate.corpus_senses:SensesConfig",
+        help="find words the corpus uses in several senses; compare static neighbours",
+    )
     p.add_argument("--config", help="YAML senses config (configs/senses.yaml)")
-    _override(p, "--corpus", key="corpus.path", help="override corpus.path")
+    _override(p, "--corpus", key="corpus.path")
     p.add_argument("--words", help="comma-separated words to inspect instead of finding them")
-    _override(p, "--out", key="out", help="override out (the report folder)")
+    _override(p, "--out", key="out")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(command_at="compare:cmd_senses")
 
@@ -127,38 +142,60 @@ def build_parser() -> argparse.ArgumentParser:
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing output folder")
     p.set_defaults(command_at="train:cmd_export")
 
-    p = sub.add_parser("evaluate", help="compare BM25, static and contextual models in one report")
+    p = _command(
+        sub,
+        "evaluate",
+        "ctxembed.evaluate.settings:EvaluateConfig",
+        help="compare BM25, static and contextual models in one report",
+    )
     p.add_argument("--config", help="YAML evaluate config (configs/evaluate.yaml)")
-    _override(p, "--dataset", key="dataset", help="override dataset (a BEIR folder)")
-    _override(p, "--split", key="split", help="override split (default test)")
+    _override(p, "--dataset", key="dataset")
+    _override(p, "--split", key="split")
     p.add_argument(
         "--precision", choices=["fp32", "bf16", "int8", "auto"], help="override each contextual model's precision"
     )
-    _override(p, "--out", key="out", help="override out (the report folder)")
+    _override(p, "--out", key="out")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing report folder")
     p.set_defaults(command_at="compare:cmd_evaluate")
 
-    p = sub.add_parser("serve", help="serve saved indexes over HTTP: search, embeddings and a comparison page")
+    p = _command(
+        sub,
+        "serve",
+        "ctxembed.serve.settings:ServeConfig",
+        help="serve saved indexes over HTTP: search, embeddings and a comparison page",
+    )
     p.add_argument("indexes", nargs="+", metavar="INDEX", help="index folders (`ctxembed index` output)")
     p.add_argument("--device", help="cpu or cuda (contextual indexes)")
-    _override(p, "--host", key="host", help="address to bind (default 127.0.0.1: this machine only)")
-    _override(p, "--port", key="port", type=int, help="TCP port (default 8000)")
-    _override(p, "--api-key", key="api_key", help="require Authorization: Bearer KEY (or set CTXEMBED_API_KEY)")
-    _override(p, "--max-k", key="max_k", type=int, help="most hits per query (default 100)")
-    _override(p, "--max-batch", key="max_batch", type=int, help="most queries or inputs per request (default 64)")
-    _override(p, "--max-body-bytes", key="max_body_bytes", type=int, help="largest request body (default 1 MB)")
-    _override(p, "--timeout", key="timeout_s", type=float, help="seconds before a request answers 504 (default 30)")
-    _override(p, "--max-concurrency", key="max_concurrency", type=int, help="requests computed at once (default 4)")
-    _override(p, "--max-queue", key="max_queue", type=int, help="requests waiting before 429 (default 64)")
+    _override(p, "--host", key="host")
+    _override(p, "--port", key="port", type=int)
+    _override(p, "--api-key", key="api_key")
+    _override(p, "--max-k", key="max_k", type=int)
+    _override(p, "--max-batch", key="max_batch", type=int)
+    _override(p, "--max-body-bytes", key="max_body_bytes", type=int)
+    _override(p, "--timeout", key="timeout_s", type=float)
+    _override(p, "--max-concurrency", key="max_concurrency", type=int)
+    _override(p, "--max-queue", key="max_queue", type=int)
     p.set_defaults(command_at="serve:cmd_serve")
 
-    p = sub.add_parser("demo", help="index one corpus with both backends and compare hits side by side")
+    p = _command(
+        sub,
+        "demo",
+        "ctxembed.config:DemoConfig",
+        help="index one corpus with both backends and compare hits side by side",
+    )
     p.add_argument("--config", help="YAML demo config (configs/demo.yaml)")
-    _override(p, "--corpus", key="corpus.path", help="override corpus.path")
+    _override(p, "--corpus", key="corpus.path")
     _names(p, "--out", key="out", help="also save both indexes under this folder")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace existing indexes under --out")
     p.set_defaults(command_at="compare:cmd_demo")
     return parser
+
+
+def _command(sub: Any, name: str, *configs: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose override flags take their help from the fields of `configs` ("module:Class")."""
+    p = sub.add_parser(name, help=help, formatter_class=ConfigHelpFormatter)
+    p.set_defaults(help_configs=configs)
+    return p
 
 
 def _index_model_flags(p: argparse.ArgumentParser) -> None:
@@ -178,7 +215,11 @@ def _override(p: argparse.ArgumentParser, *names: str, key: str, **kwargs: Any) 
     named by `flag_for` when an error is about that key."""
     if kwargs.get("action") == "store_true":
         kwargs["default"] = None  # unset: the config decides
-    _declare(p, p.add_argument(*names, **kwargs), key, overrides=True)
+    prefix = f"override {key}: " if "--config" in p._option_string_actions else ""  # else: no YAML to override
+    kwargs.setdefault("help", prefix + key)
+    action = p.add_argument(*names, **kwargs)
+    setattr(action, HELP_FROM, (p.get_default("help_configs") or (), key, prefix))
+    _declare(p, action, key, overrides=True)
 
 
 def _names(p: argparse.ArgumentParser, *names: str, key: str, **kwargs: Any) -> None:
