@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +13,22 @@ from pathlib import Path
 from ctxembed.assets import resolve_data_path
 from ctxembed.config import CorpusConfig
 from ctxembed.errors import CorpusError
+
+# A sentence ends at . ! ? before a capital, digit or quote, but not after a common abbreviation; or at a line break.
+_ABBREVIATIONS = "".join(
+    rf"(?<!\b{a})"
+    for a in (r"e\.g\.", r"i\.e\.", r"etc\.", r"vs\.", r"Dr\.", r"Mr\.", r"Mrs\.", r"Ms\.", r"No\.", r"cf\.")
+)
+_SENTENCE_END = re.compile(_ABBREVIATIONS + r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+# In hard-wrapped text a sentence runs over lines: only a blank line ends one, or . ! ? before a capital or quote.
+_WRAPPED_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])|\n{2,}")
+
+
+def split_sentences(text: str, *, wrapped: bool = False) -> list[str]:
+    """Sentences (or lines) of a text, as whitespace-normalised strings; `wrapped`: a single line break
+    does not end a sentence (hard-wrapped text)."""
+    pattern = _WRAPPED_SENTENCE_END if wrapped else _SENTENCE_END
+    return [" ".join(s.split()) for s in pattern.split(text) if s.strip()]
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from ctxembed.data import Document
+from ctxembed.data import Document, split_sentences
 
-# A sentence ends at . ! ? before a capital, digit or quote, but not after a common abbreviation.
-_ABBREVIATIONS = "".join(
-    rf"(?<!\b{a})"
-    for a in (r"e\.g\.", r"i\.e\.", r"etc\.", r"vs\.", r"Dr\.", r"Mr\.", r"Mrs\.", r"Ms\.", r"No\.", r"cf\.")
-)
-_SENTENCE_END = re.compile(_ABBREVIATIONS + r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
 MIN_SENTENCE_WORDS = 5
 MAX_HEADING_WORDS = 8
 MIN_WORD_SHARE = 0.6  # anchors with fewer plain words than this (code, tables, paths) read like no query
@@ -25,11 +19,6 @@ def reads_like_text(sentence: str) -> bool:
     """True when most tokens are plain words: prose, not a code line, table row or path list."""
     tokens = sentence.split()
     return bool(tokens) and sum(bool(_WORD.match(t)) for t in tokens) / len(tokens) >= MIN_WORD_SHARE
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences (or lines) of a text, as whitespace-normalised strings."""
-    return [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 def _sections(text: str) -> list[tuple[str, str]]:

@@ -32,14 +32,13 @@ import numpy as np
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.config.loading import to_dict
 from ctxembed.contextual.st_compat import backbone
-from ctxembed.data import Document, load_corpus
+from ctxembed.data import Document, load_corpus, split_sentences
 from ctxembed.distill.settings import ContrastiveSettings, DistillConfig
 from ctxembed.errors import CorpusError
 
 logger = logging.getLogger(__name__)
 REPORT_FILE = "ctxembed_distill.json"
 _WORD = re.compile(r"[^\W\d_][\w-]*[^\W_]|[^\W\d_]")  # words of letters (digits, dashes inside)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])|\n{2,}")
 
 
 @dataclass
@@ -102,7 +101,7 @@ def tuning_texts(docs: Sequence[Document], limit: int, seed: int) -> list[str]:
             texts.append(doc.title.strip())
         words = doc.text.split()
         texts.append(" ".join(words[:128]))  # a passage, about as much as the teacher reads
-        texts.extend(s.strip() for s in _SENTENCE_END.split(doc.text) if 3 <= len(s.split()) <= 64)
+        texts.extend(s for s in split_sentences(doc.text, wrapped=True) if 3 <= len(s.split()) <= 64)
     texts = list(dict.fromkeys(" ".join(t.split()) for t in texts if t.strip()))
     random.Random(seed).shuffle(texts)
     return texts[:limit]

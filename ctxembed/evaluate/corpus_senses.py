@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from ctxembed.config import ContextualConfig, CorpusConfig
+from ctxembed.data import split_sentences
 from ctxembed.errors import ConfigError, CorpusError
 
 _WORD = re.compile(r"[A-Za-z][a-z]{2,}")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def word_contexts(texts: Sequence[str], config: SensesConfig) -> dict[str, list[
     """Up to `occurrences` (sentence, span) pairs for each candidate word (or each of `words`)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    sentences = [" ".join(s.split()) for t in texts for s in _SENTENCE_END.split(t) if 4 <= len(s.split()) <= 60]
+    sentences = [s for t in texts for s in split_sentences(t) if 4 <= len(s.split()) <= 60]
     sentences = list(dict.fromkeys(sentences))  # boilerplate repeated across documents would form false "senses"
     found: dict[str, list[tuple[str, tuple[int, int]]]] = {}
     for sentence in sentences:

@@ -9,9 +9,9 @@ import pytest
 
 from ctxembed.config.loading import from_dict
 from ctxembed.contextual.genq import generate_queries, genq_pairs
-from ctxembed.contextual.mining import mine_pairs, split_sentences
+from ctxembed.contextual.mining import mine_pairs
 from ctxembed.contextual.settings import ContextualFinetuneConfig, GenqSettings, Objective, TrainSettings
-from ctxembed.data import Document
+from ctxembed.data import Document, split_sentences
 from ctxembed.errors import ConfigError
 from ctxembed.evaluate.metrics import per_query_ndcg
 from ctxembed.evaluate.significance import paired_bootstrap
