@@ -116,7 +116,9 @@ def main() -> int:
         teacher = ContextualEmbedder.load(args.teacher, adapter=args.adapter, precision=precision)
         name = f"teacher ({teacher.precision_used.value})"
         if name not in models:
-            _, speeds[name] = timed(teacher.encode_documents, repeats=2)  # best of 2, as the static models take best of 5
+            _, speeds[name] = timed(
+                teacher.encode_documents, repeats=2
+            )  # best of 2, as the static models take best of 5
             models[name] = teacher
     teacher_name = max((n for n in models), key=lambda n: speeds[n])  # the fastest checked precision
     for step, folder in built.items():
