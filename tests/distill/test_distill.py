@@ -226,6 +226,20 @@ def test_fast_token_ids_equal_the_tokenizers(distilled, limit):
     assert token_ids(model, texts, words=words) == token_ids(model, texts)
 
 
+def test_encoding_from_threads_equals_one_thread(distilled):
+    """A served distilled index encodes queries from many threads: both tokenizing paths share no state."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    embedder = DistilledEmbedder.load(distilled[1])
+    texts = [f"kernel page {i} scheduler, memory" for i in range(24)] + [f"café {i} ünïcode page" for i in range(24)]
+    batches = [texts[i : i + 5] for i in range(0, len(texts), 5)] * 4
+    alone = [embedder.encode(batch) for batch in batches]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(embedder.encode, batches))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_importing_distill_without_its_extras_names_the_install(monkeypatch):
     import ctxembed.assets as assets
     from ctxembed.distill.distillation import require_distill_extras
