@@ -9,8 +9,8 @@ This module and `distilled.py` are the only code that touches model2vec internal
 Tokenizing is most of static encoding (88% on man pages). For a BERT tokenizer (`BertNormalizer`,
 `BertPreTokenizer`, `WordPiece`) and text that is printable ASCII (plus curly quotes, dashes and
 similar punctuation), the normaliser only lowercases and the pre-tokenizer splits into runs of letters and digits and single punctuation
-marks, so a regular expression gives the same words; each distinct word of a batch is then tokenized
-once by the tokenizer itself. Other texts and tokenizers take the tokenizer's own path. Both give the
+marks, so a regular expression gives the same words; the distinct words of a batch are then tokenized
+in one pass of the tokenizer (a copy without truncation) over them joined by spaces. Other texts and tokenizers take the tokenizer's own path. Both give the
 same ids (checked on the three benchmark corpora and in the test above).
 """
 
@@ -20,8 +20,10 @@ import itertools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 # Unicode punctuation that BERT's normaliser leaves alone (no decomposition, no case) and its pre-tokenizer
 # isolates, like ASCII punctuation: curly quotes, dashes, guillemets, ellipsis, bullets.
@@ -39,6 +41,7 @@ class AsciiWords:
     """BERT's normaliser and pre-tokenizer on ASCII text: (lowercase), then letter-digit runs and punctuation."""
 
     lowercase: bool
+    words_tokenizer: Any = field(compare=False, repr=False)  # a copy without truncation, for `pieces`
 
     @classmethod
     def of(cls, tokenizer: Any) -> AsciiWords | None:
@@ -55,13 +58,29 @@ class AsciiWords:
         padding = tokenizer.padding  # model2vec turns it off (pads to length 0): words must not be padded
         if not normalizer.get("clean_text", True) or (padding is not None and padding.get("length") != 0):
             return None
-        return cls(lowercase=bool(normalizer.get("lowercase", True)))
+        from tokenizers import Tokenizer
+
+        copy = Tokenizer.from_str(tokenizer.to_str())
+        copy.no_truncation()
+        copy.no_padding()
+        return cls(lowercase=bool(normalizer.get("lowercase", True)), words_tokenizer=copy)
 
     def split(self, text: str) -> list[str] | None:
         """The pre-tokenized words of `text`, or None when it has characters outside the fast path."""
         if _SLOW.search(text):
             return None
         return _WORDS[self.lowercase].findall(text.lower() if self.lowercase else text)
+
+    def pieces(self, words: list[str]) -> dict[str, list[int]]:
+        """Each word's WordPiece ids, from one pass of the tokenizer over the words joined by spaces."""
+        encoding = self.words_tokenizer.encode(" ".join(words), add_special_tokens=False)
+        ids, owner = np.asarray(encoding.ids), np.asarray(encoding.word_ids)
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(ids) else np.zeros(0, np.int64)
+        if len(starts) != len(words):  # every word gives one or more pieces; if not, tokenize word by word
+            return dict(
+                zip(words, (e.ids for e in self.words_tokenizer.encode_batch_fast(words, add_special_tokens=False)))
+            )
+        return dict(zip(words, (group.tolist() for group in np.split(ids, starts[1:]))))
 
 
 def token_ids(model: Any, texts: Sequence[str], *, words: AsciiWords | None = None) -> list[list[int]]:
@@ -71,7 +90,7 @@ def token_ids(model: Any, texts: Sequence[str], *, words: AsciiWords | None = No
         texts = [text[: limit * model.median_token_length] for text in texts]
     split = [words.split(text) for text in texts] if words is not None else [None] * len(texts)
     distinct = list(set(itertools.chain.from_iterable(s for s in split if s is not None)))
-    pieces = dict(zip(distinct, (e.ids for e in tokenizer.encode_batch_fast(distinct, add_special_tokens=False))))
+    pieces = words.pieces(distinct) if words is not None and distinct else {}
     ids: list[list[int]] = []
     for row in split:
         if row is None:
@@ -87,4 +106,5 @@ def token_ids(model: Any, texts: Sequence[str], *, words: AsciiWords | None = No
     for i, encoding in zip(slow, tokenizer.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)):
         ids[i] = encoding.ids
     unknown = model.unk_token_id
-    return [[i for i in row[:limit] if i != unknown] for row in ids]
+    ids = [row[:limit] for row in ids]
+    return [[i for i in row if i != unknown] if unknown in row else row for row in ids]
