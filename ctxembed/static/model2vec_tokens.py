@@ -23,8 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 # Unicode punctuation that BERT's normaliser leaves alone (no decomposition, no case) and its pre-tokenizer
 # isolates, like ASCII punctuation: curly quotes, dashes, guillemets, ellipsis, bullets.
 _PUNCTUATION = (
@@ -74,13 +72,12 @@ class AsciiWords:
     def pieces(self, words: list[str]) -> dict[str, list[int]]:
         """Each word's WordPiece ids, from one pass of the tokenizer over the words joined by spaces."""
         encoding = self.words_tokenizer.encode(" ".join(words), add_special_tokens=False)
-        ids, owner = np.asarray(encoding.ids), np.asarray(encoding.word_ids)
-        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(ids) else np.zeros(0, np.int64)
-        if len(starts) != len(words):  # every word gives one or more pieces; if not, tokenize word by word
-            return dict(
-                zip(words, (e.ids for e in self.words_tokenizer.encode_batch_fast(words, add_special_tokens=False)))
-            )
-        return dict(zip(words, (group.tolist() for group in np.split(ids, starts[1:]))))
+        grouped: list[list[int]] = [[] for _ in words]
+        for piece, word in zip(encoding.ids, encoding.word_ids):
+            grouped[word].append(piece)
+        if not all(grouped):  # every word gives one or more pieces; if not, tokenize word by word
+            grouped = [e.ids for e in self.words_tokenizer.encode_batch_fast(words, add_special_tokens=False)]
+        return dict(zip(words, grouped))
 
 
 def token_ids(model: Any, texts: Sequence[str], *, words: AsciiWords | None = None) -> list[list[int]]:
