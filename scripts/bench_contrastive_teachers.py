@@ -64,7 +64,8 @@ def main() -> int:
     dataset, docs = load_beir(args.dataset), load_corpus(CorpusConfig(path=corpus))
     queries, relevant = dataset.split(args.split)
     qids = list(relevant)
-    work = Path(tempfile.mkdtemp(prefix="ctxembed-teachers-"))
+    scratch = tempfile.TemporaryDirectory(prefix="ctxembed-teachers-")  # the start model and checkpoints
+    work = Path(scratch.name)
     start_folder = Path(args.start) if args.start else work / "start"
     if not args.start:
         distill_static(DistillConfig(corpus=CorpusConfig(path=corpus), contrastive=None, out=str(start_folder)))
@@ -137,6 +138,7 @@ def main() -> int:
             c = paired_bootstrap(results["base"], results[variant])
             line += f"  vs base {c.delta:+.4f} ({c.low:+.4f} to {c.high:+.4f})"
         print(line, flush=True)
+    scratch.cleanup()
     return 0
 
 

@@ -76,7 +76,11 @@ def main() -> int:
     parser.add_argument("--out", default="runs/bench-distill", help="where the distilled models go")
     parser.add_argument("--steps", default="plain,tuned,default", help=f"of {', '.join(STEPS)}")
     parser.add_argument("--vectors", nargs="*", default=[], help="word vectors to add as rows (SIF pooling)")
-    parser.add_argument("--reuse", action="store_true", help="score the models an earlier run distilled (no timing)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the models an earlier run distilled in --out (no distilling, so no build time)",
+    )
     args = parser.parse_args()
 
     dataset = load_beir(args.dataset)
@@ -116,13 +120,13 @@ def main() -> int:
         teacher = ContextualEmbedder.load(args.teacher, adapter=args.adapter, precision=precision)
         name = f"teacher ({teacher.precision_used.value})"
         if name not in models:
-            _, speeds[name] = timed(
-                teacher.encode_documents, repeats=2
-            )  # best of 2, as the static models take best of 5
+            # best of 2 (the static models: best of 5)
+            _, speeds[name] = timed(teacher.encode_documents, repeats=2)
             models[name] = teacher
     teacher_name = max((n for n in models), key=lambda n: speeds[n])  # the fastest checked precision
     for step, folder in built.items():
-        models[f"distilled {step}"] = load_embedder("static", StaticConfig(vectors=str(folder)))  # a DistilledEmbedder
+        # a model2vec folder: the registry loads it as a DistilledEmbedder
+        models[f"distilled {step}"] = load_embedder("static", StaticConfig(vectors=str(folder)))
     for vectors in args.vectors:
         models[f"{vectors} (SIF)"] = load_embedder("static", StaticConfig(vectors=vectors, pooling="sif"))
 

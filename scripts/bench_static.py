@@ -76,9 +76,8 @@ def main() -> int:
         static_models.append(("distilled", args.plain_distilled))
     static_models += [(f"{v} (SIF)", v) for v in args.vectors]
     for name, path in static_models:
-        embedder = load_embedder(
-            "static", StaticConfig(vectors=path, pooling="sif")
-        )  # model2vec folders: DistilledEmbedder
+        # the registry loads a model2vec folder as a DistilledEmbedder, word vectors as a StaticEmbedder
+        embedder = load_embedder("static", StaticConfig(vectors=path, pooling="sif"))
         vecs, speed = timed(embedder.encode_documents, repeats=9)
         rows.append((name, speed, ndcg(embedder.encode_queries(q_texts), vecs)))
         if hasattr(embedder, "model") and name.startswith("distilled, domain"):

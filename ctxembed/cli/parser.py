@@ -19,9 +19,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _command(
-        sub, "index", "ctxembed.config:IndexRunConfig", help="embed a corpus with one backend and save a FAISS index"
+        sub,
+        "index",
+        "ctxembed.config:IndexRunConfig",
+        help="embed a corpus with one backend and save a FAISS index",
+        yaml="YAML run config (see configs/)",
     )
-    p.add_argument("--config", help="YAML run config (see configs/)")
     _override(p, "--backend", key="backend", choices=["static", "contextual"])
     _override(p, "--corpus", key="corpus.path")
     _override(p, "--adapter", key="contextual.adapter")
@@ -95,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ctxembed.contextual.settings:ContextualFinetuneConfig",
         "ctxembed.static.settings:StaticFinetuneConfig",
         help="adapt a model to domain text: LoRA/full (contextual) or gensim (static)",
+        yaml="YAML finetune config (configs/contextual-lora.yaml)",
     )
-    p.add_argument("--config", help="YAML finetune config (configs/contextual-lora.yaml)")
     _override(p, "--corpus", key="corpus.path")
     _override(p, "--pairs", key="pairs")
     _override(p, "--model", key="contextual.model")
@@ -112,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         "distill",
         "ctxembed.distill.settings:DistillConfig",
         help="distil a static model2vec model from a contextual one (LoRA merged)",
+        yaml="YAML distill config (configs/distill.yaml)",
     )
-    p.add_argument("--config", help="YAML distill config (configs/distill.yaml)")
     _override(p, "--corpus", key="corpus.path")
     _override(p, "--teacher", key="teacher")
     _override(p, "--adapter", key="adapter")
@@ -127,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         "senses",
         "ctxembed.evaluate.corpus_senses:SensesConfig",
         help="find words the corpus uses in several senses; compare static neighbours",
+        yaml="YAML senses config (configs/senses.yaml)",
     )
-    p.add_argument("--config", help="YAML senses config (configs/senses.yaml)")
     _override(p, "--corpus", key="corpus.path")
     p.add_argument("--words", help="comma-separated words to inspect instead of finding them")
     _override(p, "--out", key="out")
@@ -147,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         "ctxembed.evaluate.settings:EvaluateConfig",
         help="compare BM25, static and contextual models in one report",
+        yaml="YAML evaluate config (configs/evaluate.yaml)",
     )
-    p.add_argument("--config", help="YAML evaluate config (configs/evaluate.yaml)")
     _override(p, "--dataset", key="dataset")
     _override(p, "--split", key="split")
     p.add_argument(
@@ -182,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         "ctxembed.config:DemoConfig",
         help="index one corpus with both backends and compare hits side by side",
+        yaml="YAML demo config (configs/demo.yaml)",
     )
-    p.add_argument("--config", help="YAML demo config (configs/demo.yaml)")
     _override(p, "--corpus", key="corpus.path")
     _names(p, "--out", key="out", help="also save both indexes under this folder")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace existing indexes under --out")
@@ -191,10 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command(sub: Any, name: str, *configs: str, help: str) -> argparse.ArgumentParser:
-    """A subcommand whose override flags take their help from the fields of `configs` ("module:Class")."""
+def _command(sub: Any, name: str, *configs: str, help: str, yaml: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose override flags take their help from the fields of `configs` ("module:Class");
+    with `yaml` (its help), it reads a YAML config (`--config`) that those flags override."""
     p = sub.add_parser(name, help=help, formatter_class=ConfigHelpFormatter)
-    p.set_defaults(help_configs=configs)
+    if yaml:
+        p.add_argument("--config", help=yaml)
+    p.set_defaults(help_configs=configs, reads_yaml=bool(yaml))
     return p
 
 
@@ -215,7 +221,7 @@ def _override(p: argparse.ArgumentParser, *names: str, key: str, **kwargs: Any) 
     named by `flag_for` when an error is about that key."""
     if kwargs.get("action") == "store_true":
         kwargs["default"] = None  # unset: the config decides
-    prefix = f"override {key}: " if "--config" in p._option_string_actions else ""  # else: no YAML to override
+    prefix = f"override {key}: " if p.get_default("reads_yaml") else ""  # without a YAML config, nothing to override
     kwargs.setdefault("help", prefix + key)
     action = p.add_argument(*names, **kwargs)
     setattr(action, HELP_FROM, (p.get_default("help_configs") or (), key, prefix))

@@ -6,12 +6,13 @@ token length in characters, tokenizes it, keeps the first max_length ids and dro
 `tests/distill/test_distill.py::test_encoding_matches_model2vec` compares the two on every run).
 This module and `distilled.py` are the only code that touches model2vec internals.
 
-Tokenizing is most of static encoding (88% on man pages). For a BERT tokenizer (`BertNormalizer`,
+Tokenizing was most of static encoding (88% on man pages). For a BERT tokenizer (`BertNormalizer`,
 `BertPreTokenizer`, `WordPiece`) and text that is printable ASCII (plus curly quotes, dashes and
-similar punctuation), the normaliser only lowercases and the pre-tokenizer splits into runs of letters and digits and single punctuation
-marks, so a regular expression gives the same words; the distinct words of a batch are then tokenized
-in one pass of the tokenizer (a copy without truncation) over them joined by spaces. Other texts and tokenizers take the tokenizer's own path. Both give the
-same ids (checked on the three benchmark corpora and in the test above).
+similar punctuation), the normaliser only lowercases and the pre-tokenizer splits into runs of
+letters and digits and single punctuation marks, so a regular expression gives the same words; the
+distinct words of a batch then go through the tokenizer in one pass, joined by spaces. Other texts
+and tokenizers take the tokenizer's own path. Both give the same ids (checked on the three
+benchmark corpora and by the tests).
 """
 
 from __future__ import annotations
@@ -44,21 +45,15 @@ class AsciiWords:
     @classmethod
     def of(cls, tokenizer: Any) -> AsciiWords | None:
         """The fast path for `tokenizer`, or None when its pipeline is not BERT's."""
-        spec = json.loads(tokenizer.to_str())
-        normalizer, pre = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}
-        model = spec.get("model") or {}
-        if (normalizer.get("type"), pre.get("type"), model.get("type")) != (
-            "BertNormalizer",
-            "BertPreTokenizer",
-            "WordPiece",
-        ):
-            return None
-        padding = tokenizer.padding  # model2vec turns it off (pads to length 0): words must not be padded
-        if not normalizer.get("clean_text", True) or (padding is not None and padding.get("length") != 0):
-            return None
         from tokenizers import Tokenizer
 
-        copy = Tokenizer.from_str(tokenizer.to_str())
+        text = tokenizer.to_str()
+        spec = json.loads(text)
+        normalizer, pre = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}
+        kinds = (normalizer.get("type"), pre.get("type"), (spec.get("model") or {}).get("type"))
+        if kinds != ("BertNormalizer", "BertPreTokenizer", "WordPiece") or not normalizer.get("clean_text", True):
+            return None
+        copy = Tokenizer.from_str(text)  # the words of a batch in one text: no truncation, no padding
         copy.no_truncation()
         copy.no_padding()
         return cls(lowercase=bool(normalizer.get("lowercase", True)), words_tokenizer=copy)
@@ -70,13 +65,12 @@ class AsciiWords:
         return _WORDS[self.lowercase].findall(text.lower() if self.lowercase else text)
 
     def pieces(self, words: list[str]) -> dict[str, list[int]]:
-        """Each word's WordPiece ids, from one pass of the tokenizer over the words joined by spaces."""
+        """Each word's WordPiece ids, from one pass of the tokenizer over the words joined by spaces (each
+        word is one pre-token, so the encoding's word ids index `words`)."""
         encoding = self.words_tokenizer.encode(" ".join(words), add_special_tokens=False)
         grouped: list[list[int]] = [[] for _ in words]
         for piece, word in zip(encoding.ids, encoding.word_ids):
             grouped[word].append(piece)
-        if not all(grouped):  # every word gives one or more pieces; if not, tokenize word by word
-            grouped = [e.ids for e in self.words_tokenizer.encode_batch_fast(words, add_special_tokens=False)]
         return dict(zip(words, grouped))
 
 
@@ -86,22 +80,20 @@ def token_ids(model: Any, texts: Sequence[str], *, words: AsciiWords | None = No
     if limit is not None:
         texts = [text[: limit * model.median_token_length] for text in texts]
     split = [words.split(text) for text in texts] if words is not None else [None] * len(texts)
-    distinct = list(set(itertools.chain.from_iterable(s for s in split if s is not None)))
+    distinct = list(set(itertools.chain.from_iterable(row for row in split if row is not None)))
     pieces = words.pieces(distinct) if words is not None and distinct else {}
+    slow = [i for i, row in enumerate(split) if row is None]  # the tokenizer's own path
+    encoded = iter(tokenizer.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False))
     ids: list[list[int]] = []
     for row in split:
         if row is None:
-            ids.append([])
+            ids.append(next(encoded).ids[:limit])
             continue
         out: list[int] = []
         for word in row:
             out += pieces[word]
             if limit is not None and len(out) >= limit:
                 break
-        ids.append(out)
-    slow = [i for i, row in enumerate(split) if row is None]
-    for i, encoding in zip(slow, tokenizer.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)):
-        ids[i] = encoding.ids
+        ids.append(out[:limit])
     unknown = model.unk_token_id
-    ids = [row[:limit] for row in ids]
     return [[i for i in row if i != unknown] if unknown in row else row for row in ids]
