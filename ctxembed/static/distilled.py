@@ -15,7 +15,6 @@ the token ids `encode` pools, which model2vec exposes only inside its private `_
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ctxembed.errors import AssetNotFoundError
-from ctxembed.static.model2vec_tokens import AsciiWords, token_ids
+from ctxembed.static.model2vec_tokens import AsciiWords, token_rows
 from ctxembed.static.words import TOKEN, window_text
 from ctxembed.types import Backend, SymmetricEncoding
 
@@ -92,13 +91,10 @@ def pooled_sums(model: Any, texts: Sequence[str], *, words: AsciiWords | None = 
     """
     from scipy.sparse import csr_matrix
 
-    ids = token_ids(model, texts, words=words)
-    indptr = np.zeros(len(ids) + 1, dtype=np.int64)
-    np.cumsum([len(row) for row in ids], out=indptr[1:])
-    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(indptr[-1]))
+    flat, indptr = token_rows(model, texts, words=words)
     rows = flat if model.token_mapping is None else np.asarray(model.token_mapping)[flat]
     weights = np.ones(len(flat), np.float32) if model.weights is None else np.asarray(model.weights)[flat]
-    bag = csr_matrix((weights.astype(np.float32), rows, indptr), shape=(len(ids), len(model.embedding)))
+    bag = csr_matrix((weights.astype(np.float32), rows, indptr), shape=(len(texts), len(model.embedding)))
     return np.asarray(bag @ model.embedding, dtype=np.float32)
 
 

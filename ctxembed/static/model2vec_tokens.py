@@ -2,27 +2,31 @@
 
 model2vec 0.10 (`_encode_dispatch` + `tokenize`, private) cuts each text at max_length x the median
 token length in characters, tokenizes it, keeps the first max_length ids and drops unknown ones.
-`token_ids` repeats that rule (model2vec is pinned below 0.11 to keep it in step, and
+`token_rows` repeats that rule (model2vec is pinned below 0.11 to keep it in step, and
 `tests/distill/test_distill.py::test_encoding_matches_model2vec` compares the two on every run).
 This module and `distilled.py` are the only code that touches model2vec internals.
 
 Tokenizing was most of static encoding (88% on man pages). For a BERT tokenizer (`BertNormalizer`,
 `BertPreTokenizer`, `WordPiece`) and text that is printable ASCII (plus curly quotes, dashes and
-similar punctuation), the normaliser only lowercases and the pre-tokenizer splits into runs of
-letters and digits and single punctuation marks, so a regular expression gives the same words; the
-distinct words of a batch then go through the tokenizer in one pass, joined by spaces. Other texts
-and tokenizers take the tokenizer's own path. Both give the same ids (checked on the three
-benchmark corpora and by the tests).
+similar punctuation) with no added token in it, the normaliser only lowercases and the pre-tokenizer
+splits into runs of letters and digits and single punctuation marks, so a regular expression gives
+the same words. A word that is a vocabulary entry is that one token (WordPiece tries the whole word
+first); the other distinct words of a batch go through the tokenizer in one pass, joined by spaces.
+Other texts and tokenizers take the tokenizer's own path. Both give the same ids (checked on the
+three benchmark corpora and by the tests).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 # Unicode punctuation that BERT's normaliser leaves alone (no decomposition, no case) and its pre-tokenizer
 # isolates, like ASCII punctuation: curly quotes, dashes, guillemets, ellipsis, bullets.
@@ -31,16 +35,20 @@ _PUNCTUATION = (
 )
 # A text takes the tokenizer's own path if it has any other character: a control character (BERT's clean_text
 # removes them) or other non-ASCII (accents, scripts, symbols).
-_SLOW = re.compile(f"[^\\t\\n\\r\\x20-\\x7e{_PUNCTUATION}]")
+_OTHER_CHARACTERS = re.compile(f"[^\\t\\n\\r\\x20-\\x7e{_PUNCTUATION}]")
 _WORDS = {True: re.compile(r"[a-z0-9]+|[^\sa-z0-9]"), False: re.compile(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]")}
+_BREAK = "\x00"  # joins a batch's texts: a control character, so no fast-path text holds one
+_ROW_END, _NOT_WHOLE = -2, -1  # `AsciiWords.whole` codes: the break between texts, a word of several pieces
 
 
 @dataclass(frozen=True)
 class AsciiWords:
-    """BERT's normaliser and pre-tokenizer on ASCII text: (lowercase), then letter-digit runs and punctuation."""
+    """BERT's normaliser, pre-tokenizer and WordPiece on ASCII text, for a whole batch at once."""
 
     lowercase: bool
-    words_tokenizer: Any = field(compare=False, repr=False)  # a copy without truncation, for `pieces`
+    added: tuple[str, ...]  # added tokens ([UNK], [PAD], ...), lowercased: matched in raw text before splitting
+    whole: dict[str, int] = field(compare=False, repr=False)  # vocabulary words: WordPiece keeps them whole
+    words_tokenizer: Any = field(compare=False, repr=False)  # a copy without truncation, for the other words
 
     @classmethod
     def of(cls, tokenizer: Any) -> AsciiWords | None:
@@ -49,51 +57,77 @@ class AsciiWords:
 
         text = tokenizer.to_str()
         spec = json.loads(text)
-        normalizer, pre = spec.get("normalizer") or {}, spec.get("pre_tokenizer") or {}
-        kinds = (normalizer.get("type"), pre.get("type"), (spec.get("model") or {}).get("type"))
+        normalizer, pre, model = (spec.get(key) or {} for key in ("normalizer", "pre_tokenizer", "model"))
+        kinds = (normalizer.get("type"), pre.get("type"), model.get("type"))
         if kinds != ("BertNormalizer", "BertPreTokenizer", "WordPiece") or not normalizer.get("clean_text", True):
             return None
+        added = tuple(sorted({t["content"].lower() for t in spec.get("added_tokens") or () if t["content"]}))
+        prefix, longest = model.get("continuing_subword_prefix", "##"), model.get("max_input_chars_per_word", 100)
+        whole = {w: i for w, i in model["vocab"].items() if not w.startswith(prefix) and len(w) <= longest}
+        whole[_BREAK] = _ROW_END
         copy = Tokenizer.from_str(text)  # the words of a batch in one text: no truncation, no padding
         copy.no_truncation()
         copy.no_padding()
-        return cls(lowercase=bool(normalizer.get("lowercase", True)), words_tokenizer=copy)
+        lowercase = bool(normalizer.get("lowercase", True))
+        return cls(lowercase=lowercase, added=added, whole=whole, words_tokenizer=copy)
 
-    def split(self, text: str) -> list[str] | None:
-        """The pre-tokenized words of `text`, or None when it has characters outside the fast path."""
-        if _SLOW.search(text):
-            return None
-        return _WORDS[self.lowercase].findall(text.lower() if self.lowercase else text)
+    def takes(self, text: str) -> bool:
+        """Whether `text` is within the fast path: no other characters, no added token in any case."""
+        if _OTHER_CHARACTERS.search(text):
+            return False
+        lowered = text.lower() if self.added else text
+        return not any(token in lowered for token in self.added)
 
-    def pieces(self, words: list[str]) -> dict[str, list[int]]:
-        """Each word's WordPiece ids, from one pass of the tokenizer over the words joined by spaces (each
-        word is one pre-token, so the encoding's word ids index `words`)."""
-        encoding = self.words_tokenizer.encode(" ".join(words), add_special_tokens=False)
-        grouped: list[list[int]] = [[] for _ in words]
-        for piece, word in zip(encoding.ids, encoding.word_ids):
-            grouped[word].append(piece)
-        return dict(zip(words, grouped))
+    def ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Every token id of `texts` (each one the path `takes`) and the text each belongs to, in order."""
+        joined = _BREAK.join(texts)
+        words = _WORDS[self.lowercase].findall(joined.lower() if self.lowercase else joined)
+        ids = np.fromiter(map(self.whole.get, words, itertools.repeat(_NOT_WHOLE)), np.int64, len(words))
+        row = np.cumsum(ids == _ROW_END)
+        counts = (ids != _ROW_END).astype(np.int64)  # tokens per word
+        split = np.flatnonzero(ids == _NOT_WHOLE)
+        if split.size:  # words of several pieces: their distinct spellings through the tokenizer, in one pass
+            spelled = operator.itemgetter(*split.tolist())(words) if split.size > 1 else [words[split[0]]]
+            distinct = dict.fromkeys(spelled)
+            encoding = self.words_tokenizer.encode(" ".join(distinct), add_special_tokens=False)
+            pieces = np.asarray(encoding.ids, dtype=np.int64)
+            lengths = np.bincount(np.asarray(encoding.word_ids, dtype=np.int64), minlength=len(distinct))
+            starts = np.cumsum(lengths) - lengths
+            which = np.fromiter(
+                map(dict(zip(distinct, itertools.count())).__getitem__, spelled), np.int64, len(spelled)
+            )
+            counts[split] = lengths[which]
+        tokens = np.repeat(ids, counts)
+        if split.size:
+            first = np.cumsum(counts) - counts  # where each word's tokens start
+            taken = counts[split]
+            offset = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
+            tokens[np.repeat(first[split], taken) + offset] = pieces[np.repeat(starts[which], taken) + offset]
+        return tokens, np.repeat(row, counts)
 
 
-def token_ids(model: Any, texts: Sequence[str], *, words: AsciiWords | None = None) -> list[list[int]]:
-    """The ids `model.encode` pools for each text (model2vec 0.10's rule); `words`: the ASCII fast path."""
+def token_rows(model: Any, texts: Sequence[str], *, words: AsciiWords | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ids `model.encode` pools (model2vec 0.10's rule) as CSR rows: (ids, indptr); `words`: the fast path."""
     limit, tokenizer = model.max_length, model.tokenizer
     if limit is not None:
         texts = [text[: limit * model.median_token_length] for text in texts]
-    split = [words.split(text) for text in texts] if words is not None else [None] * len(texts)
-    distinct = list(set(itertools.chain.from_iterable(row for row in split if row is not None)))
-    pieces = words.pieces(distinct) if words is not None and distinct else {}
-    slow = [i for i, row in enumerate(split) if row is None]  # the tokenizer's own path
-    encoded = iter(tokenizer.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False))
-    ids: list[list[int]] = []
-    for row in split:
-        if row is None:
-            ids.append(next(encoded).ids[:limit])
-            continue
-        out: list[int] = []
-        for word in row:
-            out += pieces[word]
-            if limit is not None and len(out) >= limit:
-                break
-        ids.append(out[:limit])
-    unknown = model.unk_token_id
-    return [[i for i in row if i != unknown] if unknown in row else row for row in ids]
+    fast = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
+    tokens, rows = words.ids([texts[i] for i in fast]) if fast else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    rows = np.asarray(fast, dtype=np.int64)[rows] if fast else rows
+    if len(fast) < len(texts):  # the tokenizer's own path for the rest, then every token in text order
+        chosen = set(fast)
+        slow = [i for i in range(len(texts)) if i not in chosen]
+        encoded = [
+            e.ids[:limit] for e in tokenizer.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)
+        ]
+        tokens = np.concatenate([tokens, np.fromiter(itertools.chain.from_iterable(encoded), np.int64)])
+        rows = np.concatenate([rows, np.repeat(np.asarray(slow, dtype=np.int64), [len(ids) for ids in encoded])])
+        order = np.argsort(rows, kind="stable")
+        tokens, rows = tokens[order], rows[order]
+    keep = tokens != model.unk_token_id
+    if limit is not None:  # the first `limit` tokens of each text, before unknown ones are dropped
+        lengths = np.bincount(rows, minlength=len(texts))
+        keep &= np.arange(len(rows)) - (np.cumsum(lengths) - lengths)[rows] < limit
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[keep], minlength=len(texts)), out=indptr[1:])
+    return tokens[keep], indptr

@@ -205,7 +205,7 @@ def test_fast_token_ids_equal_the_tokenizers(distilled, limit):
     """The ASCII fast path gives the tokenizer's own ids: punctuation, case, control characters, long words."""
     import unicodedata
 
-    from ctxembed.static.model2vec_tokens import _PUNCTUATION, AsciiWords, token_ids
+    from ctxembed.static.model2vec_tokens import _PUNCTUATION, AsciiWords, token_rows
 
     model = DistilledEmbedder.load(distilled[1]).model
     model.max_length = limit
@@ -219,11 +219,17 @@ def test_fast_token_ids_equal_the_tokenizers(distilled, limit):
         "",
     ]
     texts += ["supercalifragilisticexpialidocious" * 4, "word " * 600, "it’s “quoted” — «so»… • ‣ x·y 2′3″ ‘a’ ‹b› „c‚"]
+    texts += ["added tokens [UNK] and [PAD] and [unk] are matched before splitting: [CLS][SEP][MASK]", "a" * 101]
     for mark in _PUNCTUATION:  # what BERT isolates and leaves alone, as the fast path assumes
         assert unicodedata.category(mark).startswith("P") and unicodedata.normalize("NFD", mark) == mark.lower() == mark
     words = AsciiWords.of(model.tokenizer)
-    assert words is not None
-    assert token_ids(model, texts, words=words) == token_ids(model, texts)
+    assert words is not None and words.takes(texts[0]) and not words.takes("a [unk]") and not words.takes("[Pad]")
+
+    def rows(**kwargs) -> list[list[int]]:
+        ids, indptr = token_rows(model, texts, **kwargs)
+        return [ids[start:end].tolist() for start, end in zip(indptr[:-1], indptr[1:])]
+
+    assert rows(words=words) == rows()
 
 
 def test_encoding_from_threads_equals_one_thread(distilled):
