@@ -1,7 +1,8 @@
-"""Attach a LoRA adapter folder (peft format) to a sentence-transformers model."""
+"""Attach a LoRA adapter folder (peft format) to a sentence-transformers model, and fold it into a plain copy."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,3 +48,26 @@ def attach_adapter(model: SentenceTransformer, adapter: str, *, base_name: str) 
     check_peft_versions()
     model.load_adapter(str(path))
     return str(path), folder_fingerprint(path)
+
+
+def merged_copy(model: SentenceTransformer) -> SentenceTransformer:
+    """A copy of `model` with its adapter folded into the base weights and peft's layers gone, so it encodes
+    without adapter matmuls and its backbone's state dict has the base model's keys. `model` keeps its adapter.
+
+    peft's `merge_and_unload` is a `PeftModel` method, and an adapter that `load_adapter` attached lives in
+    transformers' peft integration, which has no unload; so this does the same with public parts: each tuner
+    layer's `merge` and `get_base_layer`, then transformers' `delete_adapter` for the config.
+    """
+    from ctxembed.contextual.st_compat import backbone
+
+    twin = copy.deepcopy(model)
+    inner = backbone(twin)
+    if not getattr(inner, "peft_config", None):
+        return twin
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, layer in [(n, m) for n, m in inner.named_modules() if isinstance(m, BaseTunerLayer)]:
+        layer.merge()
+        inner.set_submodule(name, layer.get_base_layer())
+    inner.delete_adapter(list(inner.peft_config))
+    return twin

@@ -11,7 +11,6 @@ range) and caches the result under the user cache, keyed by the model's fingerpr
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import warnings
@@ -67,8 +66,9 @@ def _has_onnxruntime() -> bool:
 
 def lower_precision_copy(model: SentenceTransformer, precision: Precision, cache_key: str) -> SentenceTransformer:
     """A copy of `model` that encodes at `precision` (the original stays fp32)."""
-    twin = copy.deepcopy(model)
-    merge_adapters(twin)
+    from ctxembed.contextual.adapters import merged_copy
+
+    twin = merged_copy(model)  # no adapter matmuls
     if precision is Precision.BF16:
         half = torch.bfloat16
         if str(twin.device).startswith("cuda") and not torch.cuda.is_bf16_supported():
@@ -76,19 +76,6 @@ def lower_precision_copy(model: SentenceTransformer, precision: Precision, cache
         return twin.to(half)
     set_backbone(twin, OnnxRuntimeModel(int8_model_path(twin, cache_key), backbone(twin).config))
     return twin
-
-
-def merge_adapters(model: SentenceTransformer) -> None:
-    """Fold LoRA weights into the base layers (peft's `merge`), so the copy runs no adapter matmuls."""
-    from ctxembed.assets import installed
-
-    if not installed("peft"):
-        return
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    for module in model.modules():
-        if isinstance(module, BaseTunerLayer) and not module.merged:
-            module.merge()
 
 
 CHECK_TEXTS = (

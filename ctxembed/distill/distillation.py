@@ -16,7 +16,6 @@ sentence-transformers' `StaticEmbedding.from_model2vec(out)` load it without ctx
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 import re
@@ -75,10 +74,9 @@ def load_teacher(config: DistillConfig) -> Any:
 
 def merged_backbone(teacher: Any) -> tuple[Any, Any]:
     """(transformers model, tokenizer) of the teacher, with any LoRA adapter merged into a copy."""
-    from ctxembed.contextual.precision import merge_adapters
+    from ctxembed.contextual.adapters import merged_copy
 
-    twin = copy.deepcopy(teacher.model)
-    merge_adapters(twin)
+    twin = merged_copy(teacher.model)
     return backbone(twin), twin.tokenizer
 
 

@@ -84,6 +84,24 @@ def test_merged_export_matches_base_plus_adapter(trained, tmp_path):
     np.testing.assert_allclose(merged, adapted, atol=1e-5)
 
 
+def test_merged_copy_is_a_plain_model_and_leaves_the_adapter(trained, tiny_bert_dir):
+    """One merge for export, precision copies and distillation: peft's layers folded away, the original kept."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from ctxembed.contextual.adapters import merged_copy
+    from ctxembed.contextual.st_compat import backbone
+
+    adapted = ContextualEmbedder.load(str(tiny_bert_dir), adapter=trained.out, device="cpu")
+    texts = ["crane construction site", "bank money loan"]
+    before = adapted.model.encode(texts)
+    plain = merged_copy(adapted.model)
+    assert not any(isinstance(m, BaseTunerLayer) for m in plain.modules())
+    assert not getattr(backbone(plain), "peft_config", None)
+    assert any(isinstance(m, BaseTunerLayer) for m in adapted.model.modules())  # the original keeps its adapter
+    np.testing.assert_allclose(plain.encode(texts), before, atol=1e-5)
+    np.testing.assert_allclose(adapted.model.encode(texts), before, atol=1e-7)
+
+
 def test_index_manifest_records_the_adapter(trained, tiny_bert_dir, tmp_path):
     embedder = ContextualEmbedder.load(str(tiny_bert_dir), adapter=trained.out, device="cpu")
     VectorIndex.build(embedder, [Document("1", "river bank"), Document("2", "web server")]).save(tmp_path / "i")
