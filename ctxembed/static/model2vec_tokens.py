@@ -83,27 +83,29 @@ class AsciiWords:
         joined = _BREAK.join(texts)
         words = _WORDS[self.lowercase].findall(joined.lower() if self.lowercase else joined)
         ids = np.fromiter(map(self.whole.get, words, itertools.repeat(_NOT_WHOLE)), np.int64, len(words))
-        row = np.cumsum(ids == _ROW_END)
-        counts = (ids != _ROW_END).astype(np.int64)  # tokens per word
+        counts = (ids != _ROW_END).astype(np.int64)  # tokens per word: one for a vocabulary word
         split = np.flatnonzero(ids == _NOT_WHOLE)
-        if split.size:  # words of several pieces: their distinct spellings through the tokenizer, in one pass
-            spelled = operator.itemgetter(*split.tolist())(words) if split.size > 1 else [words[split[0]]]
-            distinct = dict.fromkeys(spelled)
-            encoding = self.words_tokenizer.encode(" ".join(distinct), add_special_tokens=False)
-            pieces = np.asarray(encoding.ids, dtype=np.int64)
-            lengths = np.bincount(np.asarray(encoding.word_ids, dtype=np.int64), minlength=len(distinct))
-            starts = np.cumsum(lengths) - lengths
-            which = np.fromiter(
-                map(dict(zip(distinct, itertools.count())).__getitem__, spelled), np.int64, len(spelled)
-            )
-            counts[split] = lengths[which]
-        tokens = np.repeat(ids, counts)
         if split.size:
-            first = np.cumsum(counts) - counts  # where each word's tokens start
+            spelled = operator.itemgetter(*split.tolist())(words) if split.size > 1 else (words[split[0]],)
+            pieces, starts, counts[split] = self._pieces(spelled)
+        tokens = np.repeat(ids, counts)
+        if split.size:  # each split word's pieces into its tokens' places
             taken = counts[split]
             offset = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
-            tokens[np.repeat(first[split], taken) + offset] = pieces[np.repeat(starts[which], taken) + offset]
-        return tokens, np.repeat(row, counts)
+            first = (np.cumsum(counts) - counts)[split]
+            tokens[np.repeat(first, taken) + offset] = pieces[np.repeat(starts, taken) + offset]
+        return tokens, np.repeat(np.cumsum(ids == _ROW_END), counts)
+
+    def _pieces(self, spelled: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The WordPiece ids of words that are no vocabulary entry: all pieces, and each word's start and length
+        in them. One tokenizer pass over the distinct spellings joined by spaces: each is one pre-token, so the
+        encoding's word ids index them."""
+        distinct = dict.fromkeys(spelled)
+        encoding = self.words_tokenizer.encode(" ".join(distinct), add_special_tokens=False)
+        lengths = np.bincount(np.asarray(encoding.word_ids, dtype=np.int64), minlength=len(distinct))
+        starts = np.cumsum(lengths) - lengths
+        which = np.fromiter(map(dict(zip(distinct, itertools.count())).__getitem__, spelled), np.int64, len(spelled))
+        return np.asarray(encoding.ids, dtype=np.int64), starts[which], lengths[which]
 
 
 def token_rows(model: Any, texts: Sequence[str], *, words: AsciiWords | None = None) -> tuple[np.ndarray, np.ndarray]:
