@@ -9,24 +9,25 @@ This module and `distilled.py` are the only code that touches model2vec internal
 Tokenizing was most of static encoding (88% on man pages). For a BERT tokenizer (`BertNormalizer`,
 `BertPreTokenizer`, `WordPiece`) and text that is printable ASCII (plus curly quotes, dashes and
 similar punctuation) with no added token in it, the normaliser only lowercases and the pre-tokenizer
-splits into runs of letters and digits and single punctuation marks, so a regular expression gives
-the same words. A word that is a vocabulary entry is that one token (WordPiece tries the whole word
-first); the other distinct words of a batch go through the tokenizer in one pass, joined by spaces.
-Other texts and tokenizers take the tokenizer's own path. Both give the same ids (checked on the
-three benchmark corpora and by the tests).
+splits into runs of letters and digits and single punctuation marks, which `byte_words` finds with
+numpy over the batch's bytes. A word that is a vocabulary entry is that one token (WordPiece tries
+the whole word first), found in a table; the other distinct words of a batch go through the
+tokenizer in one pass, joined by spaces. Other texts and tokenizers take the tokenizer's own path.
+Both give the same ids (checked on the three benchmark corpora and by the tests).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ctxembed.static.byte_words import KEY_BYTES, VocabularyTable, Words, mix
 
 # Unicode punctuation that BERT's normaliser leaves alone (no decomposition, no case) and its pre-tokenizer
 # isolates, like ASCII punctuation: curly quotes, dashes, guillemets, ellipsis, bullets.
@@ -36,9 +37,7 @@ _PUNCTUATION = (
 # A text takes the tokenizer's own path if it has any other character: a control character (BERT's clean_text
 # removes them) or other non-ASCII (accents, scripts, symbols).
 _OTHER_CHARACTERS = re.compile(f"[^\\t\\n\\r\\x20-\\x7e{_PUNCTUATION}]")
-_WORDS = {True: re.compile(r"[a-z0-9]+|[^\sa-z0-9]"), False: re.compile(r"[A-Za-z0-9]+|[^\sA-Za-z0-9]")}
 _BREAK = "\x00"  # joins a batch's texts: a control character, so no fast-path text holds one
-_ROW_END, _NOT_WHOLE = -2, -1  # `AsciiWords.whole` codes: the break between texts, a word of several pieces
 
 
 @dataclass(frozen=True)
@@ -47,13 +46,14 @@ class AsciiWords:
 
     lowercase: bool
     added: tuple[str, ...]  # added tokens ([UNK], [PAD], ...), lowercased: matched in raw text before splitting
-    whole: dict[str, int] = field(compare=False, repr=False)  # vocabulary words: WordPiece keeps them whole
+    whole: VocabularyTable = field(compare=False, repr=False)  # vocabulary words: WordPiece keeps them whole
     words_tokenizer: Any = field(compare=False, repr=False)  # a copy without truncation, for the other words
 
     @classmethod
     def of(cls, tokenizer: Any) -> AsciiWords | None:
         """The fast path for `tokenizer`, or None when its pipeline is not BERT's."""
         from tokenizers import Tokenizer
+        from tokenizers.pre_tokenizers import WhitespaceSplit
 
         text = tokenizer.to_str()
         spec = json.loads(text)
@@ -62,10 +62,16 @@ class AsciiWords:
         if kinds != ("BertNormalizer", "BertPreTokenizer", "WordPiece") or not normalizer.get("clean_text", True):
             return None
         added = tuple(sorted({t["content"].lower() for t in spec.get("added_tokens") or () if t["content"]}))
+        if any(not token.isprintable() or " " in token for token in added):  # could match across joined words
+            return None
         prefix, longest = model.get("continuing_subword_prefix", "##"), model.get("max_input_chars_per_word", 100)
-        whole = {w: i for w, i in model["vocab"].items() if not w.startswith(prefix) and len(w) <= longest}
-        whole[_BREAK] = _ROW_END
-        copy = Tokenizer.from_str(text)  # the words of a batch in one text: no truncation, no padding
+        whole = VocabularyTable.of(
+            {w: i for w, i in model["vocab"].items() if not w.startswith(prefix) and len(w) <= longest}
+        )
+        # The other words of a batch, joined by spaces, in one pass: already normalised and split, so the copy
+        # only splits at the spaces; it neither truncates nor pads.
+        copy = Tokenizer.from_str(text)
+        copy.normalizer, copy.pre_tokenizer = None, WhitespaceSplit()
         copy.no_truncation()
         copy.no_padding()
         lowercase = bool(normalizer.get("lowercase", True))
@@ -80,32 +86,51 @@ class AsciiWords:
 
     def ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Every token id of `texts` (each one the path `takes`) and the text each belongs to, in order."""
-        joined = _BREAK.join(texts)
-        words = _WORDS[self.lowercase].findall(joined.lower() if self.lowercase else joined)
-        ids = np.fromiter(map(self.whole.get, words, itertools.repeat(_NOT_WHOLE)), np.int64, len(words))
-        counts = (ids != _ROW_END).astype(np.int64)  # tokens per word: one for a vocabulary word
-        split = np.flatnonzero(ids == _NOT_WHOLE)
+        words = Words.split(_BREAK.join(texts).encode("utf-8"), lowercase=self.lowercase)
+        first, second = words.keys()
+        lengths = words.ends - words.starts
+        ids = self.whole.lookup(first, second, lengths)
+        counts = np.ones(len(ids), np.int64)  # tokens per word: one for a vocabulary word
+        split = np.flatnonzero(ids < 0)
         if split.size:
-            spelled = operator.itemgetter(*split.tolist())(words) if split.size > 1 else (words[split[0]],)
-            pieces, starts, counts[split] = self._pieces(spelled)
+            split, which, spellings = _distinct_spellings(words, split, first, second, lengths)
+            pieces, starts, piece_counts = self._pieces(spellings)
+            counts[split] = piece_counts[which]
         tokens = np.repeat(ids, counts)
         if split.size:  # each split word's pieces into its tokens' places
             taken = counts[split]
             offset = np.arange(int(taken.sum())) - np.repeat(np.cumsum(taken) - taken, taken)
-            first = (np.cumsum(counts) - counts)[split]
-            tokens[np.repeat(first, taken) + offset] = pieces[np.repeat(starts, taken) + offset]
-        return tokens, np.repeat(np.cumsum(ids == _ROW_END), counts)
+            at = (np.cumsum(counts) - counts)[split]
+            tokens[np.repeat(at, taken) + offset] = pieces[np.repeat(starts[which], taken) + offset]
+        return tokens, np.repeat(words.rows, counts)
 
-    def _pieces(self, spelled: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The WordPiece ids of words that are no vocabulary entry: all pieces, and each word's start and length
-        in them. One tokenizer pass over the distinct spellings joined by spaces: each is one pre-token, so the
-        encoding's word ids index them."""
-        distinct = dict.fromkeys(spelled)
-        encoding = self.words_tokenizer.encode(" ".join(distinct), add_special_tokens=False)
-        lengths = np.bincount(np.asarray(encoding.word_ids, dtype=np.int64), minlength=len(distinct))
-        starts = np.cumsum(lengths) - lengths
-        which = np.fromiter(map(dict(zip(distinct, itertools.count())).__getitem__, spelled), np.int64, len(spelled))
-        return np.asarray(encoding.ids, dtype=np.int64), starts[which], lengths[which]
+    def _pieces(self, spellings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The WordPiece ids of distinct words: all pieces, and each word's start and length in them. One
+        tokenizer pass over the words joined by spaces: each is one pre-token, so word ids index them."""
+        encoding = self.words_tokenizer.encode(" ".join(spellings), add_special_tokens=False)
+        lengths = np.bincount(np.asarray(encoding.word_ids, dtype=np.int64), minlength=len(spellings))
+        return np.asarray(encoding.ids, dtype=np.int64), np.cumsum(lengths) - lengths, lengths
+
+
+def _distinct_spellings(
+    words: Words, split: np.ndarray, first: np.ndarray, second: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The distinct spellings of words `split`: (those words, reordered; each one's spelling index; spellings).
+
+    Words of up to 16 bytes are told apart by their exact keys (grouped by hash, then checked); longer ones,
+    and any whose hash another spelling shares, are read one by one.
+    """
+    short = split[lengths[split] <= KEY_BYTES]
+    _, firsts, inverse = np.unique(mix(first[short], second[short]), return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    same = (first[short][firsts][inverse] == first[short]) & (second[short][firsts][inverse] == second[short])
+    spellings = [words.text(i) for i in short[firsts].tolist()]
+    index: dict[str, int] = {}
+    rest = np.concatenate([split[lengths[split] > KEY_BYTES], short[~same]])
+    rest_which = [index.setdefault(words.text(i), len(spellings) + len(index)) for i in rest.tolist()]
+    spellings += list(index)
+    which = np.concatenate([inverse[same], np.asarray(rest_which, dtype=np.int64)])
+    return np.concatenate([short[same], rest]), which, spellings
 
 
 def token_rows(model: Any, texts: Sequence[str], *, words: AsciiWords | None = None) -> tuple[np.ndarray, np.ndarray]:
