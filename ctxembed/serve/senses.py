@@ -22,7 +22,7 @@ def word_senses_view(indexes: Mapping[str, Any], word: str) -> dict[str, Any]:
         raise ApiError(422, "the senses view needs a contextual index among the loaded ones", field="word")
     static = {}
     for name, served in indexes.items():
-        vectors = served.index.embedder.word_vectors() if served.backend == "static" else None
+        vectors = served.index.embedder.word_vectors()  # None for a contextual model
         if vectors is not None:
             static[name] = vectors
     texts = [doc.full_text for doc in contextual.index.docs[:MAX_DOCS]]
