@@ -205,7 +205,7 @@ def test_fast_token_ids_equal_the_tokenizers(distilled, limit):
     """The ASCII fast path gives the tokenizer's own ids: punctuation, case, control characters, long words."""
     import unicodedata
 
-    from ctxembed.static.model2vec_tokens import _PUNCTUATION, AsciiWords, token_rows
+    from ctxembed.static.model2vec_tokens import _PUNCTUATION, AsciiWords
 
     model = DistilledEmbedder.load(distilled[1]).model
     model.max_length = limit
@@ -224,12 +224,35 @@ def test_fast_token_ids_equal_the_tokenizers(distilled, limit):
         assert unicodedata.category(mark).startswith("P") and unicodedata.normalize("NFD", mark) == mark.lower() == mark
     words = AsciiWords.of(model.tokenizer)
     assert words is not None and words.takes(texts[0]) and not words.takes("a [unk]") and not words.takes("[Pad]")
+    assert _rows(model, texts, words=words) == _rows(model, texts)
 
-    def rows(**kwargs) -> list[list[int]]:
-        ids, indptr = token_rows(model, texts, **kwargs)
-        return [ids[start:end].tolist() for start, end in zip(indptr[:-1], indptr[1:])]
 
-    assert rows(words=words) == rows()
+def _rows(model, texts: list[str], **kwargs) -> list[list[int]]:
+    """`token_rows` as one list of ids per text."""
+    from ctxembed.static.model2vec_tokens import token_rows
+
+    ids, indptr = token_rows(model, texts, **kwargs)
+    return [ids[start:end].tolist() for start, end in zip(indptr[:-1], indptr[1:])]
+
+
+def test_fast_token_ids_of_a_cased_tokenizer(distilled):
+    """A cased BERT tokenizer (no lowercasing, accents kept): the fast path keeps case and still gives its ids."""
+    from tokenizers import Tokenizer
+
+    from ctxembed.static.model2vec_tokens import AsciiWords
+
+    model = DistilledEmbedder.load(distilled[1]).model
+    spec = json.loads(model.tokenizer.to_str())
+    spec["normalizer"].update(lowercase=False, strip_accents=False)
+    vocab = spec["model"]["vocab"]
+    vocab.update({word: len(vocab) + i for i, word in enumerate(["Kernel", "UPPER", "MiXeD"])})
+    model.tokenizer = Tokenizer.from_str(json.dumps(spec))
+    words = AsciiWords.of(model.tokenizer)
+    assert words is not None and not words.lowercase
+    texts = ["Kernel KERNEL kernel UPPER upper MiXeD mixed", "It’s “Quoted” — «So»… x86_64", "", "a [UNK] b", "Zq" * 30]
+    fast = _rows(model, texts, words=words)
+    assert fast == _rows(model, texts)
+    assert fast[0][0] == vocab["Kernel"] and vocab["UPPER"] in fast[0]  # whole cased words, found as they are
 
 
 def test_encoding_from_threads_equals_one_thread(distilled):
