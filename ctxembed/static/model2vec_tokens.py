@@ -8,7 +8,8 @@ This module and `distilled.py` are the only code that touches model2vec internal
 
 Tokenizing was most of static encoding (88% on man pages). For a BERT tokenizer (`BertNormalizer`,
 `BertPreTokenizer`, `WordPiece`) and text that is printable ASCII (plus curly quotes, dashes and
-similar punctuation) with no added token in it, the normaliser only lowercases and the pre-tokenizer
+similar punctuation, and accented Latin letters that fold to ASCII ones) with no added token in it,
+the normaliser only lowercases (and folds those letters) and the pre-tokenizer
 splits into runs of letters and digits and single punctuation marks, which `byte_words` finds with
 numpy over the batch's bytes. A word that is a vocabulary entry is that one token (WordPiece tries
 the whole word first), found in a table; the other distinct words of a batch go through the
@@ -40,11 +41,29 @@ _OTHER_CHARACTERS = re.compile(f"[^\\t\\n\\r\\x20-\\x7e{_PUNCTUATION}]")
 _BREAK = "\x00"  # joins a batch's texts: a control character, so no fast-path text holds one
 
 
+def _accented_letters() -> dict[int, str]:
+    """Latin letters with accents and their form after BERT's normaliser when it lowercases and strips accents
+    (NFD, drop combining marks, then lowercase), kept where that form is plain ASCII: é -> e, Ü -> u, İ -> i."""
+    import unicodedata
+
+    folded = {}
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        plain = "".join(c for c in unicodedata.normalize("NFD", char) if unicodedata.category(c) != "Mn").lower()
+        if unicodedata.category(char).startswith("L") and plain.isascii() and plain.isalpha():
+            folded[code] = plain
+    return folded
+
+
+_ACCENTED = _accented_letters()
+
+
 @dataclass(frozen=True)
 class AsciiWords:
     """BERT's normaliser, pre-tokenizer and WordPiece on ASCII text, for a whole batch at once."""
 
     lowercase: bool
+    fold: dict[int, str] | None  # accented letters -> their normalised form, when the normaliser strips accents
     added: tuple[str, ...]  # added tokens ([UNK], [PAD], ...), lowercased: matched in raw text before splitting
     whole: VocabularyTable = field(compare=False, repr=False)  # vocabulary words: WordPiece keeps them whole
     words_tokenizer: Any = field(compare=False, repr=False)  # a copy without truncation, for the other words
@@ -75,17 +94,28 @@ class AsciiWords:
         copy.no_truncation()
         copy.no_padding()
         lowercase = bool(normalizer.get("lowercase", True))
-        return cls(lowercase=lowercase, added=added, whole=whole, words_tokenizer=copy)
+        strips = normalizer.get("strip_accents")
+        fold = _ACCENTED if lowercase and (strips is None or strips) else None
+        return cls(lowercase=lowercase, fold=fold, added=added, whole=whole, words_tokenizer=copy)
 
-    def takes(self, text: str) -> bool:
-        """Whether `text` is within the fast path: no other characters, no added token in any case."""
+    def prepare(self, text: str) -> str | None:
+        """`text` as the fast path splits it (accented letters folded, where the normaliser would), or None
+        when it has other characters or an added token (in any case): then it takes the tokenizer's path."""
+        plain = text
         if _OTHER_CHARACTERS.search(text):
-            return False
-        lowered = text.lower() if self.added else text
-        return not any(token in lowered for token in self.added)
+            if self.fold is None:
+                return None
+            plain = text.translate(self.fold)
+            if _OTHER_CHARACTERS.search(plain):
+                return None
+        if self.added:
+            lowered = {text.lower(), plain.lower()}
+            if any(token in variant for token in self.added for variant in lowered):
+                return None
+        return plain
 
     def ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Every token id of `texts` (each one the path `takes`) and the text each belongs to, in order."""
+        """Every token id of `texts` (each one `prepare`d) and the text each belongs to, in order."""
         words = Words.split(_BREAK.join(texts).encode("utf-8"), lowercase=self.lowercase)
         first, second = words.keys()
         lengths = words.ends - words.starts
@@ -138,8 +168,9 @@ def token_rows(model: Any, texts: Sequence[str], *, words: AsciiWords | None = N
     limit, tokenizer = model.max_length, model.tokenizer
     if limit is not None:
         texts = [text[: limit * model.median_token_length] for text in texts]
-    fast = [i for i, text in enumerate(texts) if words.takes(text)] if words is not None else []
-    tokens, rows = words.ids([texts[i] for i in fast]) if fast else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    prepared = [words.prepare(text) for text in texts] if words is not None else [None] * len(texts)
+    fast = [i for i, text in enumerate(prepared) if text is not None]
+    tokens, rows = words.ids([prepared[i] for i in fast]) if fast else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     rows = np.asarray(fast, dtype=np.int64)[rows] if fast else rows
     if len(fast) < len(texts):  # the tokenizer's own path for the rest, then every token in text order
         chosen = set(fast)

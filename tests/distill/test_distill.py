@@ -220,10 +220,14 @@ def test_fast_token_ids_equal_the_tokenizers(distilled, limit):
     ]
     texts += ["supercalifragilisticexpialidocious" * 4, "word " * 600, "it’s “quoted” — «so»… • ‣ x·y 2′3″ ‘a’ ‹b› „c‚"]
     texts += ["added tokens [UNK] and [PAD] and [unk] are matched before splitting: [CLS][SEP][MASK]", "a" * 101]
+    texts += ["Café Müller, naïve ÉCOLE façade; İstanbul Žižek Ångström", "Øresund", "café © 2024", "Straße", "e\u0301"]
     for mark in _PUNCTUATION:  # what BERT isolates and leaves alone, as the fast path assumes
         assert unicodedata.category(mark).startswith("P") and unicodedata.normalize("NFD", mark) == mark.lower() == mark
     words = AsciiWords.of(model.tokenizer)
-    assert words is not None and words.takes(texts[0]) and not words.takes("a [unk]") and not words.takes("[Pad]")
+    assert words is not None and words.prepare(texts[0]) == texts[0]
+    assert words.prepare("a [unk]") is None and words.prepare("[Pad]") is None and words.prepare("a\x7fb") is None
+    assert words.prepare("Café ÉCOLE İş") == "Cafe eCOLE is"  # accents folded as the normaliser folds them
+    assert words.prepare(texts[-5]) is not None and words.prepare(texts[-4]) is None  # Ø has no plain form
     assert _rows(model, texts, words=words) == _rows(model, texts)
 
 
@@ -249,7 +253,14 @@ def test_fast_token_ids_of_a_cased_tokenizer(distilled):
     model.tokenizer = Tokenizer.from_str(json.dumps(spec))
     words = AsciiWords.of(model.tokenizer)
     assert words is not None and not words.lowercase
-    texts = ["Kernel KERNEL kernel UPPER upper MiXeD mixed", "It’s “Quoted” — «So»… x86_64", "", "a [UNK] b", "Zq" * 30]
+    texts = [
+        "Kernel KERNEL kernel UPPER upper MiXeD mixed",
+        "café müller",  # accents kept: no vocabulary piece, so unknown
+        "It’s “Quoted” — «So»… x86_64",
+        "",
+        "a [UNK] b",
+        "Zq" * 30,
+    ]
     fast = _rows(model, texts, words=words)
     assert fast == _rows(model, texts)
     assert fast[0][0] == vocab["Kernel"] and vocab["UPPER"] in fast[0]  # whole cased words, found as they are
