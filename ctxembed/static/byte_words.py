@@ -51,18 +51,18 @@ class Words:
         return cls(data.tobytes() if lowercase else joined, starts, np.flatnonzero(last) + 1, rows)
 
     def keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each word's first 16 bytes, zero-padded, as two integers (exact for words up to `KEY_BYTES`)."""
-        padded = np.frombuffer(self.data + bytes(KEY_BYTES), np.uint8)
-        windows = np.lib.stride_tricks.sliding_window_view(padded, KEY_BYTES)[self.starts]
-        return pack(windows, self.ends - self.starts)
+        """Each word's exact integer keys (see `word_keys`)."""
+        return word_keys(self.data, self.starts, self.ends - self.starts)
 
     def text(self, i: int) -> str:
         """Word `i` as text."""
         return self.data[self.starts[i] : self.ends[i]].decode("utf-8")
 
 
-def pack(windows: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 16) bytes and each row's length -> two uint64 keys, bytes past the length zeroed."""
+def word_keys(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first 16 bytes of each span of `data`, zero-padded, as two uint64 keys (exact up to `KEY_BYTES`)."""
+    padded = np.frombuffer(data + bytes(KEY_BYTES), np.uint8)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, KEY_BYTES)[starts]
     kept = np.ascontiguousarray(windows * (np.arange(KEY_BYTES) < lengths[:, None])).view(np.uint64)
     return kept[:, 0], kept[:, 1]
 
@@ -87,9 +87,7 @@ class VocabularyTable:
         encoded = [(w.encode("utf-8"), i) for w, i in words.items() if 0 < len(w.encode("utf-8")) <= KEY_BYTES]
         lengths = np.array([len(spelling) for spelling, _ in encoded], dtype=np.int64)
         ids = np.array([i for _, i in encoded], dtype=np.int64)
-        starts = np.cumsum(lengths) - lengths
-        packed = Words(b"".join(spelling for spelling, _ in encoded), starts, starts + lengths, np.zeros(0))
-        first, second = packed.keys()
+        first, second = word_keys(b"".join(spelling for spelling, _ in encoded), np.cumsum(lengths) - lengths, lengths)
         size = 1 << max(4, (4 * len(encoded)).bit_length())  # at most a quarter full: short probe runs
         table = cls(np.zeros(size, np.uint64), np.zeros(size, np.uint64), np.full(size, -1, np.int64), 0)
         home = table.slots(first, second)

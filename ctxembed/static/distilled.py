@@ -14,6 +14,7 @@ the token ids `encode` pools, which model2vec exposes only inside its private `_
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Sequence
@@ -175,8 +176,8 @@ class DistilledEmbedder(SymmetricEncoding):
         """The same model reading `window` words each side of a target word (a polysemy baseline)."""
         if window <= 0:
             return None
-        clone = DistilledEmbedder(self.model, name=self.name, context_window=window)
-        clone._fingerprint, clone._kv = self._fingerprint, self._kv
+        clone = copy.copy(self)  # shares the model, its fast tokenizing path and what is cached
+        clone.context_window = window
         return clone
 
     def fingerprint(self) -> str:

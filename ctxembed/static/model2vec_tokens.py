@@ -108,8 +108,8 @@ class AsciiWords:
             plain = text.translate(self.fold)
             if _OTHER_CHARACTERS.search(plain):
                 return None
-        if self.added:
-            lowered = {text.lower(), plain.lower()}
+        if self.added:  # in the raw text and, where accents were folded, in the folded one
+            lowered = (text.lower(),) if plain is text else (text.lower(), plain.lower())
             if any(token in variant for token in self.added for variant in lowered):
                 return None
         return plain
@@ -151,9 +151,10 @@ def _distinct_spellings(
     and any whose hash another spelling shares, are read one by one.
     """
     short = split[lengths[split] <= KEY_BYTES]
-    _, firsts, inverse = np.unique(mix(first[short], second[short]), return_index=True, return_inverse=True)
+    one, two = first[short], second[short]
+    _, firsts, inverse = np.unique(mix(one, two), return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    same = (first[short][firsts][inverse] == first[short]) & (second[short][firsts][inverse] == second[short])
+    same = (one[firsts][inverse] == one) & (two[firsts][inverse] == two)
     spellings = [words.text(i) for i in short[firsts].tolist()]
     index: dict[str, int] = {}
     rest = np.concatenate([split[lengths[split] > KEY_BYTES], short[~same]])
@@ -172,9 +173,8 @@ def token_rows(model: Any, texts: Sequence[str], *, words: AsciiWords | None = N
     fast = [i for i, text in enumerate(prepared) if text is not None]
     tokens, rows = words.ids([prepared[i] for i in fast]) if fast else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     rows = np.asarray(fast, dtype=np.int64)[rows] if fast else rows
-    if len(fast) < len(texts):  # the tokenizer's own path for the rest, then every token in text order
-        chosen = set(fast)
-        slow = [i for i in range(len(texts)) if i not in chosen]
+    slow = [i for i, text in enumerate(prepared) if text is None]
+    if slow:  # the tokenizer's own path for the rest, then every token in text order
         encoded = [
             e.ids[:limit] for e in tokenizer.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)
         ]

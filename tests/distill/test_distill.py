@@ -94,7 +94,10 @@ def test_a_distilled_folder_is_static_vectors_for_index_and_search(distilled, co
     assert hits[0].doc_id == index.search(["river bank water"], k=1)[0][0].doc_id
     spans = embedder.encode_spans([("the river bank", (10, 14))])
     np.testing.assert_allclose(spans[0], embedder.encode(["bank"])[0])
-    assert embedder.context_window_variant(2).encode_spans([("the river bank", (10, 14))]).shape == (1, 32)
+    variant = embedder.context_window_variant(2)
+    window = variant.encode_spans([("the river bank", (10, 14))])
+    np.testing.assert_allclose(window[0], embedder.encode(["the river bank"])[0], atol=1e-6)  # two words each side
+    assert embedder.context_window == 0 and variant._words is embedder._words  # the tokenizing path is shared
 
 
 @pytest.mark.slow
