@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ctxembed.passages import TextWindow
 
 
 class Backend(str, Enum):
@@ -85,6 +88,10 @@ class Embedder(Protocol):
         """Capability: the same model reading `window` words around a target word, or None."""
         ...
 
+    def text_window(self) -> TextWindow | None:
+        """How much of one text the model reads, counted with its own tokenizer (None: it cannot count)."""
+        ...
+
 
 class SymmetricEncoding:
     """For embedders that treat documents and queries alike (static models): both go through `encode`."""
@@ -111,3 +118,4 @@ class SearchResult(NamedTuple):
     text: str
     scores: dict[str, float] | None = None  # hybrid search: each side's score and the fused one
     title: str = ""
+    passage: tuple[int, int] | None = None  # the best passage's character span in `text` (None: the whole text)

@@ -49,6 +49,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             on_progress=progress,
             sparse=config.index.sparse == "bm25",
             fusion=config.index.fusion,
+            passages=config.index.passages,
         )
     finally:
         progress.close()

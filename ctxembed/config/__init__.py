@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ctxembed.config.loading import normalize_enums
 from ctxembed.errors import ConfigError
+from ctxembed.passages import PassageSettings
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Backend, Pooling, Precision
 
@@ -118,6 +119,7 @@ class IndexConfig:
         metadata={"help": "bm25: also index BM25 (bm25s) for sparse and hybrid search; none: dense only."},
     )
     fusion: FusionSettings = field(default_factory=FusionSettings)
+    passages: PassageSettings = field(default_factory=PassageSettings)
 
     def __post_init__(self) -> None:
         if self.nprobe < 1 or self.ef_search < 1 or self.batch_size < 1 or self.chunk_size < 1:

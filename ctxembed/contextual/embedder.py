@@ -17,6 +17,8 @@ from ctxembed.types import Backend, Precision
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from ctxembed.passages import TextWindow
+
 logger = logging.getLogger(__name__)
 
 
@@ -220,6 +222,19 @@ class ContextualEmbedder:
     def context_window_variant(self, window: int) -> None:
         """A contextual model always reads the whole sentence."""
         return None
+
+    def text_window(self) -> TextWindow | None:
+        """`max_seq_length` less the special tokens and the document prompt, counted with the model's fast
+        tokenizer; None where the model has no fast tokenizer to count with."""
+        from ctxembed.passages import TextWindow, plain_tokenizer
+
+        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        tokenizer = plain_tokenizer(backend)
+        prompt = (self.model.prompts or {}).get("document") or ""
+        used = tokenizer.num_special_tokens_to_add(False) + (len(tokenizer.encode(prompt, add_special_tokens=False).ids) if prompt else 0)
+        return TextWindow(tokenizer, max(1, int(self.model.max_seq_length) - used))
 
     @classmethod
     def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> ContextualEmbedder:

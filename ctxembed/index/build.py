@@ -27,11 +27,13 @@ import numpy as np
 from ctxembed._io import atomic_dir, atomic_file, check_output_folder, remove_path
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
-from ctxembed.index.checks import check_unique, left_out_message, nothing_indexed, split_embedded
-from ctxembed.index.files import auto_factory, check_identity
+from ctxembed.index.checks import check_unique, cut_message, left_out_message, nothing_indexed
+from ctxembed.index.files import PASSAGES_FILE, auto_factory, check_identity
+from ctxembed.index.passage_map import PassageMap, encode_chunk
 from ctxembed.index.persist import write_folder
 from ctxembed.index.store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
 from ctxembed.index.vectors import DenseVectors
+from ctxembed.passages import PassageSettings, PassageSplitter
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.types import Embedder
 
@@ -79,15 +81,18 @@ class _Checkpoint:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CtxEmbedError(f"{path} is damaged; run again without --resume to start over") from exc
 
-    def write(self, vectors: DenseVectors, ids: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]) -> None:
+    def write(
+        self, vectors: DenseVectors, ids: np.ndarray, rows: np.ndarray, writer: DocStoreWriter, state: dict[str, Any]
+    ) -> None:
         generation = state["generation"] + 1
         vectors.write(self.folder / f"index.{generation}.faiss")
         np.save(self.folder / f"ids.{generation}.npy", ids)
+        np.save(self.folder / f"passages.{generation}.npy", rows)
         state["count"], state["size"] = writer.checkpoint()
         state["generation"] = generation
         with atomic_file(self.folder / STATE_FILE) as fh:
             json.dump(state, fh)
-        for old in (f"index.{generation - 1}.faiss", f"ids.{generation - 1}.npy"):
+        for old in (f"index.{generation - 1}.faiss", f"ids.{generation - 1}.npy", f"passages.{generation - 1}.npy"):
             (self.folder / old).unlink(missing_ok=True)
 
 
@@ -110,8 +115,12 @@ def write_index(
     on_progress: Callable[[BuildProgress], None] | None = None,
     sparse: bool = False,
     fusion: FusionSettings | None = None,
+    passages: PassageSettings | None = None,
 ) -> Path:
     """Index the documents `corpus()` yields into folder `out`, chunk by chunk; return `out`.
+
+    Documents longer than `passages.max_tokens` of the model's tokens are split into passages (`passages.mode:
+    auto`, the default), each one vector; search scores a document by its best passage.
 
     With `sparse`, the folder also holds BM25 over the same documents, for sparse and hybrid search
     (`fusion` says how hybrid search combines the sides; it is recorded in the manifest).
@@ -129,6 +138,8 @@ def write_index(
 
     out = Path(out)
     check_output_folder(out, overwrite)  # before any work: a refused output leaves nothing behind
+    splitter = passage_splitter(embedder, passages or PassageSettings())
+    split_record = splitter.record() if splitter is not None else {"mode": "none", "reason": "no token counter"}
     partial = partial_folder(out)
     checkpoints = _Checkpoint(partial)
     state = checkpoints.read() if resume else None
@@ -138,6 +149,11 @@ def write_index(
         raise CtxEmbedError(
             f"cannot resume {out}: the corpus changed since the interrupted build ({state.get('source')} -> "
             f"{source}); run again without --resume"
+        )
+    if state is not None and state.get("passages") != split_record:
+        raise CtxEmbedError(
+            f"cannot resume {out}: the passage settings changed since the interrupted build "
+            f"({state.get('passages')} -> {split_record}); run again without --resume"
         )
     if state is None:
         total = sum(1 for _ in corpus())  # one cheap pass: the count, for `auto` and the ETA
@@ -149,33 +165,38 @@ def write_index(
         if vectors.needs_training:
             try:
                 sample, _ = reservoir_sample(corpus(), vectors.training_size(), seed)
-                vectors.train(encode([d.full_text for d in sample]))
+                vectors.train(encode_chunk(sample, splitter, encode, 0).vectors[: vectors.training_size()])
             except BaseException:
                 remove_path(partial)
                 raise
         state = {"embedder": embedder.identity(), "factory": factory, "source": source, "read": 0, "count": 0}
-        state.update(size=0, skipped=[], generation=0, total=total)
+        state.update(size=0, skipped=[], generation=0, total=total, passages=split_record, cut=0)
         writer, ids = DocStoreWriter(partial), np.zeros(0, dtype=np.int64)
+        rows = [np.zeros((0, 3), dtype=np.int64)]
     else:
         check_identity(state["embedder"], embedder.identity(), partial)
         generation = state["generation"]
         checkpoint = partial / f"index.{generation}.faiss"
         vectors = DenseVectors.read(checkpoint, factory=state["factory"], nprobe=nprobe, ef_search=ef_search)
         ids = np.load(partial / f"ids.{generation}.npy")
+        rows = [np.load(partial / f"passages.{generation}.npy")]
         writer, total = DocStoreWriter(partial, resume=(state["count"], state["size"])), state.get("total")
     resumed_from, last_checkpoint = state["read"], time.perf_counter()
     try:
         reader = itertools.islice(iter(corpus()), state["read"], None)
         for chunk in _chunks(reader, chunk_size):
             ids = check_unique(chunk, ids)
-            kept, embedded, left_out = split_embedded(chunk, encode([d.full_text for d in chunk]))
-            state["skipped"].extend(left_out)
-            if kept:
-                vectors.add(embedded)
-                writer.add(kept)
+            encoded = encode_chunk(chunk, splitter, encode, writer.count)
+            state["skipped"].extend(encoded.left_out)
+            state["cut"] += encoded.cut
+            if encoded.docs:
+                vectors.add(encoded.vectors)
+                writer.add(encoded.docs)
+                rows.append(encoded.rows)
             state["read"] += len(chunk)
             if time.perf_counter() - last_checkpoint >= checkpoint_seconds:
-                checkpoints.write(vectors, ids, writer, state)
+                rows = [np.concatenate(rows)]
+                checkpoints.write(vectors, ids, rows[0], writer, state)
                 last_checkpoint = time.perf_counter()
             if on_progress:
                 on_progress(BuildProgress(state["read"], resumed_from, total))
@@ -183,6 +204,8 @@ def write_index(
             raise nothing_indexed(state["read"])
         if state["skipped"]:
             warnings.warn(left_out_message(state["skipped"]), stacklevel=2)
+        if state["cut"]:
+            warnings.warn(cut_message(state["cut"], split_record), stacklevel=2)
         writer.close()
     except BaseException as exc:
         writer.abandon()
@@ -190,7 +213,8 @@ def write_index(
             remove_path(partial)
         raise
     try:
-        _publish(embedder, vectors, state, partial, out, overwrite, sparse, fusion)
+        passage_map = PassageMap(np.concatenate(rows), writer.count)
+        _publish(embedder, vectors, passage_map, state, partial, out, overwrite, sparse, fusion)
         return out
     except Exception:
         remove_path(partial)  # the checkpoint was already retired: nothing to resume from
@@ -217,9 +241,16 @@ def _stored_texts(folder: Path) -> Iterator[str]:
             yield doc.full_text
 
 
+def passage_splitter(embedder: Embedder, settings: PassageSettings) -> PassageSplitter | None:
+    """The splitter for `embedder`'s window (None where the model cannot count its tokens)."""
+    window = embedder.text_window()
+    return None if window is None else PassageSplitter(window, settings)
+
+
 def _publish(
     embedder: Embedder,
     vectors: DenseVectors,
+    passage_map: PassageMap,
     state: dict[str, Any],
     partial: Path,
     out: Path,
@@ -234,5 +265,14 @@ def _publish(
         for name in (DOCS_FILE, OFFSETS_FILE):
             os.replace(partial / name, tmp / name)
         texts = (lambda: _stored_texts(tmp)) if sparse else None
-        write_folder(tmp, out, embedder, vectors, state["skipped"], fusion or FusionSettings(), sparse_texts=texts)
+        write_folder(
+            tmp,
+            out,
+            embedder,
+            vectors,
+            state["skipped"],
+            fusion or FusionSettings(),
+            passages=(passage_map, {**state["passages"], "cut": state["cut"]}),
+            sparse_texts=texts,
+        )
     shutil.rmtree(partial, ignore_errors=True)

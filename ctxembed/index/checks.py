@@ -37,18 +37,23 @@ def check_unique(chunk: Sequence[Document], seen: np.ndarray) -> np.ndarray:
     return np.insert(seen, at, ordered)  # one linear merge a chunk, not a re-sort of everything seen
 
 
-def split_embedded(docs: Sequence[Document], vectors: np.ndarray) -> tuple[list[Document], np.ndarray, list[str]]:
-    """The documents the model could embed, their vectors, and the ids of those it could not (all-zero vectors:
-    no word the model knows)."""
-    empty = np.linalg.norm(vectors, axis=1) == 0
-    kept = [d for d, e in zip(docs, empty) if not e]
-    return kept, vectors[~empty], [d.id for d, e in zip(docs, empty) if e]
-
-
 def left_out_message(ids: Sequence[str]) -> str:
     """The warning for documents that were left out of an index."""
     shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
     return f"{len(ids)} document(s) have no word the model knows and were left out of the index (ids: {shown})"
+
+
+def cut_message(cut: int, record: dict) -> str:
+    """The warning for passages (or whole documents) longer than the model reads."""
+    if record.get("mode") == "none":
+        return (
+            f"{cut} document(s) are longer than the model's window and were indexed by their beginning only; "
+            f"set index.passages.mode: auto to index every part of them"
+        )
+    return (
+        f"{cut} passage(s) with their title repeated are longer than the model's window and were cut at it; "
+        f"lower index.passages.max_tokens or set index.passages.title: false"
+    )
 
 
 def nothing_indexed(read: int) -> EmptyTextError:

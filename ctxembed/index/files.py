@@ -15,6 +15,7 @@ INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 DOCS_FILE = "docs.jsonl"
 OFFSETS_FILE = "docs.offsets"  # optional: indexes written before it existed are scanned for line starts
+PASSAGES_FILE = "passages.npy"  # optional: indexes written before passages hold one vector a document
 SPARSE_DIR = "sparse"  # optional: BM25 in bm25s's own format, for sparse and hybrid search
 FORMAT_VERSION = 1
 MANIFEST_KEYS = ("format_version", "embedder", "factory", "count", "nprobe", "ef_search")
@@ -55,6 +56,12 @@ def open_generation(folder: Path) -> dict[str, Any]:
             if _replaced(folder, files[MANIFEST_FILE]):
                 raise
             files[OFFSETS_FILE] = None
+        try:
+            files[PASSAGES_FILE] = (folder / PASSAGES_FILE).open("rb")
+        except FileNotFoundError:
+            if _replaced(folder, files[MANIFEST_FILE]):
+                raise
+            files[PASSAGES_FILE] = None
         try:
             files[SPARSE_DIR] = PinnedFolder(folder / SPARSE_DIR)
         except FileNotFoundError:

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ctxembed._io import atomic_dir, readable_path, sha256_of
 from ctxembed.data import Document
 from ctxembed.errors import CtxEmbedError
@@ -19,12 +21,14 @@ from ctxembed.index.files import (
     INDEX_FILE,
     MANIFEST_FILE,
     OFFSETS_FILE,
+    PASSAGES_FILE,
     SPARSE_DIR,
     check_identity,
     open_generation,
     parse_manifest,
     relative_paths,
 )
+from ctxembed.index.passage_map import PassageMap
 from ctxembed.index.store import DocStore, write_store
 from ctxembed.index.vectors import DenseVectors
 from ctxembed.retrieval.bm25 import SparseIndex
@@ -38,12 +42,13 @@ class SavedIndex:
 
     vectors: DenseVectors
     docs: DocStore
+    passages: PassageMap
     sparse: SparseIndex | None
     manifest: dict[str, Any]
 
 
 def manifest_record(
-    embedder: Embedder, vectors: DenseVectors, skipped: Sequence[str], fusion: FusionSettings
+    embedder: Embedder, vectors: DenseVectors, documents: int, skipped: Sequence[str], fusion: FusionSettings
 ) -> dict[str, Any]:
     """What a saved index records about itself and the model that built it."""
     from ctxembed._version import __version__
@@ -57,7 +62,7 @@ def manifest_record(
         "factory": vectors.factory,
         "nprobe": vectors.nprobe,
         "ef_search": vectors.ef_search,
-        "count": vectors.count,
+        "count": documents,
         "skipped": list(skipped),
         "fusion": asdict(fusion),
     }
@@ -71,13 +76,14 @@ def save_folder(
     skipped: Sequence[str],
     fusion: FusionSettings,
     sparse: SparseIndex | None,
+    passages: tuple[PassageMap, dict[str, Any] | None],
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Write an in-memory index into `folder` (documents, vectors, BM25, manifest), atomically."""
+    """Write an in-memory index into `folder` (documents, vectors, passages, BM25, manifest), atomically."""
     with atomic_dir(folder, overwrite=overwrite) as tmp:
         write_store(tmp, docs)
-        write_folder(tmp, folder, embedder, vectors, skipped, fusion, sparse=sparse)
+        write_folder(tmp, folder, embedder, vectors, skipped, fusion, passages=passages, sparse=sparse)
     return Path(folder)
 
 
@@ -89,21 +95,28 @@ def write_folder(
     skipped: Sequence[str],
     fusion: FusionSettings,
     *,
+    passages: tuple[PassageMap, dict[str, Any] | None],
     sparse: SparseIndex | None = None,
     sparse_texts: Callable[[], Iterable[str]] | None = None,
 ) -> None:
-    """`index.faiss`, `manifest.json` (with the file's checksum) and `sparse/` into `tmp`, which becomes `folder`.
+    """`index.faiss`, `passages.npy`, `manifest.json` (with the files' checksums) and `sparse/` into `tmp`, which
+    becomes `folder`. `passages` is the map of FAISS rows to documents and what the manifest says of the split.
 
     With `sparse_texts` (a streaming build), BM25 is built from those texts once the vectors are written, and
     the caller should hold no other reference to `vectors`: they are released first, so the build's peak
     memory holds one side at a time.
     """
     vectors.write(tmp / INDEX_FILE)
+    passage_map, record = passages
     manifest = {
-        **manifest_record(embedder, vectors, skipped, fusion),
+        **manifest_record(embedder, vectors, passage_map.documents, skipped, fusion),
         "index_sha256": sha256_of(tmp / INDEX_FILE),
         "relative_paths": relative_paths(embedder.identity(), folder),
     }
+    manifest["passages"] = {**(record or {"mode": "none"}), "count": len(passage_map)}
+    if passage_map.split:  # where every document is one passage, the folder is as it was before passages
+        np.save(tmp / PASSAGES_FILE, passage_map.rows)
+        manifest["passages"]["sha256"] = sha256_of(tmp / PASSAGES_FILE)
     if sparse_texts is not None:
         vectors.release()
         with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=f".{tmp.name}.bm25.") as work:
@@ -159,6 +172,7 @@ def _read(folder: Path, files: dict[str, Any], embedder: Embedder) -> SavedIndex
             f"the folder mixes two indexes: rebuild it"
         )
     docs = DocStore.open(files[DOCS_FILE], files[OFFSETS_FILE], folder / DOCS_FILE)
+    passages = _read_passages(folder, files[PASSAGES_FILE], manifest, len(docs))
     sparse = None
     if (record := manifest.get("sparse")) is not None:
         if files[SPARSE_DIR] is None:
@@ -168,9 +182,30 @@ def _read(folder: Path, files: dict[str, Any], embedder: Embedder) -> SavedIndex
             raise CtxEmbedError(
                 f"{folder / SPARSE_DIR} holds {len(sparse)} documents, not {len(docs)}; rebuild the index"
             )
-    if len(docs) != vectors.count or len(docs) != manifest["count"]:
+    if len(passages) != vectors.count or len(docs) != manifest["count"]:
         raise CtxEmbedError(
-            f"{folder} is inconsistent: {vectors.count} vectors, {len(docs)} documents, "
+            f"{folder} is inconsistent: {vectors.count} vectors, {len(passages)} passages, {len(docs)} documents, "
             f"manifest count {manifest['count']}; rebuild the index"
         )
-    return SavedIndex(vectors, docs, sparse, manifest)
+    return SavedIndex(vectors, docs, passages, sparse, manifest)
+
+
+def _read_passages(folder: Path, fh: Any, manifest: dict[str, Any], documents: int) -> PassageMap:
+    """The passage map a manifest describes, checked; an index without one holds one vector a document."""
+    record = manifest.get("passages")
+    path = folder / PASSAGES_FILE
+    if not isinstance(record, dict) or "sha256" not in record:  # one passage a document (or an older index)
+        if isinstance(record, dict) and record.get("count", documents) != documents:
+            raise CtxEmbedError(f"{path} is missing; rebuild the index")
+        return PassageMap(None, documents)
+    if fh is None:
+        raise CtxEmbedError(f"{path} is missing; rebuild the index")
+    if sha256_of(fh) != record["sha256"]:
+        raise CtxEmbedError(f"{path} does not match the checksum in {MANIFEST_FILE}: it is damaged; rebuild the index")
+    try:
+        rows = np.load(readable_path(fh), allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise CtxEmbedError(f"{path} is not a readable .npy file; rebuild the index") from exc
+    if rows.ndim != 2 or rows.shape[1] != 3 or (len(rows) and (rows[:, 0].min() < 0 or rows[:, 0].max() >= documents)):
+        raise CtxEmbedError(f"{path} does not describe the index's {documents} documents; rebuild the index")
+    return PassageMap(rows, documents)

@@ -14,9 +14,12 @@ import numpy as np
 from ctxembed.data import Document
 from ctxembed.errors import CtxEmbedError, EmptyTextError
 from ctxembed.index.build import write_index
-from ctxembed.index.checks import check_unique, id_hashes, left_out_message, split_embedded
+from ctxembed.index.build import passage_splitter
+from ctxembed.index.checks import check_unique, cut_message, id_hashes, left_out_message
+from ctxembed.index.passage_map import PassageMap, document_scores, encode_chunk, top_documents
 from ctxembed.index.persist import manifest_record, read_folder, save_folder
 from ctxembed.index.vectors import DenseVectors
+from ctxembed.passages import PassageSettings
 from ctxembed.retrieval.bm25 import SparseIndex
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.retrieval.hybrid import hybrid_search, search_result, sparse_search
@@ -31,10 +34,21 @@ class VectorIndex:
     trade exactness for speed on large corpora.
     """
 
-    def __init__(self, embedder: Embedder, *, factory: str = "Flat", nprobe: int = 16, ef_search: int = 64) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        factory: str = "Flat",
+        nprobe: int = 16,
+        ef_search: int = 64,
+        passages: PassageSettings | None = None,
+    ) -> None:
         self.embedder = embedder
         self.vectors = DenseVectors.create(embedder.dim, factory, nprobe=nprobe, ef_search=ef_search)
         self.docs: Sequence[Document] = []  # a list while building, a `DocStore` (read on demand) when loaded
+        self.passages = PassageMap(np.zeros((0, 3), dtype=np.int64), 0)  # FAISS rows -> documents
+        self.passage_settings = passages or PassageSettings()
+        self.passage_record: dict[str, Any] | None = None
         self.skipped: list[str] = []
         self.sparse: SparseIndex | None = None
         self.fusion = FusionSettings()
@@ -61,9 +75,10 @@ class VectorIndex:
         fusion: FusionSettings | None = None,
         nprobe: int = 16,
         ef_search: int = 64,
+        passages: PassageSettings | None = None,
     ) -> VectorIndex:
-        """Embed `docs` and index them (with `sparse`, also BM25 for hybrid search, fused by `fusion`);
-        refuses a corpus of which no document could be embedded.
+        """Embed `docs` and index them (long ones as passages, per `passages`; with `sparse`, also BM25 for hybrid
+        search, fused by `fusion`); refuses a corpus of which no document could be embedded.
 
         This is `build_index`, the streaming builder behind `ctxembed index`, run in a temporary folder that is
         gone once the index is loaded; call `build_index` to keep the folder.
@@ -86,6 +101,7 @@ class VectorIndex:
                 encode=encode,
                 sparse=sparse,
                 fusion=fusion,
+                passages=passages,
             )
 
     @classmethod
@@ -94,6 +110,11 @@ class VectorIndex:
         saved = read_folder(folder, embedder)
         index = cls.__new__(cls)
         index.embedder, index.vectors, index.docs, index.sparse = embedder, saved.vectors, saved.docs, saved.sparse
+        index.passages, index.passage_record = saved.passages, saved.manifest.get("passages")
+        record = index.passage_record or {"mode": "none"}  # an index written before passages: whole documents
+        index.passage_settings = PassageSettings(
+            **{key: record[key] for key in ("mode", "max_tokens", "overlap", "title") if key in record}
+        )
         index.skipped = list(saved.manifest.get("skipped", []))
         index.fusion = FusionSettings(**saved.manifest.get("fusion", {}))
         return index
@@ -102,7 +123,7 @@ class VectorIndex:
         """Write `index.faiss`, `manifest.json`, `docs.jsonl`, `docs.offsets` (and `sparse/`) into `folder`,
         atomically."""
         return save_folder(folder, self.embedder, self.vectors, self.docs, self.skipped, self.fusion, self.sparse,
-                           overwrite=overwrite)  # fmt: skip
+                           (self.passages, self.passage_record), overwrite=overwrite)  # fmt: skip
 
     def close(self) -> None:
         """Close the documents' file of a loaded index (it stays open while the index is in use)."""
@@ -114,25 +135,38 @@ class VectorIndex:
         return len(self.docs)
 
     def add(self, docs: Sequence[Document], *, batch_size: int = 64, show_progress: bool = False) -> None:
-        """Embed and append documents in memory; documents with no known word are skipped with a warning."""
+        """Embed and append documents in memory (long ones as passages, as the index was built); documents with no
+        known word are skipped with a warning."""
         check_unique(docs, np.sort(id_hashes(self.docs)))
-        vectors = self.embedder.encode_documents(
-            [d.full_text for d in docs], batch_size=batch_size, show_progress=show_progress
-        )
-        docs, vectors, left_out = split_embedded(docs, vectors)
-        if left_out:
-            self.skipped.extend(left_out)
-            warnings.warn(left_out_message(left_out), stacklevel=2)
-        if not len(docs):
+        splitter = passage_splitter(self.embedder, self.passage_settings)
+        if self.passage_record is None and splitter is not None:
+            self.passage_record = splitter.record()
+
+        def encode(texts: list[str]) -> np.ndarray:
+            return self.embedder.encode_documents(texts, batch_size=batch_size, show_progress=show_progress)
+
+        encoded = encode_chunk(docs, splitter, encode, len(self.docs))
+        if encoded.left_out:
+            self.skipped.extend(encoded.left_out)
+            warnings.warn(left_out_message(encoded.left_out), stacklevel=2)
+        if encoded.cut:
+            warnings.warn(cut_message(encoded.cut, self.passage_record or {}), stacklevel=2)
+        if not encoded.docs:
             return
         if self.vectors.needs_training:
-            self.vectors.train(vectors)
-        self.vectors.add(vectors)
+            self.vectors.train(encoded.vectors)
+        self.vectors.add(encoded.vectors)
+        self.passages = self.passages.extend(encoded.rows, len(encoded.docs))
         if not isinstance(self.docs, list):
             self.docs = list(self.docs)  # a loaded index's on-demand store, extended in memory
-        self.docs.extend(docs)
+        self.docs.extend(encoded.docs)
         if self.sparse is not None:  # BM25's statistics cover the whole corpus: index it again
             self.sparse = SparseIndex.build(d.full_text for d in self.docs)
+
+    def document_scores(self, vector: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The best passage score of each of `docs` for one query vector and that passage's row; None where the
+        FAISS index keeps no vectors to give back."""
+        return document_scores(self.vectors, self.passages, vector, docs)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed queries, refusing any with nothing the model knows."""
@@ -143,12 +177,16 @@ class VectorIndex:
         return vectors
 
     def search_vectors(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Raw FAISS search: (scores, positions), at most (n, len(index)); position -1 means no hit."""
-        return self.vectors.search(vectors, k)
+        """Documents by their best passage: (scores, document positions), at most (n, len(index)); position -1
+        means no hit (`search_passages` also gives the best passage of each)."""
+        scores, docs, _ = self.search_passages(vectors, k)
+        return scores, docs
 
-    def stored_vectors(self, positions: np.ndarray) -> np.ndarray | None:
-        """The stored (for compressed indexes, decoded) vectors at `positions`; None where FAISS keeps none."""
-        return self.vectors.stored(positions)
+    def search_passages(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The top `k` documents of each query vector: (scores, document positions, best passage rows)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a whole number >= 1, got {k!r}")
+        return top_documents(self.vectors, self.passages, np.asarray(vectors, dtype=np.float32), k)
 
     @property
     def default_mode(self) -> SearchMode:
@@ -179,12 +217,12 @@ class VectorIndex:
         if mode is SearchMode.HYBRID:
             return hybrid_search(self, self.sparse, queries, k, fusion or self.fusion, skip_unknown=skip)
         vectors = self.embedder.encode_queries(list(queries)) if skip else self.encode_queries(queries)
-        scores, positions = self.search_vectors(vectors, k)
+        scores, positions, best = self.search_passages(vectors, k)
         return [
-            [search_result(self, int(p), float(s)) for s, p in zip(row_scores, row_pos) if p >= 0]
+            [search_result(self, int(p), float(s), passage=int(b)) for s, p, b in zip(*row) if p >= 0]
             if np.any(vector)
             else []
-            for vector, row_scores, row_pos in zip(vectors, scores, positions)
+            for vector, *row in zip(vectors, scores, positions, best)
         ]
 
     def _mode(self, mode: SearchMode | str | None) -> SearchMode:
@@ -201,7 +239,8 @@ class VectorIndex:
 
     def manifest(self) -> dict[str, Any]:
         """What a saved index records about itself and the model that built it."""
-        return manifest_record(self.embedder, self.vectors, self.skipped, self.fusion)
+        record = manifest_record(self.embedder, self.vectors, len(self.docs), self.skipped, self.fusion)
+        return {**record, **({"passages": self.passage_record} if self.passage_record else {})}
 
 
 def build_index(

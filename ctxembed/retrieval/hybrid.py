@@ -24,18 +24,21 @@ def sparse_search(index: Any, sparse: SparseIndex, queries: Sequence[str], k: in
                 continue
             raise EmptyTextError(f"query {query!r} has no word the BM25 index knows; rephrase it")
         top = _top(scores, k)
-        results.append([search_result(index, int(p), float(scores[p])) for p in top if scores[p] > 0])
+        results.append(
+            [search_result(index, int(p), float(scores[p]), tokens=tokens) for p in top if scores[p] > 0]
+        )
     return results
 
 
 def hybrid_search(
     index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, fusion: FusionSettings, *, skip_unknown: bool
 ) -> list:
-    """Each side's top `max(candidates, 10 k)`, both sides scored on their union, normalised and fused."""
+    """Each side's top `max(candidates, 10 k)` documents, both sides scored on their union, normalised and fused.
+    A document's dense score is its best passage's; the hit's passage is that one."""
     n = len(index)
     pool = min(max(fusion.candidates, 10 * k), n)
     vectors = index.embedder.encode_queries(list(queries))
-    dense_scores, dense_positions = index.search_vectors(vectors, pool)
+    dense_scores, dense_positions, dense_best = index.search_passages(vectors, pool)
     results = []
     for i, (query, tokens) in enumerate(zip(queries, query_tokens(queries))):
         lexical = sparse.scores(tokens)
@@ -49,9 +52,10 @@ def hybrid_search(
         sparse_top = _top(lexical, pool) if has_sparse else np.zeros(0, dtype=np.int64)
         sparse_top = sparse_top[lexical[sparse_top] > 0]
         union = np.union1d(dense_top, sparse_top)
-        dense = (
-            _dense_scores(index, vectors[i], union, dense_top, dense_scores[i]) if has_dense else np.zeros(len(union))
-        )
+        if has_dense:
+            dense, best = _dense_scores(index, vectors[i], union, dense_top, dense_scores[i], dense_best[i])
+        else:
+            dense, best = np.zeros(len(union)), np.full(len(union), -1)
         ranks = [_ranks(union, top) for top in (dense_top, sparse_top)]
         weight = query_weight(query, fusion.weight)
         fused = fuse(dense, lexical[union], *ranks, method=fusion.method, weight=weight)
@@ -63,6 +67,8 @@ def hybrid_search(
                     int(union[j]),
                     float(fused[j]),
                     {"dense": float(dense[j]), "sparse": float(lexical[union[j]])},
+                    passage=int(best[j]) if best[j] >= 0 else None,
+                    tokens=tokens,
                 )
                 for j in order
             ]
@@ -85,19 +91,52 @@ def _ranks(union: np.ndarray, top: np.ndarray) -> np.ndarray:
 
 
 def _dense_scores(
-    index: Any, vector: np.ndarray, union: np.ndarray, top: np.ndarray, top_scores: np.ndarray
-) -> np.ndarray:
-    """Inner products of the query with each union member's stored vector; where the FAISS index cannot give
-    stored vectors back, FAISS's own scores, and its lowest for documents it did not return."""
-    stored = index.stored_vectors(union)
-    if stored is not None:
-        return stored @ vector
+    index: Any,
+    vector: np.ndarray,
+    union: np.ndarray,
+    top: np.ndarray,
+    top_scores: np.ndarray,
+    top_best: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each union member's best passage score for the query (from the stored vectors) and that passage's row;
+    where the FAISS index cannot give stored vectors back, FAISS's own scores, and its lowest for documents it
+    did not return."""
+    scored = index.document_scores(vector, union)
+    if scored is not None:
+        return scored
     scores = np.full(len(union), float(top_scores[: len(top)].min()) if len(top) else 0.0, dtype=np.float32)
-    scores[np.searchsorted(union, top)] = top_scores[: len(top)]
-    return scores
+    best = np.full(len(union), -1, dtype=np.int64)
+    at = np.searchsorted(union, top)
+    scores[at], best[at] = top_scores[: len(top)], top_best[: len(top)]
+    return scores, best
 
 
-def search_result(index: Any, position: int, score: float, scores: dict[str, float] | None = None) -> SearchResult:
-    """The hit for the document at `position` of `index` (with each side's score, for hybrid search)."""
+def search_result(
+    index: Any,
+    position: int,
+    score: float,
+    scores: dict[str, float] | None = None,
+    *,
+    passage: int | None = None,
+    tokens: Sequence[str] = (),
+) -> SearchResult:
+    """The hit for the document at `position` of `index` (with each side's score, for hybrid search), with the
+    span of its best passage: `passage` (a dense side's), else the one that holds most of the query's `tokens`."""
     doc = index.docs[position]
-    return SearchResult(doc.id, score, doc.full_text, {**scores, "fused": score} if scores else None, doc.title)
+    text = doc.full_text
+    span = index.passages.span(passage) if passage is not None else _lexical_passage(index, position, text, tokens)
+    return SearchResult(
+        doc.id, score, text, {**scores, "fused": score} if scores else None, doc.title, span
+    )
+
+
+def _lexical_passage(index: Any, position: int, text: str, tokens: Sequence[str]) -> tuple[int, int] | None:
+    """The span of the document's passage that holds the most occurrences of the query's BM25 tokens (None for a
+    document of one passage)."""
+    first, last = int(index.passages.first[position]), int(index.passages.first[position + 1])
+    if last - first < 2 or not tokens:
+        return None
+    spans = [index.passages.span(p) for p in range(first, last)]
+    wanted = set(tokens)
+    counts = [sum(t in wanted for t in words) for words in query_tokens([text[s:e] for s, e in spans])]
+    return spans[int(np.argmax(counts))]

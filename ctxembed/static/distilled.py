@@ -31,6 +31,8 @@ from ctxembed.types import Backend, SymmetricEncoding
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
+    from ctxembed.passages import TextWindow
+
 POOLING = "model2vec"  # the manifest's pooling: model2vec's own (weights baked into the vectors, then the mean)
 
 
@@ -179,6 +181,13 @@ class DistilledEmbedder(SymmetricEncoding):
         clone = copy.copy(self)  # shares the model, its fast tokenizing path and what is cached
         clone.context_window = window
         return clone
+
+    def text_window(self) -> TextWindow:
+        """The model's `max_length` tokens of its own tokenizer (model2vec keeps the first ones of a text)."""
+        from ctxembed.passages import TextWindow, plain_tokenizer
+
+        limit = getattr(self.model, "max_length", None)
+        return TextWindow(plain_tokenizer(self.model.tokenizer), int(limit) if limit else None)
 
     def fingerprint(self) -> str:
         """A short hash of the vectors and the tokenizer, to tell models apart."""

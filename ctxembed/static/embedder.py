@@ -16,6 +16,8 @@ from ctxembed.types import Backend, Pooling, SymmetricEncoding
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
+    from ctxembed.passages import TextWindow
+
 
 @dataclass
 class OOVStats:
@@ -182,6 +184,12 @@ class StaticEmbedder(SymmetricEncoding):
     def context_window_variant(self, window: int) -> StaticEmbedder | None:
         """The same vectors averaged over `window` words each side of a target word (a polysemy baseline)."""
         return self.with_context_window(window) if window > 0 else None
+
+    def text_window(self) -> TextWindow:
+        """Word vectors read a text of any length; passages are counted in words."""
+        from ctxembed.passages import word_window
+
+        return word_window()
 
     @classmethod
     def from_identity(cls, identity: dict[str, Any], *, device: str | None = None) -> StaticEmbedder:
