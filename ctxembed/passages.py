@@ -51,16 +51,16 @@ class PassageSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "none"):
-            raise ConfigError(
-                f"index.passages.mode must be auto or none, got {self.mode!r}", key="index.passages.mode"
-            )
+            raise ConfigError(f"index.passages.mode must be auto or none, got {self.mode!r}", key="index.passages.mode")
         if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or self.max_tokens < MIN_TOKENS):
             raise ConfigError(
                 f"index.passages.max_tokens must be >= {MIN_TOKENS} (or null for the default), got {self.max_tokens}",
                 key="index.passages.max_tokens",
             )
-        if isinstance(self.overlap, bool) or self.overlap < 0 or (
-            self.max_tokens is not None and self.overlap >= self.max_tokens
+        if (
+            isinstance(self.overlap, bool)
+            or self.overlap < 0
+            or (self.max_tokens is not None and self.overlap >= self.max_tokens)
         ):
             raise ConfigError(
                 f"index.passages.overlap must be >= 0 and smaller than max_tokens ({self.max_tokens}), "

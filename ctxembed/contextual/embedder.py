@@ -233,7 +233,9 @@ class ContextualEmbedder:
             return None
         tokenizer = plain_tokenizer(backend)
         prompt = (self.model.prompts or {}).get("document") or ""
-        used = tokenizer.num_special_tokens_to_add(False) + (len(tokenizer.encode(prompt, add_special_tokens=False).ids) if prompt else 0)
+        used = tokenizer.num_special_tokens_to_add(False) + (
+            len(tokenizer.encode(prompt, add_special_tokens=False).ids) if prompt else 0
+        )
         return TextWindow(tokenizer, max(1, int(self.model.max_seq_length) - used))
 
     @classmethod

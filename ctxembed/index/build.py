@@ -28,7 +28,7 @@ from ctxembed._io import atomic_dir, atomic_file, check_output_folder, remove_pa
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.index.checks import check_unique, cut_message, left_out_message, nothing_indexed
-from ctxembed.index.files import PASSAGES_FILE, auto_factory, check_identity
+from ctxembed.index.files import auto_factory, check_identity
 from ctxembed.index.passage_map import PassageMap, encode_chunk
 from ctxembed.index.persist import write_folder
 from ctxembed.index.store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter

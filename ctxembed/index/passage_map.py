@@ -137,12 +137,18 @@ def top_documents(
                 again.append(q)
                 continue
             m = len(first)
-            scores[q, :m], docs[q, :m], best[q, :m] = found[row][valid][first], owners[first], positions[row][valid][first]
+            scores[q, :m], docs[q, :m], best[q, :m] = (
+                found[row][valid][first],
+                owners[first],
+                positions[row][valid][first],
+            )
         todo, fetch = np.asarray(again, dtype=np.int64), fetch * 4
     return scores, docs, best
 
 
-def document_scores(dense: Any, passages: PassageMap, query: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def document_scores(
+    dense: Any, passages: PassageMap, query: np.ndarray, docs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Each of `docs`' best passage score for one query and that passage's row, from the stored vectors; None
     where the FAISS index keeps no vectors to give back."""
     flat, offsets = passages.passages_of(docs)

@@ -13,8 +13,7 @@ import numpy as np
 
 from ctxembed.data import Document
 from ctxembed.errors import CtxEmbedError, EmptyTextError
-from ctxembed.index.build import write_index
-from ctxembed.index.build import passage_splitter
+from ctxembed.index.build import passage_splitter, write_index
 from ctxembed.index.checks import check_unique, cut_message, id_hashes, left_out_message
 from ctxembed.index.passage_map import PassageMap, document_scores, encode_chunk, top_documents
 from ctxembed.index.persist import manifest_record, read_folder, save_folder

@@ -24,9 +24,7 @@ def sparse_search(index: Any, sparse: SparseIndex, queries: Sequence[str], k: in
                 continue
             raise EmptyTextError(f"query {query!r} has no word the BM25 index knows; rephrase it")
         top = _top(scores, k)
-        results.append(
-            [search_result(index, int(p), float(scores[p]), tokens=tokens) for p in top if scores[p] > 0]
-        )
+        results.append([search_result(index, int(p), float(scores[p]), tokens=tokens) for p in top if scores[p] > 0])
     return results
 
 
@@ -125,9 +123,7 @@ def search_result(
     doc = index.docs[position]
     text = doc.full_text
     span = index.passages.span(passage) if passage is not None else _lexical_passage(index, position, text, tokens)
-    return SearchResult(
-        doc.id, score, text, {**scores, "fused": score} if scores else None, doc.title, span
-    )
+    return SearchResult(doc.id, score, text, {**scores, "fused": score} if scores else None, doc.title, span)
 
 
 def _lexical_passage(index: Any, position: int, text: str, tokens: Sequence[str]) -> tuple[int, int] | None:
