@@ -119,3 +119,8 @@ class SearchResult(NamedTuple):
     scores: dict[str, float] | None = None  # hybrid search: each side's score and the fused one
     title: str = ""
     passage: tuple[int, int] | None = None  # the best passage's character span in `text` (None: the whole text)
+
+    @property
+    def passage_text(self) -> str:
+        """The best passage: the part of the document that matched (the whole text for a one-passage document)."""
+        return self.text if self.passage is None else self.text[self.passage[0] : self.passage[1]]

@@ -72,7 +72,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             continue
         print(f"query: {printable(query)}")
         for rank, hit in enumerate(hits, start=1):
-            print(f"  {rank:>2}. {hit.score:.4f}  [{printable(hit.doc_id)}] {snippet(hit.text, 90)}")
+            where = f" (passage at {hit.passage[0]})" if hit.passage else ""
+            print(f"  {rank:>2}. {hit.score:.4f}  [{printable(hit.doc_id)}]{where} {snippet(hit.passage_text, 90)}")
     return 1 if failed == len(queries) else 0
 
 

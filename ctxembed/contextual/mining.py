@@ -12,6 +12,7 @@ from ctxembed.data import Document, split_sentences
 MIN_SENTENCE_WORDS = 5
 MAX_HEADING_WORDS = 8
 MIN_WORD_SHARE = 0.6  # anchors with fewer plain words than this (code, tables, paths) read like no query
+POSITIVE_WORDS = 180  # a sentence's positive: the text around it, about what a 256-token model reads
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'-]*[.,;:!?)]?$")
 
 
@@ -38,6 +39,20 @@ def _sections(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def around(sentences: list[str], i: int, words: int = POSITIVE_WORDS) -> str:
+    """The sentences around sentence `i` (not it), nearest first on each side, until `words` words: a long
+    document's anchor is paired with its own passage, not with the document's beginning."""
+    lo, hi, count = i, i + 1, 0
+    while count < words and (lo > 0 or hi < len(sentences)):
+        if hi < len(sentences) and (hi - i <= i - lo or lo == 0):
+            count += len(sentences[hi].split())
+            hi += 1
+        else:
+            lo -= 1
+            count += len(sentences[lo].split())
+    return " ".join(sentences[lo:i] + sentences[i + 1 : hi])
+
+
 def mine_pairs(docs: Sequence[Document], *, per_doc: int, seed: int) -> list[dict[str, str]]:
     """Query-like (anchor, passage) pairs of all documents; see `mine_pairs_by_doc`."""
     return [pair for pairs in mine_pairs_by_doc(docs, per_doc=per_doc, seed=seed) for pair in pairs]
@@ -49,7 +64,8 @@ def mine_pairs_by_doc(docs: Sequence[Document], *, per_doc: int, seed: int) -> l
     Per document, in this order of preference: its title against its text; its lead sentence
     against the rest; each section heading against its section; the lead sentence of each
     section against the rest of the document; then random sentences against the rest (inverse
-    cloze), up to `per_doc` pairs besides the title. Anchors that occur in more than one
+    cloze), up to `per_doc` pairs besides the title. "The rest" is the text around the sentence,
+    up to `POSITIVE_WORDS` words, so that every part of a long document is trained on. Anchors that occur in more than one
     document ("DESCRIPTION", boilerplate) are dropped: they would be false negatives.
     """
     rng = random.Random(seed)
@@ -71,7 +87,7 @@ def mine_pairs_by_doc(docs: Sequence[Document], *, per_doc: int, seed: int) -> l
         rng.shuffle(others)
 
         def cloze(i: int, sentences: list[str] = sentences, prefix: str = prefix) -> tuple[str, str]:
-            return sentences[i], prefix + " ".join(sentences[:i] + sentences[i + 1 :])
+            return sentences[i], prefix + around(sentences, i)
 
         if len(sentences) < 2:
             found = headings

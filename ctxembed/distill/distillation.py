@@ -92,13 +92,14 @@ def domain_vocabulary(texts: Sequence[str], tokenizer: Any, *, size: int, min_co
 
 
 def tuning_texts(docs: Sequence[Document], limit: int, seed: int) -> list[str]:
-    """What the static model learns to embed like its teacher: titles, sentences and passage leads."""
+    """What the static model learns to embed like its teacher: titles, sentences and passages."""
     texts: list[str] = []
     for doc in docs:
         if doc.title.strip():
             texts.append(doc.title.strip())
         words = doc.text.split()
-        texts.append(" ".join(words[:128]))  # a passage, about as much as the teacher reads
+        # passages of 128 words, about as much as the teacher reads, from every part of a long document
+        texts.extend(" ".join(words[i : i + 128]) for i in range(0, len(words), 128))
         texts.extend(s for s in split_sentences(doc.text, wrapped=True) if 3 <= len(s.split()) <= 64)
     texts = list(dict.fromkeys(" ".join(t.split()) for t in texts if t.strip()))
     random.Random(seed).shuffle(texts)

@@ -122,7 +122,8 @@ class Service:
         results = [
             QueryHits(
                 query=query,
-                hits=[Hit(id=h.doc_id, title=h.title, score=h.score, scores=h.scores, snippet=snippet(h.text)) for h in hits],
+                hits=[Hit(id=h.doc_id, title=h.title, score=h.score, scores=h.scores, snippet=snippet(h.passage_text),
+                          passage=h.passage) for h in hits],
             )
             for query, hits in zip(queries, rows)
         ]  # fmt: skip

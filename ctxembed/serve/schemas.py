@@ -28,7 +28,10 @@ class Hit(BaseModel):
     title: str
     score: float
     scores: dict[str, float] | None = Field(default=None, description="Hybrid search: each side's score.")
-    snippet: str
+    snippet: str = Field(description="The best passage of the document (its beginning for a short one).")
+    passage: tuple[int, int] | None = Field(
+        default=None, description="The best passage's [start, end) characters in the document (title. text)."
+    )
 
 
 class QueryHits(BaseModel):

@@ -68,7 +68,8 @@ async function search(event) {
       if (!hits.length) box.append(element("div", {class: "hit"}, "no hit (no known word in the query)"));
       for (const hit of hits) {
         const head = element("div", {class: "head"}, element("span", {class: "id"}, hit.title || hit.id), element("span", {class: "score"}, hit.score.toFixed(3)));
-        box.append(element("div", {class: "hit"}, head, highlighted(hit.snippet, query)));
+        const where = hit.passage ? element("div", {class: "passage"}, "best passage, from character " + hit.passage[0]) : "";
+        box.append(element("div", {class: "hit"}, head, where, element("div", {class: hit.passage ? "matched" : ""}, highlighted(hit.snippet, query))));
       }
     } catch (error) {
       box.append(element("div", {class: "error"}, error.message));
