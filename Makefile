@@ -63,7 +63,8 @@ system-deps:
 
 # The two domain benchmarks (BEIR format): man-pages (API reference) and Debian package search
 # (a software catalogue). The second reads apt's English descriptions, fetched from Debian's archive.
-data: setup data/manpages/corpus.jsonl data/debian/corpus.jsonl data/debian-train-pairs.jsonl data/pyfaq/corpus.jsonl
+data: setup data/manpages/corpus.jsonl data/debian/corpus.jsonl data/debian-train-pairs.jsonl data/pyfaq/corpus.jsonl \
+  data/pydocs/corpus.jsonl
 
 data/manpages/corpus.jsonl:
 	$(BIN)/python scripts/build_manpages.py --out data/manpages --overwrite
@@ -77,6 +78,10 @@ data/debian/corpus.jsonl:
 # Python's FAQ: natural-language questions against prose answers (python3-doc), the hybrid defaults' third domain.
 data/pyfaq/corpus.jsonl:
 	$(BIN)/python scripts/build_pyfaq.py --out data/pyfaq --overwrite
+
+# Long documents: whole Python documentation pages against their sections' headings (python3-doc).
+data/pydocs/corpus.jsonl:
+	$(BIN)/python scripts/build_pyfaq.py --set pydocs --out data/pydocs --overwrite
 
 # ~1,200 labelled (query, passage) pairs from the Debian train split, for configs/contextual-pairs.yaml.
 data/debian-train-pairs.jsonl: data/debian/corpus.jsonl

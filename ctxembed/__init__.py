@@ -6,6 +6,7 @@ from ctxembed._version import __version__
 from ctxembed.config import ContextualConfig, CorpusConfig, IndexConfig, IndexRunConfig, StaticConfig
 from ctxembed.errors import CtxEmbedError
 from ctxembed.index import VectorIndex
+from ctxembed.passages import PassageSettings
 from ctxembed.registry import embedder_from_identity, embedder_from_manifest, load_embedder
 from ctxembed.types import Backend, Embedder, SearchResult
 
@@ -17,6 +18,7 @@ __all__ = [
     "Embedder",
     "IndexConfig",
     "IndexRunConfig",
+    "PassageSettings",
     "SearchResult",
     "StaticConfig",
     "VectorIndex",

@@ -1,9 +1,9 @@
-"""Passages: documents longer than a model's window, split into overlapping pieces that fit it.
+"""Passages: documents longer than a model's window, split into overlapping pieces.
 
 Lengths are counted with the model's own tokenizer (a `tokenizers.Tokenizer`; for word vectors, one that
 counts whitespace-separated words), and pieces end on paragraph, sentence or word boundaries where they can:
 the splitting is semantic-text-splitter's (`TextSplitter.from_huggingface_tokenizer`). A text that fits the
-passage length is one passage, so short-document corpora are indexed exactly as before.
+model's window is one passage, so short-document corpora are indexed exactly as before.
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ class PassageSettings:
 
     mode: str = field(
         default="auto",
-        metadata={"help": "auto: split documents longer than max_tokens into passages; none: one vector a document."},
+        metadata={
+            "help": "auto: split documents longer than the model's window into passages; none: one vector a "
+            "document (the model reads its beginning)."
+        },
     )
     max_tokens: int | None = field(
         default=None,
@@ -107,8 +110,9 @@ def word_window(max_words: int | None = None) -> TextWindow:
 
 
 class PassageSplitter:
-    """Splits documents into passages of at most `max_tokens` (the settings', or the default that fits the
-    window), `overlap` tokens shared between neighbours."""
+    """Splits documents that are longer than the model's window (for word vectors, than `max_tokens`) into
+    passages of at most `max_tokens` (the settings', or the default that fits the window), `overlap` tokens
+    shared between neighbours. A document the model reads whole stays one passage."""
 
     def __init__(self, window: TextWindow, settings: PassageSettings) -> None:
         self.window, self.settings = window, settings
@@ -147,7 +151,8 @@ class PassageSplitter:
         whole = [[(0, len(t))] for t in texts]
         if not self.active or not texts:
             return whole
-        long = [i for i, n in enumerate(self.window.lengths(texts)) if n > self.max_tokens]
+        limit = self.window.max_tokens or self.max_tokens  # a text the model reads whole stays whole
+        long = [i for i, n in enumerate(self.window.lengths(texts)) if n > limit]
         if long:
             for i, chunks in zip(long, self._splitter.chunk_all_indices([texts[i] for i in long])):
                 whole[i] = [(start, start + len(chunk)) for start, chunk in chunks if chunk.strip()] or whole[i]

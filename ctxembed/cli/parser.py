@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         key="index.sparse",
         choices=["bm25", "none"],
     )
+    _override(p, "--passages", key="index.passages.mode", choices=["auto", "none"])
+    _override(p, "--passage-tokens", key="index.passages.max_tokens", type=int)
     _names(p, "--out", key="out", required=True, help="index folder to write")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace an existing index folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build of --out from its checkpoint")

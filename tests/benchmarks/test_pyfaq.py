@@ -33,3 +33,27 @@ def test_questions_find_their_answers_and_guides_are_distractors(tmp_path):
     (qid,) = dataset.queries
     split = next(name for name, rels in dataset.qrels.items() if qid in rels)
     assert dataset.qrels[split][qid] == {"programming#how-do-i-share-globals": 1}
+
+
+LIBRARY = """<section id="os"><h1>os — Operating system interfaces</h1><p>{intro}</p>
+<section id="process-parameters"><h2>3.1. Process Parameters</h2><p>{params}</p><div><pre>os.getpid()</pre></div>
+<section id="examples"><h3>Examples</h3><p>{params}</p></section></section>
+<section id="file-descriptors"><h2>File Descriptor Operations</h2><p>{files}</p></section>
+</section>"""
+
+
+def test_whole_pages_answer_their_section_headings(tmp_path):
+    from ctxembed.benchmarks.pydocs import build_pydocs
+
+    (tmp_path / "library").mkdir()
+    page = LIBRARY.format(intro="intro " * 250, params="the pid of the process " * 10, files="open close " * 20)
+    (tmp_path / "library" / "os.html").write_text(page, encoding="utf-8")
+    dataset = build_pydocs(tmp_path, min_words=100, min_section_words=20)
+    (doc,) = dataset.corpus
+    assert doc.id == "library/os" and doc.title == "os — Operating system interfaces"
+    assert "Process Parameters" not in doc.text and "os.getpid" not in doc.text  # no heading, no code
+    assert sorted(dataset.queries.values()) == ["File Descriptor Operations", "Process Parameters"]  # not "Examples"
+    for qid in dataset.queries:
+        split = "dev" if qid in dataset.qrels["dev"] else "test"
+        assert dataset.qrels[split][qid] == {"library/os": 1}
+        assert qid in dataset.qrels[f"{split}-tail"]  # both sections start after word 200
