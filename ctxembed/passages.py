@@ -18,8 +18,7 @@ from ctxembed.errors import ConfigError, DependencyError
 
 Span = tuple[int, int]  # character offsets [start, end) of a passage inside its document's full text
 MIN_TOKENS = 8  # a shorter passage holds too little to retrieve by
-DEFAULT_TOKENS = 128  # the passage length where a model's window is longer (README, "Long documents")
-DEFAULT_OVERLAP = 16
+DEFAULT_OVERLAP = 32  # with passages as long as the window (README, "Long documents": chosen on the dev splits)
 
 
 class Document(Protocol):
@@ -38,14 +37,14 @@ class PassageSettings:
     mode: str = field(
         default="auto",
         metadata={
-            "help": "auto: split documents longer than the model's window into passages; none: one vector a "
+            "help": "auto: split documents longer than max_tokens into passages; none: one vector a "
             "document (the model reads its beginning)."
         },
     )
     max_tokens: int | None = field(
         default=None,
-        metadata={"help": "Passage length in the model's tokens (words for word vectors); null: 128, or the "
-                  "model's window if shorter."},
+        metadata={"help": "Passage length in the model's tokens (words for word vectors); null: the model's "
+                  "window (word vectors read any length: no split)."},
     )  # fmt: skip
     overlap: int = field(default=DEFAULT_OVERLAP, metadata={"help": "Tokens shared by neighbouring passages."})
     title: bool = field(
@@ -110,9 +109,9 @@ def word_window(max_words: int | None = None) -> TextWindow:
 
 
 class PassageSplitter:
-    """Splits documents that are longer than the model's window (for word vectors, than `max_tokens`) into
-    passages of at most `max_tokens` (the settings', or the default that fits the window), `overlap` tokens
-    shared between neighbours. A document the model reads whole stays one passage."""
+    """Splits documents longer than `max_tokens` (default: the model's window) into passages of at most that
+    many tokens, `overlap` tokens shared between neighbours. A document that fits is one passage; a model that
+    reads any length (word vectors) splits only when `max_tokens` is set."""
 
     def __init__(self, window: TextWindow, settings: PassageSettings) -> None:
         self.window, self.settings = window, settings
@@ -123,8 +122,8 @@ class PassageSplitter:
                 f"of a text; set it to {limit} or less (or null for the default)",
                 key="index.passages.max_tokens",
             )
-        self.max_tokens = settings.max_tokens or min(DEFAULT_TOKENS, limit or DEFAULT_TOKENS)
-        if settings.overlap >= self.max_tokens:
+        self.max_tokens = settings.max_tokens or limit
+        if self.max_tokens is not None and settings.overlap >= self.max_tokens:
             raise ConfigError(
                 f"index.passages.overlap ({settings.overlap}) must be smaller than the passage length "
                 f"({self.max_tokens} {window.unit}); lower it, or raise index.passages.max_tokens",
@@ -138,21 +137,22 @@ class PassageSplitter:
                 "splitting long documents needs semantic-text-splitter: pip install semantic-text-splitter "
                 "(or set index.passages.mode: none)"
             ) from exc
-        self._splitter = TextSplitter.from_huggingface_tokenizer(
-            window.tokenizer, self.max_tokens, overlap=self.overlap
+        self._splitter = (
+            TextSplitter.from_huggingface_tokenizer(window.tokenizer, self.max_tokens, overlap=self.overlap)
+            if self.max_tokens is not None
+            else None
         )
 
     @property
     def active(self) -> bool:
-        return self.settings.mode == "auto"
+        return self.settings.mode == "auto" and self.max_tokens is not None
 
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
         """Each text's passages as character spans, in order; a text that fits is one span (the whole text)."""
         whole = [[(0, len(t))] for t in texts]
         if not self.active or not texts:
             return whole
-        limit = self.window.max_tokens or self.max_tokens  # a text the model reads whole stays whole
-        long = [i for i, n in enumerate(self.window.lengths(texts)) if n > limit]
+        long = [i for i, n in enumerate(self.window.lengths(texts)) if n > self.max_tokens]
         if long:
             for i, chunks in zip(long, self._splitter.chunk_all_indices([texts[i] for i in long])):
                 whole[i] = [(start, start + len(chunk)) for start, chunk in chunks if chunk.strip()] or whole[i]

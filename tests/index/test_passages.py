@@ -95,7 +95,7 @@ def test_a_document_is_found_by_text_far_from_its_start(tiny_static):
 
 def test_short_documents_give_the_same_hits_and_folder_as_before(tiny_static, tmp_path):
     short = [Document(f"s{i}", TOPICS[i % 5] + f" {i}") for i in range(20)]
-    split = VectorIndex.build(tiny_static, short, sparse=True)
+    split = VectorIndex.build(tiny_static, short, sparse=True, passages=SHORT)  # every document fits 20 words
     whole = VectorIndex.build(tiny_static, short, sparse=True, passages=PassageSettings(mode="none"))
     for mode in ("dense", "hybrid"):
         assert split.search(["bank water", "strike"], k=5, mode=mode) == whole.search(
