@@ -19,6 +19,7 @@ from ctxembed.errors import ConfigError, DependencyError
 Span = tuple[int, int]  # character offsets [start, end) of a passage inside its document's full text
 MIN_TOKENS = 8  # a shorter passage holds too little to retrieve by
 DEFAULT_OVERLAP = 32  # with passages as long as the window (README, "Long documents": chosen on the dev splits)
+DEFAULT_LEAD_MARGIN = 0.02  # chosen on the dev splits with scripts/bench_passage_scoring.py
 
 
 class Document(Protocol):
@@ -50,8 +51,18 @@ class PassageSettings:
     title: bool = field(
         default=True, metadata={"help": "Repeat the document's title before each of its later passages."}
     )
+    lead_margin: float = field(
+        default=DEFAULT_LEAD_MARGIN,
+        metadata={"help": "A document scores as its best passage, but a passage after its first must beat the "
+                  "first by this much (cosine); 0: the best passage alone."},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if isinstance(self.lead_margin, bool) or not 0 <= self.lead_margin <= 1:
+            raise ConfigError(
+                f"index.passages.lead_margin must be a number in [0, 1], got {self.lead_margin!r}",
+                key="index.passages.lead_margin",
+            )
         if self.mode not in ("auto", "none"):
             raise ConfigError(f"index.passages.mode must be auto or none, got {self.mode!r}", key="index.passages.mode")
         if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or self.max_tokens < MIN_TOKENS):
@@ -186,6 +197,7 @@ class PassageSplitter:
             "max_tokens": self.max_tokens,
             "overlap": self.overlap,
             "title": self.settings.title,
+            "lead_margin": self.settings.lead_margin,
         }
 
 

@@ -110,13 +110,15 @@ def describe(record: dict[str, Any] | None) -> str:
 
 
 def top_documents(
-    dense: Any, passages: PassageMap, queries: np.ndarray, k: int
+    dense: Any, passages: PassageMap, queries: np.ndarray, k: int, margin: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each query's `k` best documents by their best passage: (scores, document positions, best passage rows),
-    each (n, k), padded with -inf and -1 where the index has fewer documents.
+    """Each query's `k` best documents: (scores, document positions, best passage rows), each (n, k), padded
+    with -inf and -1 where the index has fewer documents. A document scores as its best passage, where a passage
+    after its first counts `margin` less (see `document_score_rule`).
 
-    FAISS is asked for passages until `k` distinct documents are among them (4 k at first, then four times
-    more), so `k` counts documents however many passages each has.
+    FAISS is asked for passages (4 k at first, then four times more) until `k` distinct documents are among them
+    and, with a margin, until no document outside them could score higher, so `k` counts documents however many
+    passages each has, and the scores are exact.
     """
     n = len(queries)
     k = max(1, min(int(k), passages.documents))
@@ -127,41 +129,52 @@ def top_documents(
     fetch = k if not passages.split else 4 * k
     while len(todo):
         found, positions = dense.search(queries[todo], min(fetch, len(passages)))
-        again = []
+        everything, again = fetch >= len(passages), []
         for row, q in enumerate(todo):
             valid = positions[row] >= 0
-            owners = passages.documents_of(positions[row][valid])
+            hits, owners = positions[row][valid], passages.documents_of(positions[row][valid])
             _, first = np.unique(owners, return_index=True)  # FAISS's order is best first: a first sighting is best
-            first = np.sort(first)[:k]
-            if len(first) < k and fetch < len(passages):
+            first = np.sort(first)
+            if len(first) < k and not everything:
                 again.append(q)
                 continue
-            m = len(first)
-            scores[q, :m], docs[q, :m], best[q, :m] = (
-                found[row][valid][first],
-                owners[first],
-                positions[row][valid][first],
-            )
+            scored = document_scores(dense, passages, queries[q], owners[first], margin) if margin else None
+            if scored is None:
+                top, top_scores, top_best = owners[first[:k]], found[row][valid][first[:k]], hits[first[:k]]
+            else:
+                order = np.argsort(-scored[0], kind="stable")[:k]
+                if not everything and len(hits) and scored[0][order[-1]] < found[row][valid][-1]:
+                    again.append(q)  # a document not yet seen could still outscore the k-th
+                    continue
+                top, top_scores, top_best = owners[first][order], scored[0][order], scored[1][order]
+            m = len(top)
+            scores[q, :m], docs[q, :m], best[q, :m] = top_scores, top, top_best
         todo, fetch = np.asarray(again, dtype=np.int64), fetch * 4
     return scores, docs, best
 
 
+def document_score_rule(scores: np.ndarray, offsets: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Documents' scores from their passages' (runs of `scores` starting at `offsets`): the best passage, where
+    every passage but a document's first counts `margin` less, so a later passage wins only by beating the
+    beginning by `margin`; and the position in `scores` of the passage that gave each score."""
+    adjusted = scores - np.float32(margin)
+    adjusted[offsets] = scores[offsets]
+    best = np.maximum.reduceat(adjusted, offsets)
+    counts = np.diff(np.append(offsets, len(scores)))
+    marked = np.where(adjusted == np.repeat(best, counts), np.arange(len(scores)), len(scores))
+    return best.astype(np.float32), np.minimum.reduceat(marked, offsets)
+
+
 def document_scores(
-    dense: Any, passages: PassageMap, query: np.ndarray, docs: np.ndarray
+    dense: Any, passages: PassageMap, query: np.ndarray, docs: np.ndarray, margin: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each of `docs`' best passage score for one query and that passage's row, from the stored vectors; None
-    where the FAISS index keeps no vectors to give back."""
+    """Each of `docs`' score for one query (`document_score_rule`, from the stored passage vectors) and the row of
+    the passage that gave it; None where the FAISS index keeps no vectors to give back."""
     flat, offsets = passages.passages_of(docs)
+    if not len(flat):
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
     stored = dense.stored(flat)
     if stored is None:
         return None
-    scores = stored @ query
-    if not len(flat):
-        return np.zeros(0, np.float32), np.zeros(0, np.int64)
-    best = np.maximum.reduceat(scores, offsets)
-    counts = np.diff(np.append(offsets, len(flat)))
-    is_best = scores == np.repeat(best, counts)
-    # the first passage of each document that reaches its best score
-    marked = np.where(is_best, np.arange(len(flat)), len(flat))
-    first = np.minimum.reduceat(marked, offsets)
-    return best.astype(np.float32), flat[first]
+    best, pick = document_score_rule(stored @ query, offsets, margin)
+    return best, flat[pick]

@@ -112,7 +112,7 @@ class VectorIndex:
         index.passages, index.passage_record = saved.passages, saved.manifest.get("passages")
         record = index.passage_record or {"mode": "none"}  # an index written before passages: whole documents
         index.passage_settings = PassageSettings(
-            **{key: record[key] for key in ("mode", "max_tokens", "overlap", "title") if key in record}
+            **{key: record[key] for key in ("mode", "max_tokens", "overlap", "title", "lead_margin") if key in record}
         )
         index.skipped = list(saved.manifest.get("skipped", []))
         index.fusion = FusionSettings(**saved.manifest.get("fusion", {}))
@@ -165,7 +165,7 @@ class VectorIndex:
     def document_scores(self, vector: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """The best passage score of each of `docs` for one query vector and that passage's row; None where the
         FAISS index keeps no vectors to give back."""
-        return document_scores(self.vectors, self.passages, vector, docs)
+        return document_scores(self.vectors, self.passages, vector, docs, self.passage_settings.lead_margin)
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """Embed queries, refusing any with nothing the model knows."""
@@ -185,7 +185,8 @@ class VectorIndex:
         """The top `k` documents of each query vector: (scores, document positions, best passage rows)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
-        return top_documents(self.vectors, self.passages, np.asarray(vectors, dtype=np.float32), k)
+        queries = np.asarray(vectors, dtype=np.float32)
+        return top_documents(self.vectors, self.passages, queries, k, self.passage_settings.lead_margin)
 
     @property
     def default_mode(self) -> SearchMode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -46,6 +47,7 @@ def test_a_long_text_splits_into_spans_that_fit_and_cover_it():
         (dict(max_tokens=16, overlap=16), r"overlap must be >= 0 and smaller than max_tokens \(16\)"),
         (dict(overlap=-1), r"overlap must be >= 0"),
         (dict(mode="chunks"), r"mode must be auto or none"),
+        (dict(lead_margin=-0.1), r"lead_margin must be a number in \[0, 1\]"),
     ],
 )
 def test_bad_passage_settings_name_the_key(settings, match):
@@ -63,8 +65,9 @@ def test_a_passage_longer_than_the_window_is_refused(tiny_contextual):
         PassageSplitter(window, PassageSettings(overlap=200))
 
 
-def test_documents_are_scored_by_their_best_passage(tiny_static):
-    index = VectorIndex.build(tiny_static, DOCS, passages=SHORT)
+@pytest.mark.parametrize("margin", [0.0, 0.02, 0.3])
+def test_documents_are_scored_by_their_best_passage(tiny_static, margin):
+    index = VectorIndex.build(tiny_static, DOCS, passages=replace(SHORT, lead_margin=margin))
     assert len(index) == 12 and len(index.passages) > 24 and index.faiss_index.ntotal == len(index.passages)
     queries = ["union strike", "web server"]
     passages = index.passages
@@ -75,12 +78,14 @@ def test_documents_are_scored_by_their_best_passage(tiny_static):
     passage_vectors = tiny_static.encode(texts)
     for query, hits in zip(queries, index.search(queries, k=5)):
         scores = passage_vectors @ tiny_static.encode([query])[0]
-        best = np.full(12, -np.inf)
-        np.maximum.at(best, passages.rows[:, 0], scores)
+        lead = np.zeros(len(scores), dtype=bool)
+        lead[passages.first[:-1]] = True
+        best = np.full(12, -np.inf)  # the first passage as it is, the later ones less the margin
+        np.maximum.at(best, passages.rows[:, 0], np.where(lead, scores, scores - margin))
         assert [h.score for h in hits] == pytest.approx(np.sort(best)[::-1][:5], rel=1e-5)
         assert len({h.doc_id for h in hits}) == 5  # k counts documents, not passages
         top = hits[0]
-        assert top.passage is not None and query.split()[0] in top.passage_text  # the snippet is the match
+        assert query.split()[0] in top.passage_text  # the snippet is the passage that gave the score
 
 
 def test_a_document_is_found_by_text_far_from_its_start(tiny_static):
