@@ -1,8 +1,9 @@
 """Passage settings on a BEIR set through the real index: whole documents against passages of several lengths.
 
-python scripts/bench_passages.py --dataset data/pydocs --split dev [--variants none,128/16,254/32] [--vectors DIR]
+python scripts/bench_passages.py --dataset data/pydocs --split dev [--variants none,default,128/16/m0] [--vectors DIR]
 
-A variant is `none` (one vector a document: the model reads its beginning) or `TOKENS/OVERLAP[/notitle]`. Each
+A variant is `none` (one vector a document: the model reads its beginning), `default` (the shipped settings) or
+`TOKENS/OVERLAP[/notitle][/mMARGIN]` (e.g. 128/16/m0: no lead margin). Each
 line gives the passages indexed, the build time and its ratio to the whole-document build (as a ratio to the
 passages), and nDCG@10 in dense and hybrid mode on the split and on its `-head` and `-tail` parts where the set
 has them (pydocs: the relevant section starts before or after word 200), with a paired-bootstrap 95% interval
@@ -23,10 +24,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def settings(variant: str):  # noqa: ANN201
     from ctxembed.passages import PassageSettings
 
-    if variant == "none":
-        return PassageSettings(mode="none")
+    if variant in ("none", "default"):
+        return PassageSettings(mode="none") if variant == "none" else PassageSettings()
     tokens, overlap, *rest = variant.split("/")
-    return PassageSettings(max_tokens=int(tokens), overlap=int(overlap), title="notitle" not in rest)
+    margin = next((float(r[1:]) for r in rest if r.startswith("m")), PassageSettings().lead_margin)
+    return PassageSettings(
+        max_tokens=int(tokens), overlap=int(overlap), title="notitle" not in rest, lead_margin=margin
+    )
 
 
 def main() -> int:
@@ -43,7 +47,7 @@ def main() -> int:
     parser.add_argument("--split", default="dev")
     parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--vectors", help="a static model instead (word vectors or a distilled model2vec folder)")
-    parser.add_argument("--variants", default="none,128/16")
+    parser.add_argument("--variants", default="none,default")
     parser.add_argument("--modes", default="dense,hybrid")
     args = parser.parse_args()
 

@@ -9,6 +9,7 @@ sends names a file to read or write.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 import threading
@@ -18,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -30,6 +32,8 @@ from ctxembed.serve.schemas import (
     EmbeddingsRequest,
     EmbeddingsResponse,
     Hit,
+    Model,
+    ModelList,
     QueryHits,
     SearchRequest,
     SearchResponse,
@@ -136,11 +140,22 @@ class Service:
         texts = [request.input] if isinstance(request.input, str) else list(request.input)
         self.check_texts(texts, "input")
         embedder = served.index.embedder
+        if request.dimensions is not None and request.dimensions != embedder.dim:
+            raise ApiError(
+                400,
+                f"dimensions: index {served.name!r} gives {embedder.dim}-dimensional embeddings and cannot shorten "
+                f"them; leave dimensions out (or pass {embedder.dim})",
+                field="dimensions",
+            )
         if request.input_type == "document":
             vectors = embedder.encode_documents(texts)
         else:
             vectors = embedder.encode_queries(texts)
-        data = [Embedding(index=i, embedding=[float(x) for x in row]) for i, row in enumerate(vectors)]
+        if request.encoding_format == "base64":  # what OpenAI's client asks for by default
+            rows = [base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode("ascii") for row in vectors]
+            data = [Embedding(index=i, embedding=row) for i, row in enumerate(rows)]
+        else:
+            data = [Embedding(index=i, embedding=[float(x) for x in row]) for i, row in enumerate(vectors)]
         tokens = sum(len(t.split()) for t in texts)  # words: the usage count every backend can give alike
         return EmbeddingsResponse(data=data, model=served.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
 
@@ -241,6 +256,16 @@ def create_app(
     async def embeddings(request: EmbeddingsRequest) -> EmbeddingsResponse:
         """OpenAI-compatible embeddings from a loaded index's embedder (`model` is the index's name)."""
         return await service.gate.run(lambda: service.embeddings(request), config.timeout_s)
+
+    @app.get("/v1/models", response_model=ModelList, tags=["embeddings"])
+    def models() -> ModelList:
+        """The loaded indexes as OpenAI models: pass one's id as `model` to `/v1/embeddings`."""
+        return ModelList(data=[served.model() for served in service.indexes.values()])
+
+    @app.get("/v1/models/{name}", response_model=Model, tags=["embeddings"])
+    def model(name: str) -> Model:
+        """One loaded index as an OpenAI model."""
+        return service.get(name, "model").model()
 
     @app.get("/senses", tags=["senses"])
     async def senses(word: str = Query(min_length=2, max_length=40, description="A corpus word.")) -> dict[str, Any]:

@@ -44,7 +44,18 @@ class ServedIndex:
             "modes": self.modes,
             "default_mode": self.index.default_mode.value,
             "fusion": self.manifest.get("fusion"),
+            "passages": self.manifest.get("passages"),
         }
+
+    def model(self) -> Any:
+        """What `GET /v1/models` shows of it: OpenAI's model shape, created when the index was built."""
+        from ctxembed.serve.schemas import Model
+
+        try:
+            created = int((self.folder / "manifest.json").stat().st_mtime)
+        except OSError:
+            created = 0
+        return Model(id=self.name, created=created)
 
 
 def index_names(folders: Sequence[str | Path]) -> list[str]:

@@ -15,7 +15,16 @@ class ApiError(Exception):
         self.status, self.message, self.field, self.kind = status, message, field, kind
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"type": self.kind, "field": self.field, "message": self.message}}
+        # OpenAI's error shape (message, type, param, code), with `field` as ctxembed's clients read it
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.field,
+                "code": None,
+                "field": self.field,
+            }
+        }
 
 
 class BodyLimit:

@@ -52,14 +52,34 @@ class EmbeddingsRequest(Strict):
     input_type: Literal["query", "document"] | None = Field(
         default=None, description="query (the model's query prompt, if any) or document; default: query."
     )
-    encoding_format: Literal["float"] | None = Field(default=None, description="Only float is supported.")
+    encoding_format: Literal["float", "base64"] | None = Field(
+        default=None,
+        description="float (a list of numbers, the default) or base64 (little-endian float32 bytes, as OpenAI sends).",
+    )
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Only the model's own dimension: these models cannot shorten embeddings."
+    )
     user: str | None = Field(default=None, description="Ignored (OpenAI compatibility).")
 
 
 class Embedding(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: list[float]
+    embedding: list[float] | str = Field(description="The vector, or its float32 bytes in base64.")
+
+
+class Model(BaseModel):
+    """One served index, in OpenAI's model shape (`GET /v1/models`)."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(description="When the index was built (Unix seconds).")
+    owned_by: str = "ctxembed"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[Model]
 
 
 class Usage(BaseModel):
