@@ -159,14 +159,24 @@ class PassageSplitter:
         return self.settings.mode == "auto" and self.max_tokens is not None
 
     def spans(self, texts: Sequence[str]) -> list[list[Span]]:
-        """Each text's passages as character spans, in order; a text that fits is one span (the whole text)."""
+        """Each text's passages as character spans, in order; a text that fits is one span (the whole text).
+
+        A longer text's first passage is its beginning as far as the model reads it (for word vectors, all of
+        it), so its vector is the one a one-vector-a-document index had; the splitter's passages that start
+        later follow it.
+        """
         whole = [[(0, len(t))] for t in texts]
         if not self.active or not texts:
             return whole
-        long = [i for i, n in enumerate(self.window.lengths(texts)) if n > self.max_tokens]
+        encodings = self.window.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        long = [i for i, e in enumerate(encodings) if len(e.ids) > self.max_tokens]
         if long:
+            limit = self.window.max_tokens
             for i, chunks in zip(long, self._splitter.chunk_all_indices([texts[i] for i in long])):
-                whole[i] = [(start, start + len(chunk)) for start, chunk in chunks if chunk.strip()] or whole[i]
+                offsets = encodings[i].offsets
+                lead = len(texts[i]) if limit is None or limit >= len(offsets) else int(offsets[limit - 1][1])
+                later = [(start, start + len(chunk)) for start, chunk in chunks if start > 0 and chunk.strip()]
+                whole[i] = [(0, lead), *later]
         return whole
 
     def split(self, docs: Sequence[Document]) -> Passages:
@@ -202,11 +212,13 @@ class PassageSplitter:
 
 
 def passage_text(full_text: str, title: str, span: Span, *, repeat_title: bool) -> str:
-    """What is encoded for one passage: its text, after the document's title when the passage does not start
-    the document (where the title already is) and `repeat_title` is set."""
+    """What is encoded for one passage: the first is the document itself, which the model reads as far as its
+    window, exactly as a one-vector-a-document index did; a later one is its text, after the document's title
+    when `repeat_title` is set."""
     start, end = span
-    text = full_text[start:end]
-    return f"{title}. {text}" if repeat_title and title and start > 0 else text
+    if start == 0:
+        return full_text
+    return f"{title}. {full_text[start:end]}" if repeat_title and title else full_text[start:end]
 
 
 @dataclass

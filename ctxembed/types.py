@@ -124,3 +124,8 @@ class SearchResult(NamedTuple):
     def passage_text(self) -> str:
         """The best passage: the part of the document that matched (the whole text for a one-passage document)."""
         return self.text if self.passage is None else self.text[self.passage[0] : self.passage[1]]
+
+    def snippet(self, width: int) -> str:
+        """The best passage with its white space folded, cut to `width` characters (with "...")."""
+        text = " ".join(self.passage_text.split())
+        return text if len(text) <= width else text[: width - 3] + "..."

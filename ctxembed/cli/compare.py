@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
-from ctxembed.cli.output import model_label, say, snippet
+from ctxembed.cli.output import model_label, printable, say
 from ctxembed.cli.parser import config_overrides
 
 
@@ -72,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             cells = []
             for hits in (column[qi] for column in results):
                 hit = hits[rank] if rank < len(hits) else None
-                cells.append(f"{hit.score:.3f} [{hit.doc_id:>3}] {snippet(hit.text, width)}" if hit else "")
+                cells.append(f"{hit.score:.3f} [{hit.doc_id:>3}] {printable(hit.snippet(width))}" if hit else "")
             print("  " + "  ".join(f"{cell:<{width + 13}}" for cell in cells).rstrip())
     return 0
 

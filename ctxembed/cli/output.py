@@ -17,11 +17,6 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
 
 
-def snippet(text: str, width: int) -> str:
-    text = printable(" ".join(text.split()))
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
 def model_label(identity: dict[str, Any]) -> str:
     """A short label: the model's name or folder name, its pooling if it has one."""
     name = Path(str(identity.get("model"))).name

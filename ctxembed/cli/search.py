@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ctxembed.cli.output import printable, say, snippet
+from ctxembed.cli.output import printable, say
 from ctxembed.errors import CtxEmbedError, EmptyTextError
 
 
@@ -73,7 +73,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"query: {printable(query)}")
         for rank, hit in enumerate(hits, start=1):
             where = f" (passage at {hit.passage[0]})" if hit.passage else ""
-            print(f"  {rank:>2}. {hit.score:.4f}  [{printable(hit.doc_id)}]{where} {snippet(hit.passage_text, 90)}")
+            print(f"  {rank:>2}. {hit.score:.4f}  [{printable(hit.doc_id)}]{where} {printable(hit.snippet(90))}")
     return 1 if failed == len(queries) else 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ctxembed._io import quiet_logger, readable_path, sha256_of
-from ctxembed.errors import CtxEmbedError, EmptyTextError
+from ctxembed.errors import CtxEmbedError
 from ctxembed.retrieval.bm25_matrix import PostingsSpool, csc_scores
 
 # bm25s's defaults, recorded in every manifest: lowercase, words of 2+ word characters, English stopwords.
@@ -82,11 +82,6 @@ class SparseIndex:
         with quiet_logger("bm25s"):
             return np.asarray(self.model.get_scores(list(tokens)), dtype=np.float32)
 
-    def knows(self, tokens: Sequence[str]) -> bool:
-        """Whether any token of the query is in the index's vocabulary."""
-        vocab = self.model.vocab_dict
-        return any(t in vocab for t in tokens)
-
     def save(self, target: Path) -> dict[str, Any]:
         """Write bm25s's .npy + JSON files (no pickle) into the folder `target`; return the manifest's record."""
         with quiet_logger("bm25s"):
@@ -137,8 +132,3 @@ class SparseIndex:
 def bm25_index(texts: Sequence[str]) -> SparseIndex:
     """An in-memory BM25 index over `texts` (the BM25 baseline's and the pseudo-label teacher's)."""
     return SparseIndex.build(texts)
-
-
-def require_known(index: SparseIndex, query: str, tokens: Sequence[str]) -> None:
-    if not index.knows(tokens):
-        raise EmptyTextError(f"query {query!r} has no word the BM25 index knows; rephrase it")

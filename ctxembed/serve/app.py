@@ -47,11 +47,6 @@ SNIPPET_CHARS = 280
 OPEN_PATHS = ("/health", "/", "/page/app.js", "/page/style.css")  # no data: the page asks for the key itself
 
 
-def snippet(text: str, width: int = SNIPPET_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
 class Service:
     """The loaded indexes and the service's limits; shared by every request (read-only once loaded)."""
 
@@ -126,7 +121,7 @@ class Service:
         results = [
             QueryHits(
                 query=query,
-                hits=[Hit(id=h.doc_id, title=h.title, score=h.score, scores=h.scores, snippet=snippet(h.passage_text),
+                hits=[Hit(id=h.doc_id, title=h.title, score=h.score, scores=h.scores, snippet=h.snippet(SNIPPET_CHARS),
                           passage=h.passage) for h in hits],
             )
             for query, hits in zip(queries, rows)

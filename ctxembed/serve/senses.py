@@ -17,14 +17,12 @@ def word_senses_view(indexes: Mapping[str, Any], word: str) -> dict[str, Any]:
     from ctxembed.evaluate.corpus_senses import SensesConfig, find_senses
     from ctxembed.evaluate.plots import project_2d
 
-    contextual = next((s for s in indexes.values() if s.backend == "contextual"), None)
+    # an index with a word-vector table gives static neighbours; the first without one reads words in context
+    tables = {name: served.index.embedder.word_vectors() for name, served in indexes.items()}
+    static = {name: vectors for name, vectors in tables.items() if vectors is not None}
+    contextual = next((indexes[name] for name, vectors in tables.items() if vectors is None), None)
     if contextual is None:
         raise ApiError(422, "the senses view needs a contextual index among the loaded ones", field="word")
-    static = {}
-    for name, served in indexes.items():
-        vectors = served.index.embedder.word_vectors()  # None for a contextual model
-        if vectors is not None:
-            static[name] = vectors
     texts = [doc.full_text for doc in contextual.index.docs[:MAX_DOCS]]
     try:
         report = find_senses(contextual.index.embedder, static, texts, SensesConfig(words=(word.lower(),)))

@@ -27,10 +27,6 @@ class OOVStats:
     oov_tokens: int = 0
     empty_texts: int = 0
 
-    @property
-    def oov_rate(self) -> float:
-        return self.oov_tokens / self.tokens if self.tokens else 0.0
-
 
 class StaticEmbedder(SymmetricEncoding):
     """Mean or SIF-weighted average of word vectors, L2-normalised.
@@ -110,10 +106,6 @@ class StaticEmbedder(SymmetricEncoding):
     @property
     def dim(self) -> int:
         return int(self.kv.vector_size)
-
-    def token_ids(self, text: str) -> list[int]:
-        """Vocabulary indices of the known tokens of `text`."""
-        return self._lookup(text)[0]
 
     def oov_stats(self, texts: Iterable[str]) -> OOVStats:
         """How many tokens of `texts` the vectors miss, and how many texts have no known word at all."""

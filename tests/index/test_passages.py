@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import replace
 
@@ -31,11 +32,11 @@ SHORT = PassageSettings(max_tokens=20, overlap=4)
 
 
 def test_a_long_text_splits_into_spans_that_fit_and_cover_it():
-    splitter = PassageSplitter(word_window(), PassageSettings(max_tokens=10, overlap=2))
+    splitter = PassageSplitter(word_window(12), PassageSettings(max_tokens=10, overlap=2))
     text = " ".join(f"w{i}" for i in range(55)) + ". Next sentence here."
     (spans,) = splitter.spans([text])
-    assert len(spans) > 5 and spans[0][0] == 0 and spans[-1][1] == len(text)
-    assert all(len(text[s:e].split()) <= 10 for s, e in spans)
+    assert len(spans) > 5 and spans[0] == (0, len(" ".join(f"w{i}" for i in range(12)))) and spans[-1][1] == len(text)
+    assert all(len(text[s:e].split()) <= 10 for s, e in spans[1:])  # the first is what the model reads: 12 words
     assert all(b[0] < a[1] for a, b in zip(spans, spans[1:]))  # neighbours overlap
     assert splitter.spans(["a short one"]) == [[(0, 11)]]  # a text that fits is one passage, unchanged
 
@@ -71,8 +72,8 @@ def test_documents_are_scored_by_their_best_passage(tiny_static, margin):
     assert len(index) == 12 and len(index.passages) > 24 and index.faiss_index.ntotal == len(index.passages)
     queries = ["union strike", "web server"]
     passages = index.passages
-    texts = [
-        (f"{d.title}. " if s > 0 else "") + d.full_text[s:e]
+    texts = [  # the first passage is the document as the model reads it; later ones repeat the title
+        f"{d.title}. {d.full_text[s:e]}" if s > 0 else d.full_text
         for d, (_, s, e) in zip((DOCS[int(r[0])] for r in passages.rows), passages.rows)
     ]
     passage_vectors = tiny_static.encode(texts)
@@ -88,9 +89,17 @@ def test_documents_are_scored_by_their_best_passage(tiny_static, margin):
         assert query.split()[0] in top.passage_text  # the snippet is the passage that gave the score
 
 
+def test_word_vectors_keep_the_whole_document_as_the_first_passage(tiny_static):
+    index = VectorIndex.build(tiny_static, DOCS, passages=SHORT)
+    first = index.passages.rows[index.passages.first[:-1]]
+    assert all(e - s == len(d.full_text) for d, (_, s, e) in zip(DOCS, first))  # they read any length
+
+
 def test_a_document_is_found_by_text_far_from_its_start(tiny_static):
-    # the second half of d0 is about topic 2 ("money loan bank"); a whole-document vector mixes both halves
-    index = VectorIndex.build(tiny_static, DOCS, passages=SHORT, sparse=True)
+    # the second half of d0 is about topic 2 ("money loan bank"); a model reading 20 words sees only the first
+    windowed = copy.copy(tiny_static)
+    windowed.text_window = lambda: word_window(20)
+    index = VectorIndex.build(windowed, DOCS, passages=SHORT, sparse=True)
     for mode in ("dense", "hybrid", "sparse"):
         (hits,) = index.search(["money loan"], k=12, mode=mode)
         hit = next(h for h in hits if h.doc_id == "d0")
