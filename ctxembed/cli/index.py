@@ -54,7 +54,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     sides = " and BM25" if index.sparse is not None else ""
-    say(f"saved {len(index)} vectors ({index.factory}){sides} to {args.out} in {time.perf_counter() - started:.1f}s")
+    split = f", {len(index.passages)} passages" if index.passages.split else ""
+    say(
+        f"saved {len(index)} documents ({index.factory}{split}){sides} to {args.out} "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
     return 0
 
 

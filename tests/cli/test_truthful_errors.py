@@ -292,7 +292,7 @@ def test_a_dangling_link_in_a_corpus_folder_is_skipped_with_a_warning(tiny_vecto
     code, out, err = run_cli(capsys, *static_args(docs, tiny_vectors_file, tmp_path / "i"))
     assert code == 0, err
     assert "warning:" in err and "gone.txt: skipped, a symbolic link whose target does not exist" in err
-    assert "saved 2 vectors" in err and err.count("gone.txt") == 1
+    assert "saved 2 documents" in err and err.count("gone.txt") == 1
 
 
 def test_one_query_with_no_known_word_is_an_error_on_stderr(saved_static_index, tmp_path, capsys):

@@ -126,7 +126,7 @@ def test_cli_index_resume_says_it_resumed(tiny_vectors_file, tmp_path, capsys, m
     monkeypatch.undo()
     assert main([*args, "--out", str(tmp_path / "idx"), "--resume"]) == 0
     err = capsys.readouterr().err
-    assert "resumed an interrupted build after 128 documents" in err and "saved 300 vectors" in err
+    assert "resumed an interrupted build after 128 documents" in err and "saved 300 documents" in err
 
 
 @pytest.mark.slow
