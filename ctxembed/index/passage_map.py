@@ -116,7 +116,7 @@ def top_documents(
     with -inf and -1 where the index has fewer documents. A document scores as its best passage, where a passage
     after its first counts `margin` less (see `document_score_rule`).
 
-    FAISS is asked for passages (4 k at first, then four times more) until `k` distinct documents are among them
+    FAISS is asked for passages (16 k at first, then four times more) until `k` distinct documents are among them
     and, with a margin, until no document outside them could score higher, so `k` counts documents however many
     passages each has, and the scores are exact.
     """
@@ -126,7 +126,7 @@ def top_documents(
     docs = np.full((n, k), -1, dtype=np.int64)
     best = np.full((n, k), -1, dtype=np.int64)
     todo = np.arange(n)
-    fetch = k if not passages.split else 4 * k
+    fetch = k if not passages.split else 16 * k
     while len(todo):
         found, positions = dense.search(queries[todo], min(fetch, len(passages)))
         everything, again = fetch >= len(passages), []
