@@ -68,23 +68,24 @@ def test_a_passage_longer_than_the_window_is_refused(tiny_contextual):
 
 @pytest.mark.parametrize("margin", [0.0, 0.02, 0.3])
 def test_documents_are_scored_by_their_best_passage(tiny_static, margin):
-    index = VectorIndex.build(tiny_static, DOCS, passages=replace(SHORT, lead_margin=margin))
-    assert len(index) == 12 and len(index.passages) > 24 and index.faiss_index.ntotal == len(index.passages)
+    docs = [_long(i, words=40 + 10 * (i % 7)) for i in range(60)]  # k=3 fetches 48 of the passages first
+    index = VectorIndex.build(tiny_static, docs, passages=replace(SHORT, lead_margin=margin))
+    assert len(index) == 60 and len(index.passages) > 120 and index.faiss_index.ntotal == len(index.passages)
     queries = ["union strike", "web server"]
     passages = index.passages
     texts = [  # the first passage is the document as the model reads it; later ones repeat the title
         f"{d.title}. {d.full_text[s:e]}" if s > 0 else d.full_text
-        for d, (_, s, e) in zip((DOCS[int(r[0])] for r in passages.rows), passages.rows)
+        for d, (_, s, e) in zip((docs[int(r[0])] for r in passages.rows), passages.rows)
     ]
     passage_vectors = tiny_static.encode(texts)
-    for query, hits in zip(queries, index.search(queries, k=5)):
+    for query, hits in zip(queries, index.search(queries, k=3)):
         scores = passage_vectors @ tiny_static.encode([query])[0]
         lead = np.zeros(len(scores), dtype=bool)
         lead[passages.first[:-1]] = True
-        best = np.full(12, -np.inf)  # the first passage as it is, the later ones less the margin
+        best = np.full(60, -np.inf)  # the first passage as it is, the later ones less the margin
         np.maximum.at(best, passages.rows[:, 0], np.where(lead, scores, scores - margin))
-        assert [h.score for h in hits] == pytest.approx(np.sort(best)[::-1][:5], rel=1e-5)
-        assert len({h.doc_id for h in hits}) == 5  # k counts documents, not passages
+        assert [h.score for h in hits] == pytest.approx(np.sort(best)[::-1][:3], rel=1e-5)
+        assert len({h.doc_id for h in hits}) == 3  # k counts documents, not passages
         top = hits[0]
         assert query.split()[0] in top.passage_text  # the snippet is the passage that gave the score
 
@@ -182,3 +183,23 @@ def test_texts_the_model_cannot_read_whole_are_counted(tiny_contextual):
         VectorIndex.build(tiny_contextual, long, passages=PassageSettings(mode="none"))
     index = VectorIndex.build(tiny_contextual, long)
     assert len(index.passages) > 5  # split at the model's own window, nothing cut
+
+
+def test_a_document_beyond_the_first_fetch_is_found_when_it_outscores_the_fetched_ones():
+    from ctxembed.index.passage_map import PassageMap, top_documents
+    from ctxembed.index.vectors import DenseVectors
+
+    def unit(score: float) -> list[float]:
+        return [score, float(np.sqrt(1 - score**2))]
+
+    # 50 documents whose later passage scores 0.51 but whose first scores 0; one whose only passage scores 0.5
+    vectors = [unit(0.0), unit(0.51)] * 50 + [unit(0.5)]
+    rows = [[d, 0, 1] for d in range(50) for _ in range(2)] + [[50, 0, 1]]
+    dense = DenseVectors.create(2, "Flat")
+    dense.add(np.asarray(vectors, dtype=np.float32))
+    passages = PassageMap(np.asarray(rows), 51)
+    query = np.asarray([[1.0, 0.0]], dtype=np.float32)
+    scores, docs, _ = top_documents(dense, passages, query, 1, margin=0.3)  # 0.51 - 0.3 < 0.5
+    assert docs[0, 0] == 50 and scores[0, 0] == pytest.approx(0.5)
+    scores, docs, _ = top_documents(dense, passages, query, 1, margin=0.0)
+    assert docs[0, 0] < 50 and scores[0, 0] == pytest.approx(0.51)
