@@ -14,7 +14,7 @@ from typing import Any
 HELP_FROM = "help_from"  # an override flag's (config class paths, dotted key, prefix), for its help text
 
 
-class ConfigHelpFormatter(argparse.HelpFormatter):
+class ConfigHelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Shows an override flag's help from its config field's metadata (read only when help is printed)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:

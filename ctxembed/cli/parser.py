@@ -1,11 +1,12 @@
 """The `ctxembed` argument parser: one subcommand per workflow, each naming the module that runs it
-(imported only when that subcommand runs)."""
+(imported only when that subcommand runs); what the help says to users is in `descriptions.py`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from ctxembed.cli.descriptions import describe
 from ctxembed.cli.field_help import HELP_FROM, ConfigHelpFormatter
 
 
@@ -13,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with one subcommand per workflow."""
     from ctxembed._version import __version__
 
-    parser = argparse.ArgumentParser(prog="ctxembed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ctxembed")
     parser.add_argument("--version", action="version", version=f"ctxembed {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     _names(p, "--out", key="out", help="also save both indexes under this folder")
     _names(p, "--overwrite", key="overwrite", action="store_true", help="replace existing indexes under --out")
     p.set_defaults(command_at="compare:cmd_demo")
+    describe(parser, sub)
     return parser
 
 
