@@ -48,7 +48,7 @@ check-latest:
 wheel-check: setup
 	$(BIN)/python scripts/wheel_check.py
 
-# The upload set for the prepared GPU check (scripts/gpu_check.py); README "GPU check" says how to run it.
+# The upload set for the prepared GPU check (scripts/gpu_check.py); docs/gpu-check.md says how to run it.
 gpu-bundle: setup data/manpages/corpus.jsonl
 	$(BIN)/python scripts/gpu_bundle.py
 

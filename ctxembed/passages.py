@@ -18,7 +18,7 @@ from ctxembed.errors import ConfigError, DependencyError
 
 Span = tuple[int, int]  # character offsets [start, end) of a passage inside its document's full text
 MIN_TOKENS = 8  # a shorter passage holds too little to retrieve by
-DEFAULT_OVERLAP = 32  # with passages as long as the window (README, "Long documents": chosen on the dev splits)
+DEFAULT_OVERLAP = 32  # with passages as long as the window (docs/long-documents.md: chosen on the dev splits)
 DEFAULT_LEAD_MARGIN = 0.02  # chosen on the dev splits with scripts/bench_passage_scoring.py
 
 

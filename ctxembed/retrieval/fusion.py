@@ -2,7 +2,7 @@
 
 The default BM25 weight depends on the query, without labels: 0.3 for keyword-style queries and 0.1 for
 natural-language questions, where BM25 matches incidental words and drags a strong dense model down.
-Both values were chosen on the dev splits of man-pages, Debian and the Python FAQ (README, "Hybrid search").
+Both values were chosen on the dev splits of man-pages, Debian and the Python FAQ (docs/hybrid.md).
 """
 
 from __future__ import annotations
