@@ -21,7 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line and exit 1, usage errors exit 2, unexpected failures exit 3."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("ctxembed").setLevel(logging.INFO)  # progress lines of long steps
+    # progress lines of long steps; with -v also the trainers' per-step logs (debug)
+    logging.getLogger("ctxembed").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not args.verbose:  # read by transformers and huggingface_hub when (and if) a command imports them
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -134,6 +134,30 @@ def training_arguments(
     )
 
 
+def quiet_trainer(model: Any, **kwargs: Any) -> Any:
+    """A `SentenceTransformerTrainer` of `model` (`kwargs`: its arguments) that shows one progress bar (steps and
+    ETA): the dict of each logging step goes to this module's logger (debug), and the model card's
+    widget-example pass is skipped."""
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    class BarOnly(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if state.is_world_process_zero and logs:
+                logger.debug("%s", {k: v for k, v in logs.items() if k != "total_flos"})
+
+    card = getattr(model, "model_card_data", None)
+    if card is not None and hasattr(card, "set_widget_examples"):
+        # sentence-transformers computes them when the trainer starts, whatever generate_widget_examples says
+        card.generate_widget_examples = False
+        card.set_widget_examples = lambda dataset: None
+    trainer = SentenceTransformerTrainer(model=model, **kwargs)
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(BarOnly)
+    return trainer
+
+
 def _checkpointing_arg() -> str:
     """transformers 5.x renamed `gradient_checkpointing` to `activation_checkpointing` (the old name warns)."""
     from dataclasses import fields
@@ -210,8 +234,6 @@ def finetune_contextual(
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
-    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
-
     args = training_arguments(settings, str(work), primary, use_cuda=use_cuda, lora=config.lora is not None)
     if config.lora is None and (settings.learning_rate or 0) > 1e-4:
         warnings.warn(
@@ -219,9 +241,7 @@ def finetune_contextual(
             f"wrecks the model: use about {FULL_LEARNING_RATE} (or leave it null)",
             stacklevel=2,
         )
-    trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=data.dataset, loss=data.loss, evaluator=evaluator
-    )
+    trainer = quiet_trainer(model, args=args, train_dataset=data.dataset, loss=data.loss, evaluator=evaluator)
     started = time.perf_counter()
     checkpoint = resume and any(work.glob("checkpoint-*"))
     trainer.train(resume_from_checkpoint=True if checkpoint else None)

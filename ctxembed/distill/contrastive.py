@@ -93,9 +93,8 @@ def train_contrastive(
     `work` is a scratch folder (the model handed to sentence-transformers and its checkpoints).
     """
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
-    from ctxembed.contextual.training import training_arguments
+    from ctxembed.contextual.training import quiet_trainer, training_arguments
 
     try:
         dev = build_dev_set(EvalSettings(holdout=settings.holdout), docs, list(user_pairs), seed=seed)
@@ -131,9 +130,7 @@ def train_contrastive(
     )
     args = training_arguments(train, str(work / "checkpoints"), primary, use_cuda=False)
     loss = MultipleNegativesRankingLoss(model)
-    trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(pairs), loss=loss, evaluator=evaluator
-    )
+    trainer = quiet_trainer(model, args=args, train_dataset=Dataset.from_list(pairs), loss=loss, evaluator=evaluator)
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started

@@ -152,10 +152,18 @@ def test_resume_continues_from_the_last_checkpoint(tiny_bert_dir, tmp_path, monk
     assert not (tmp_path / "adapter.checkpoints").exists()
 
 
-def test_full_finetuning_with_lora_null(tiny_bert_dir, tmp_path):
-    result = finetune_contextual(make_config(tiny_bert_dir, tmp_path / "full", lora=None, training={"max_steps": 2}))
+def test_full_finetuning_with_lora_null(tiny_bert_dir, tmp_path, capfd, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="ctxembed.contextual.training")
+    config = make_config(tiny_bert_dir, tmp_path / "full", lora=None, training={"max_steps": 2, "eval_steps": 1})
+    result = finetune_contextual(config)
     assert result.trainable_params == result.total_params
     assert (tmp_path / "full" / "model.safetensors").is_file()
+    printed = capfd.readouterr()
+    # one progress bar, no dict per logging step, no widget-example pass; the logs go to the debug logger
+    assert "{'loss'" not in printed.out + printed.err and "Computing widget examples" not in printed.err
+    assert any("'loss'" in r.getMessage() or "'eval_" in r.getMessage() for r in caplog.records)
 
 
 def test_existing_output_is_refused(trained, tiny_bert_dir):
