@@ -31,9 +31,9 @@ def main() -> int:
     from ctxembed.contextual.selection import DevSet
     from ctxembed.contextual.settings import ContextualFinetuneConfig
     from ctxembed.contextual.training import finetune_contextual
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_retriever, per_query_ndcg
-    from ctxembed.evaluate.significance import paired_bootstrap
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import bm25_retriever, per_query_ndcg
+    from ctxembed.scoring.significance import paired_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")

@@ -46,10 +46,10 @@ def main() -> int:
     from ctxembed.distill import DistillConfig, distill_static
     from ctxembed.distill.contrastive import to_sentence_transformer, trained_static_model
     from ctxembed.distill.settings import ContrastiveSettings
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import exact_ndcg_per_query
-    from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.retrieval.bm25 import bm25_index, query_tokens
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import exact_ndcg_per_query
+    from ctxembed.scoring.significance import paired_bootstrap
     from ctxembed.static.distilled import DistilledEmbedder
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -64,9 +64,9 @@ def main() -> int:
     from ctxembed import VectorIndex, load_embedder
     from ctxembed.config import StaticConfig
     from ctxembed.contextual.embedder import ContextualEmbedder
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_retriever, index_retriever, per_query_metrics, rank_queries
-    from ctxembed.evaluate.significance import paired_bootstrap
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import bm25_retriever, index_retriever, per_query_metrics, rank_queries
+    from ctxembed.scoring.significance import paired_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages")

@@ -21,7 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def ndcg10(queries: dict, relevant: dict, doc_ids: list, q_vecs, d_vecs) -> float:
-    from ctxembed.evaluate.metrics import per_query_ndcg
+    from ctxembed.scoring.metrics import per_query_ndcg
 
     scores = q_vecs @ d_vecs.T
     run = {}
@@ -36,7 +36,7 @@ def main() -> int:
     import torch
 
     from ctxembed.contextual.embedder import ContextualEmbedder, load_sentence_transformer
-    from ctxembed.evaluate.beir import load_beir
+    from ctxembed.scoring.beir import load_beir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages", help="BEIR folder")

@@ -23,10 +23,10 @@ def main() -> int:
 
     from ctxembed.contextual.embedder import ContextualEmbedder
     from ctxembed.contextual.pseudo_labels import teacher_scores
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import score_matrix_ndcg
-    from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.retrieval.bm25 import bm25_index, query_tokens
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import score_matrix_ndcg
+    from ctxembed.scoring.significance import paired_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages")

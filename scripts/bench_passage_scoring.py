@@ -27,10 +27,10 @@ def main() -> int:
 
     from ctxembed import VectorIndex
     from ctxembed.config import ContextualConfig
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import score_matrix_ndcg
-    from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.registry import load_embedder
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import score_matrix_ndcg
+    from ctxembed.scoring.significance import paired_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/pyfaq")

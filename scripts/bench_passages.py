@@ -37,10 +37,10 @@ def main() -> int:
     import numpy as np
 
     from ctxembed import VectorIndex
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import index_retriever, per_query_metrics, rank_queries
-    from ctxembed.evaluate.significance import paired_bootstrap
     from ctxembed.registry import load_embedder
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import index_retriever, per_query_metrics, rank_queries
+    from ctxembed.scoring.significance import paired_bootstrap
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/pydocs")

@@ -29,8 +29,8 @@ def main() -> int:
     from ctxembed import load_embedder
     from ctxembed.config import StaticConfig
     from ctxembed.contextual.embedder import ContextualEmbedder
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_retriever, exact_ndcg, per_query_ndcg
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import bm25_retriever, exact_ndcg, per_query_ndcg
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages")

@@ -24,10 +24,10 @@ def main() -> int:
 
     from ctxembed.config import CorpusConfig
     from ctxembed.config.loading import override
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.lexical import lexical_scores
-    from ctxembed.evaluate.metrics import exact_ndcg_per_query
-    from ctxembed.evaluate.significance import paired_bootstrap
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.lexical import lexical_scores
+    from ctxembed.scoring.metrics import exact_ndcg_per_query
+    from ctxembed.scoring.significance import paired_bootstrap
     from ctxembed.static.domain_dims import all_but_the_top, output_dims, train_recipe
     from ctxembed.static.embedder import StaticEmbedder
     from ctxembed.static.finetune import train_vectors

@@ -74,7 +74,7 @@ def worker(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    from ctxembed.evaluate.beir import load_beir
+    from ctxembed.scoring.beir import load_beir
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="data/manpages", help="BEIR folder whose corpus is trained on")

@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from ctxembed._io import atomic_file
-from ctxembed.evaluate.beir import load_beir
+from ctxembed.scoring.beir import load_beir
 
 
 def main() -> int:

@@ -66,3 +66,31 @@ def test_no_import_cycles_even_through_lazy_imports():
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# Each package and the packages above it, which it must never import (lazy imports included). index/ needs only
+# the Embedder protocol, so training (contextual/, static/, distill/) may build an index to score on; it selects
+# with scoring/, never with evaluate/; only serve/ and cli/ sit on top.
+ABOVE = {
+    "scoring": {"contextual", "static", "distill", "index", "evaluate", "cli", "serve", "benchmarks"},
+    "retrieval": {"contextual", "static", "distill", "index", "evaluate", "scoring", "cli", "serve", "benchmarks"},
+    "contextual": {"distill", "evaluate", "cli", "serve", "benchmarks"},
+    "static": {"distill", "evaluate", "cli", "serve", "benchmarks"},
+    "distill": {"evaluate", "cli", "serve", "benchmarks"},
+    "index": {"contextual", "static", "distill", "evaluate", "cli", "serve", "benchmarks"},
+    "evaluate": {"cli", "serve"},
+    "serve": {"cli"},
+}
+
+
+def test_no_layer_imports_a_layer_above_it():
+    broken = []
+    for module, targets in import_graph().items():
+        package = module.split(".")[1] if module.count(".") else ""
+        if package in ABOVE and "ctxembed" in targets:  # the root re-exports every layer: name the real module
+            broken.append(f"{module} -> ctxembed (import from the module that defines it)")
+        for target in targets:
+            above = target.split(".")[1] if target.count(".") else ""
+            if above in ABOVE.get(package, ()):
+                broken.append(f"{module} -> {target}")
+    assert not broken, "; ".join(sorted(broken))

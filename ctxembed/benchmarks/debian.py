@@ -20,7 +20,7 @@ from pathlib import Path
 from ctxembed.benchmarks.splits import SPLITS, hash_bucket, split_of
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
-from ctxembed.evaluate.beir import BeirDataset
+from ctxembed.scoring.beir import BeirDataset
 
 LISTS = "/var/lib/apt/lists"
 TRANSLATION_GLOB = "*_dists_*_main_i18n_Translation-en*"

@@ -20,7 +20,7 @@ from pathlib import Path
 from ctxembed.benchmarks.splits import SPLITS, split_of
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
-from ctxembed.evaluate.beir import BeirDataset
+from ctxembed.scoring.beir import BeirDataset
 
 MAN_ROOT = Path("/usr/share/man")
 PACKAGES = ("manpages", "manpages-dev")

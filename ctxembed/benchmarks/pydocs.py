@@ -19,7 +19,7 @@ from ctxembed.benchmarks.pyfaq import _CODE, _HEADING, _SECTION, DOC_ROOT, _text
 from ctxembed.benchmarks.splits import hash_bucket
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
-from ctxembed.evaluate.beir import BeirDataset
+from ctxembed.scoring.beir import BeirDataset
 
 PARTS = ("library", "tutorial", "howto", "reference", "using")
 HEAD_WORDS = 200  # about what a 256-token model reads of a page

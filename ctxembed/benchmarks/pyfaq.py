@@ -15,7 +15,7 @@ from pathlib import Path
 from ctxembed.benchmarks.splits import hash_bucket
 from ctxembed.data import Document
 from ctxembed.errors import AssetNotFoundError
-from ctxembed.evaluate.beir import BeirDataset
+from ctxembed.scoring.beir import BeirDataset
 
 DOC_ROOT = next(
     iter(sorted(Path("/usr/share/doc").glob("python3.*/html/faq"), reverse=True)), Path("/nonexistent")

@@ -78,8 +78,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_tune_fusion(args: argparse.Namespace) -> int:
-    from ctxembed.evaluate.beir import load_beir
     from ctxembed.evaluate.fusion_tuning import label, record_fusion, tune_fusion
+    from ctxembed.scoring.beir import load_beir
 
     dataset = load_beir(args.dataset)  # fails on a bad dataset before a model loads
     queries, relevant = dataset.split(args.split)

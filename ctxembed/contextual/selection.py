@@ -88,7 +88,7 @@ def build_dev_set(
     Held-out pairs or documents are removed from training, so dev never scores what was trained on.
     """
     if evaluation.dataset:
-        from ctxembed.evaluate.beir import load_beir
+        from ctxembed.scoring.beir import load_beir
 
         if evaluation.split == "test":
             raise ConfigError("eval.split must not be 'test': tune and select on train/dev only")

@@ -23,9 +23,9 @@ from ctxembed.contextual.settings import ContextualFinetuneConfig, LoraSettings,
 from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import load_corpus
 from ctxembed.errors import ConfigError
-from ctxembed.evaluate.metrics import per_query_ndcg
-from ctxembed.evaluate.results import FinetuneResult
-from ctxembed.evaluate.significance import paired_bootstrap
+from ctxembed.scoring.metrics import per_query_ndcg
+from ctxembed.scoring.results import FinetuneResult
+from ctxembed.scoring.significance import paired_bootstrap
 
 logger = logging.getLogger(__name__)
 TRAINING_INFO = "ctxembed_training.json"

@@ -27,8 +27,8 @@ from ctxembed.contextual.settings import EvalSettings, TrainSettings
 from ctxembed.data import Document
 from ctxembed.distill.settings import ContrastiveSettings
 from ctxembed.errors import CorpusError
-from ctxembed.evaluate.metrics import per_query_ndcg
-from ctxembed.evaluate.significance import Comparison, paired_bootstrap
+from ctxembed.scoring.metrics import per_query_ndcg
+from ctxembed.scoring.significance import Comparison, paired_bootstrap
 
 
 @dataclass

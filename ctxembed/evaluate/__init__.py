@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctxembed.evaluate.beir import BeirDataset, load_beir
-from ctxembed.evaluate.metrics import evaluate_retrieval, retrieval_metrics
+from ctxembed.scoring.beir import BeirDataset, load_beir
+from ctxembed.scoring.metrics import evaluate_retrieval, retrieval_metrics
 
 __all__ = ["BeirDataset", "evaluate_retrieval", "load_beir", "retrieval_metrics"]

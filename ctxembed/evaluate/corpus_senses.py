@@ -165,7 +165,7 @@ def _excerpt(sentence: str, span: tuple[int, int], width: int = 70) -> str:
 
 def plot_senses(word: dict[str, Any], path: Path) -> str:
     """A 2D map of one word's occurrences, coloured by sense cluster."""
-    from ctxembed.evaluate.plots import colour, new_figure, project_2d, save_figure
+    from ctxembed.scoring.plots import colour, new_figure, project_2d, save_figure
 
     fig, ax = new_figure(figsize=(6, 5))
     xy, method = project_2d(word["points"])

@@ -18,10 +18,10 @@ import numpy as np
 
 from ctxembed._io import atomic_file
 from ctxembed.errors import CorpusError, CtxEmbedError
-from ctxembed.evaluate.metrics import index_retriever, per_query_metrics, rank_queries
-from ctxembed.evaluate.significance import Comparison, paired_bootstrap
 from ctxembed.index.files import MANIFEST_FILE, read_manifest
 from ctxembed.retrieval.fusion import FusionSettings
+from ctxembed.scoring.metrics import index_retriever, per_query_metrics, rank_queries
+from ctxembed.scoring.significance import Comparison, paired_bootstrap
 
 NDCG10 = {"ndcg": (10,)}
 WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.7, 1.0)

@@ -12,18 +12,19 @@ import numpy as np
 
 from ctxembed._io import atomic_dir, dumps_json
 from ctxembed.config.loading import to_dict
-from ctxembed.evaluate.metrics import retrieval_metrics
-from ctxembed.evaluate.plots import colour, new_figure, project_2d, save_figure
 from ctxembed.evaluate.settings import EvaluateConfig, ModelEntry
+from ctxembed.scoring.metrics import retrieval_metrics
+from ctxembed.scoring.plots import colour, new_figure, project_2d, save_figure
 
 logger = logging.getLogger(__name__)
 
 
 def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
     """Score every model of `config`: retrieval, polysemy and lexical drift, as a JSON-able dict."""
-    from ctxembed import VectorIndex, load_embedder
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import bm25_retriever, index_retriever, rank_queries
+    from ctxembed.index import VectorIndex
+    from ctxembed.registry import load_embedder
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import bm25_retriever, index_retriever, rank_queries
 
     report: dict[str, Any] = {
         "config": to_dict(config),
@@ -76,7 +77,7 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
         if pairs is not None:
             _score_polysemy(report, entry, embedder, wn, pairs, config)
         if config.lexical and (vectors := embedder.word_vectors()) is not None:
-            from ctxembed.evaluate.lexical import lexical_scores
+            from ctxembed.scoring.lexical import lexical_scores
 
             report["lexical"][entry.name] = lexical_scores(vectors)
         logger.info("%s evaluated in %.0fs", entry.name, time.perf_counter() - started)
@@ -85,8 +86,8 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
 
 def against_better_part(runs: dict[str, Any], hybrid: str, parts: tuple[str, str], relevant: Any) -> dict[str, Any]:
     """The hybrid row minus the better of its two parts (by nDCG@10), with a paired-bootstrap 95% interval."""
-    from ctxembed.evaluate.metrics import per_query_metrics
-    from ctxembed.evaluate.significance import paired_bootstrap
+    from ctxembed.scoring.metrics import per_query_metrics
+    from ctxembed.scoring.significance import paired_bootstrap
 
     ndcg = {name: {q: m["ndcg@10"] for q, m in per_query_metrics(runs[name], relevant, {"ndcg": (10,)}).items()}
             for name in (hybrid, *parts)}  # fmt: skip

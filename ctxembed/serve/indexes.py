@@ -79,7 +79,8 @@ def check_index(folder: str | Path) -> dict[str, Any]:
 
 def load_index(folder: str | Path, name: str, *, device: str | None = None) -> ServedIndex:
     """Load one index with the embedder its manifest records (fingerprint checked on load)."""
-    from ctxembed import VectorIndex, embedder_from_manifest
+    from ctxembed.index import VectorIndex
+    from ctxembed.registry import embedder_from_manifest
 
     manifest = check_index(folder)
     embedder = embedder_from_manifest(manifest, folder, device=device)

@@ -15,7 +15,7 @@ def word_senses_view(indexes: Mapping[str, Any], word: str) -> dict[str, Any]:
     """Senses of `word`: clusters of its occurrences under the first contextual index's model, a 2D map of
     them (PCA), example sentences per sense, and each static index's nearest neighbours of the word."""
     from ctxembed.evaluate.corpus_senses import SensesConfig, find_senses
-    from ctxembed.evaluate.plots import project_2d
+    from ctxembed.scoring.plots import project_2d
 
     # an index with a word-vector table gives static neighbours; the first without one reads words in context
     tables = {name: served.index.embedder.word_vectors() for name, served in indexes.items()}

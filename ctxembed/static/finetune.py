@@ -261,7 +261,7 @@ def train_vectors(
 def drift_guard(pretrained: Any, base: dict[str, float], limit: float, finish: Any = None) -> Any:
     """A per-epoch check that flags SimLex/WordSim drops beyond `limit` below the pretrained `base` scores
     (of the vectors as `finish(merged, corpus_words)` post-processes them, if given)."""
-    from ctxembed.evaluate.lexical import lexical_scores
+    from ctxembed.scoring.lexical import lexical_scores
 
     def check(trained_wv: Any) -> dict[str, float]:
         merged = merge_vectors(pretrained, trained_wv)

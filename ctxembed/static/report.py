@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed.evaluate.plots import new_figure, project_2d, save_figure
-from ctxembed.evaluate.results import FinetuneResult
-from ctxembed.evaluate.significance import Comparison
+from ctxembed.scoring.plots import new_figure, project_2d, save_figure
+from ctxembed.scoring.results import FinetuneResult
+from ctxembed.scoring.significance import Comparison
 from ctxembed.static.settings import StaticFinetuneConfig
 
 
@@ -32,7 +32,7 @@ def measure(
     `counts` holds each variant's corpus word counts, its SIF weights in the retrieval comparison.
     Returns the words of the neighbour table (for the plot).
     """
-    from ctxembed.evaluate.lexical import lexical_scores
+    from ctxembed.scoring.lexical import lexical_scores
 
     for name, kv in variants.items():
         if name != "pretrained":
@@ -161,10 +161,10 @@ def _retrieval(
     """Dev retrieval of each variant, and fine-tuned vs pretrained with a paired-bootstrap interval."""
     from dataclasses import asdict
 
-    from ctxembed import VectorIndex
-    from ctxembed.evaluate.beir import load_beir
-    from ctxembed.evaluate.metrics import index_retriever, per_query_metrics, rank_queries, retrieval_metrics
-    from ctxembed.evaluate.significance import paired_bootstrap
+    from ctxembed.index import VectorIndex
+    from ctxembed.scoring.beir import load_beir
+    from ctxembed.scoring.metrics import index_retriever, per_query_metrics, rank_queries, retrieval_metrics
+    from ctxembed.scoring.significance import paired_bootstrap
     from ctxembed.static.embedder import StaticEmbedder
 
     dataset = load_beir(config.eval_dataset)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from typing import Any
 from ctxembed._io import atomic_dir, dumps_json, quiet_logger, refuse_existing
 from ctxembed.config.loading import to_dict
 from ctxembed.data import load_corpus
-from ctxembed.evaluate.results import FinetuneResult
+from ctxembed.scoring.results import FinetuneResult
 from ctxembed.static.domain_dims import finisher, output_dims, train_recipe
 from ctxembed.static.embedder import StaticEmbedder
 from ctxembed.static.finetune import drift_guard, train_vectors
@@ -51,7 +51,7 @@ def finetune_static(config: StaticFinetuneConfig, *, overwrite: bool = False) ->
 
     Training happens here; measuring, judging and presenting happen in `static.report`.
     """
-    from ctxembed.evaluate.lexical import lexical_scores
+    from ctxembed.scoring.lexical import lexical_scores
 
     out = Path(config.out)
     refuse_existing(out, overwrite)

@@ -13,8 +13,8 @@ from ctxembed.contextual.mining import mine_pairs
 from ctxembed.contextual.settings import ContextualFinetuneConfig, GenqSettings, Objective, TrainSettings
 from ctxembed.data import Document, split_sentences
 from ctxembed.errors import ConfigError
-from ctxembed.evaluate.metrics import per_query_ndcg
-from ctxembed.evaluate.significance import paired_bootstrap
+from ctxembed.scoring.metrics import per_query_ndcg
+from ctxembed.scoring.significance import paired_bootstrap
 
 pytestmark = pytest.mark.slow  # each test trains with the sentence-transformers trainer
 

@@ -9,8 +9,8 @@ import pytest
 from ctxembed import VectorIndex
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError
-from ctxembed.evaluate.beir import BeirDataset, load_beir
-from ctxembed.evaluate.metrics import bm25_retriever, evaluate_retrieval, index_retriever, retrieval_metrics
+from ctxembed.scoring.beir import BeirDataset, load_beir
+from ctxembed.scoring.metrics import bm25_retriever, evaluate_retrieval, index_retriever, retrieval_metrics
 from tests.system_data import require_debian_data
 
 

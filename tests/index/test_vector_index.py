@@ -173,8 +173,8 @@ class RandomEmbedder:
 
 
 def test_any_embedder_that_follows_the_protocol_is_indexed_and_evaluated(tmp_path):
-    from ctxembed.evaluate.metrics import evaluate_retrieval, index_retriever
     from ctxembed.evaluate.polysemy import pair_similarities
+    from ctxembed.scoring.metrics import evaluate_retrieval, index_retriever
     from ctxembed.types import Embedder
 
     embedder = RandomEmbedder()

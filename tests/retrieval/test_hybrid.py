@@ -174,7 +174,7 @@ def test_the_streamed_bm25_matrix_is_the_one_bm25s_builds(tmp_path):
 def test_tune_fusion_records_the_best_weight_and_refuses_what_it_cannot_tune(
     corpus, tiny_vectors_file, tmp_path, capsys
 ):
-    from ctxembed.evaluate.beir import BeirDataset
+    from ctxembed.scoring.beir import BeirDataset
 
     # One document word per query among words no document has: BM25 finds it, the random vectors mostly do not.
     queries = {

@@ -84,7 +84,7 @@ def test_anchoring_reduces_drift_on_a_fixed_seed(small_glove, lee_sentences):
 
 
 def test_drift_limit_stops_training(small_glove, lee_sentences):
-    from ctxembed.evaluate.lexical import lexical_scores
+    from ctxembed.scoring.lexical import lexical_scores
     from ctxembed.static.finetune import drift_guard
 
     before = lexical_scores(small_glove, analogies=False)
@@ -263,7 +263,7 @@ def test_postprocess_scales_the_domain_part_and_keeps_zeros(small_glove):
 def test_report_retrieval_weights_each_variant_by_its_corpus_counts(tmp_path, small_glove, lee_sentences, monkeypatch):
     import ctxembed.static.embedder as embedder_module
     from ctxembed.data import Document
-    from ctxembed.evaluate.beir import BeirDataset
+    from ctxembed.scoring.beir import BeirDataset
     from ctxembed.static.finetune import TrainedVectors
     from ctxembed.static.report import measure
 
@@ -278,7 +278,7 @@ def test_report_retrieval_weights_each_variant_by_its_corpus_counts(tmp_path, sm
 
     monkeypatch.setattr(embedder_module, "StaticEmbedder", Spy)
     counts = {"pretrained": {"the": 5, "police": 2}, "fine-tuned": {"the": 7}}
-    from ctxembed.evaluate.lexical import lexical_scores
+    from ctxembed.scoring.lexical import lexical_scores
 
     report = {"lexical": {"pretrained": lexical_scores(small_glove)}}
     run = TrainedVectors("fine-tuned", None, small_glove)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ctxembed.evaluate.significance import Comparison
+from ctxembed.scoring.significance import Comparison
 
 
 @dataclass
