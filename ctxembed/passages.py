@@ -140,7 +140,6 @@ class PassageSplitter:
                 f"({self.max_tokens} {window.unit}); lower it, or raise index.passages.max_tokens",
                 key="index.passages.overlap",
             )
-        self.overlap = settings.overlap
         try:
             from semantic_text_splitter import TextSplitter
         except ImportError as exc:
@@ -149,7 +148,7 @@ class PassageSplitter:
                 "(or set index.passages.mode: none)"
             ) from exc
         self._splitter = (
-            TextSplitter.from_huggingface_tokenizer(window.tokenizer, self.max_tokens, overlap=self.overlap)
+            TextSplitter.from_huggingface_tokenizer(window.tokenizer, self.max_tokens, overlap=settings.overlap)
             if self.max_tokens is not None
             else None
         )
@@ -205,7 +204,7 @@ class PassageSplitter:
             "splitter": splitter,
             "unit": self.window.unit,
             "max_tokens": self.max_tokens,
-            "overlap": self.overlap,
+            "overlap": self.settings.overlap,
             "title": self.settings.title,
             "lead_margin": self.settings.lead_margin,
         }

@@ -86,12 +86,9 @@ def bm25_sides(index, texts, qids, doc_ids, relevant, dense):  # noqa: ANN001, A
     from ctxembed.retrieval.fusion import fuse, query_weight
     from ctxembed.scoring.metrics import score_matrix_ndcg
 
-    rows = index.passages.rows if index.passages.rows is not None else None
     docs = list(index.docs)
-    if rows is None:
-        spans = [(i, 0, len(d.full_text)) for i, d in enumerate(docs)]
-    else:
-        spans = [tuple(int(x) for x in r) for r in rows]
+    rows = index.passages.rows
+    spans = [(i, 0, len(d.full_text)) for i, d in enumerate(docs)] if rows is None else rows.tolist()
     passage_index = SparseIndex.build(docs[d].full_text[s:e] for d, s, e in spans)
     first = index.passages.first[:-1]
     out = {}

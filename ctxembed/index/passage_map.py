@@ -66,6 +66,7 @@ class PassageMap:
 
 
 def _identity_rows(documents: int) -> np.ndarray:
+    """One row a document for a map that had none; end -1: the whole text (`span` gives None for it)."""
     return np.stack([np.arange(documents), np.zeros(documents, np.int64), np.full(documents, -1)], axis=1)
 
 
@@ -100,13 +101,6 @@ def encode_chunk(
     rows = np.column_stack([position[owners], spans])[embedded]
     kept = [d for d, h in zip(docs, has) if h]
     return EncodedChunk(kept, vectors[embedded], rows, [d.id for d, h in zip(docs, has) if not h], passages.cut)
-
-
-def describe(record: dict[str, Any] | None) -> str:
-    """A short description of a manifest's passage record, for messages."""
-    if not record or record.get("mode") == "none":
-        return "one vector a document"
-    return f"passages of {record.get('max_tokens')} {record.get('unit', 'tokens')} ({record.get('overlap')} overlap)"
 
 
 def top_documents(

@@ -96,16 +96,17 @@ def _dense_scores(
     top_scores: np.ndarray,
     top_best: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each union member's best passage score for the query (from the stored vectors) and that passage's row;
-    where the FAISS index cannot give stored vectors back, FAISS's own scores, and its lowest for documents it
-    did not return."""
-    scored = index.document_scores(vector, union)
-    if scored is not None:
-        return scored
+    """Each union member's document score for the query and the row of the passage that gave it: the dense side's
+    own for its top documents, and from the stored passage vectors for the others (BM25's alone); where the FAISS
+    index cannot give stored vectors back, its lowest score for those."""
     scores = np.full(len(union), float(top_scores[: len(top)].min()) if len(top) else 0.0, dtype=np.float32)
     best = np.full(len(union), -1, dtype=np.int64)
     at = np.searchsorted(union, top)
     scores[at], best[at] = top_scores[: len(top)], top_best[: len(top)]
+    rest = np.ones(len(union), dtype=bool)
+    rest[at] = False
+    if rest.any() and (scored := index.document_scores(vector, union[rest])) is not None:
+        scores[rest], best[rest] = scored
     return scores, best
 
 
