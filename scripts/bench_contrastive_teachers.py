@@ -37,7 +37,6 @@ def main() -> int:
 
     from ctxembed.config import CorpusConfig
     from ctxembed.contextual.embedder import ContextualEmbedder
-    from ctxembed.contextual.mining import mine_pairs_by_doc
     from ctxembed.contextual.pseudo_labels import _encode, teacher_scores
     from ctxembed.contextual.selection import build_dev_set
     from ctxembed.contextual.settings import EvalSettings, TrainSettings
@@ -46,6 +45,7 @@ def main() -> int:
     from ctxembed.distill import DistillConfig, distill_static
     from ctxembed.distill.contrastive import to_sentence_transformer, trained_static_model
     from ctxembed.distill.settings import ContrastiveSettings
+    from ctxembed.mining import mine_pairs_by_doc
     from ctxembed.retrieval.bm25 import bm25_index, query_tokens
     from ctxembed.scoring.beir import load_beir
     from ctxembed.scoring.metrics import exact_ndcg_per_query

@@ -83,7 +83,7 @@ def bm25_sides(index, texts, qids, doc_ids, relevant, dense):  # noqa: ANN001, A
     import numpy as np
 
     from ctxembed.retrieval.bm25 import SparseIndex, query_tokens
-    from ctxembed.retrieval.fusion import fuse, query_weight
+    from ctxembed.retrieval.fusion import FusionSettings, fuse, query_weight
     from ctxembed.scoring.metrics import score_matrix_ndcg
 
     docs = list(index.docs)
@@ -97,7 +97,7 @@ def bm25_sides(index, texts, qids, doc_ids, relevant, dense):  # noqa: ANN001, A
         if name == "passages":
             lexical = np.maximum.reduceat(lexical, first, axis=1)
         fused = np.stack([
-            fuse(dense[i], lexical[i], np.zeros(0), np.zeros(0), method="convex", weight=query_weight(t, None))
+            fuse(dense[i], lexical[i], np.zeros(0), np.zeros(0), method="convex", weight=query_weight(t, FusionSettings()))
             for i, t in enumerate(texts)
         ])  # fmt: skip
         out[f"BM25 ({name})"] = score_matrix_ndcg(lexical, qids, doc_ids, relevant)

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ctxembed.contextual.genq import genq_pairs
-from ctxembed.contextual.mining import delete_words, mine_pairs, tsdae_sentences
 from ctxembed.contextual.pseudo_labels import pseudo_label_rows
 from ctxembed.contextual.settings import GenqSettings, Objective, PseudoSettings, TrainSettings
 from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError
+from ctxembed.mining import delete_words, mine_pairs, tsdae_sentences
 
 
 def read_pairs(path: str | Path) -> list[dict[str, str]]:

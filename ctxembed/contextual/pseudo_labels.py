@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed.contextual.mining import mine_pairs_by_doc
 from ctxembed.contextual.settings import PseudoSettings
 from ctxembed.data import Document
+from ctxembed.mining import mine_pairs_by_doc
 from ctxembed.retrieval.bm25 import bm25_index, query_tokens
 
 CHUNK = 256  # queries scored at once: memory stays (CHUNK x texts)

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ctxembed.contextual.mining import mine_pairs_by_doc
 from ctxembed.contextual.settings import EvalSettings
 from ctxembed.data import Document
 from ctxembed.errors import ConfigError, CorpusError
+from ctxembed.mining import mine_pairs_by_doc
 
 PRIMARY_CUTOFF = 10
 

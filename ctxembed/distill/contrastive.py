@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ctxembed.contextual.mining import mine_pairs
 from ctxembed.contextual.selection import build_dev_set, verify_best_checkpoint
 from ctxembed.contextual.settings import EvalSettings, TrainSettings
 from ctxembed.data import Document
 from ctxembed.distill.settings import ContrastiveSettings
 from ctxembed.errors import CorpusError
+from ctxembed.mining import mine_pairs
 from ctxembed.scoring.metrics import per_query_ndcg
 from ctxembed.scoring.significance import Comparison, paired_bootstrap
 

@@ -116,6 +116,7 @@ def write_index(
     sparse: bool = False,
     fusion: FusionSettings | None = None,
     passages: PassageSettings | None = None,
+    before_publish: Callable[[Path], None] | None = None,
 ) -> Path:
     """Index the documents `corpus()` yields into folder `out`, chunk by chunk; return `out`.
 
@@ -130,6 +131,7 @@ def write_index(
     must yield the same documents each time, as a file reader does. `source` describes the corpus
     (e.g. path, size and mtime); a resume with another refuses to mix two corpora. `encode` replaces
     `embedder.encode_documents` (e.g. a `ctxembed.index.ray.RayEncoder`); it must give the same vectors.
+    `before_publish` gets the finished folder before it is swapped in (it may rewrite its manifest).
     """
     if encode is None:
 
@@ -214,7 +216,7 @@ def write_index(
         raise
     try:
         passage_map = PassageMap(np.concatenate(rows), writer.count)
-        _publish(embedder, vectors, passage_map, state, partial, out, overwrite, sparse, fusion)
+        _publish(embedder, vectors, passage_map, state, partial, (out, overwrite), sparse, fusion, before_publish)
         return out
     except Exception:
         remove_path(partial)  # the checkpoint was already retired: nothing to resume from
@@ -253,13 +255,14 @@ def _publish(
     passage_map: PassageMap,
     state: dict[str, Any],
     partial: Path,
-    out: Path,
-    overwrite: bool,
+    target: tuple[Path, bool],
     sparse: bool,
     fusion: FusionSettings | None,
+    before_publish: Callable[[Path], None] | None,
 ) -> None:
     """Write the final FAISS file and manifest beside the streamed documents (and, with `sparse`, BM25 over
     them: a second pass over docs.jsonl, after the vectors are written and dropped), and swap the folder in."""
+    out, overwrite = target
     (partial / STATE_FILE).unlink(missing_ok=True)  # from here on the build is no longer resumable, only repeatable
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for name in (DOCS_FILE, OFFSETS_FILE):
@@ -275,4 +278,6 @@ def _publish(
             passages=(passage_map, {**state["passages"], "cut": state["cut"]}),
             sparse_texts=texts,
         )
+        if before_publish is not None:
+            before_publish(tmp)
     shutil.rmtree(partial, ignore_errors=True)

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ctxembed._io import atomic_file
 from ctxembed.data import Document
 from ctxembed.errors import CtxEmbedError, EmptyTextError
 from ctxembed.index.build import passage_splitter, write_index
 from ctxembed.index.checks import check_unique, cut_message, id_hashes, left_out_message
+from ctxembed.index.files import MANIFEST_FILE, read_manifest
+from ctxembed.index.fusion_choice import choose_fusion
 from ctxembed.index.passage_map import PassageMap, document_scores, encode_chunk, top_documents
 from ctxembed.index.persist import manifest_record, read_folder, save_folder
 from ctxembed.index.vectors import DenseVectors
 from ctxembed.passages import PassageSettings
 from ctxembed.retrieval.bm25 import SparseIndex
-from ctxembed.retrieval.fusion import FusionSettings
+from ctxembed.retrieval.fusion import QUESTION_SHARE, FusionSettings
 from ctxembed.retrieval.hybrid import hybrid_search, search_result, sparse_search
 from ctxembed.types import Embedder, SearchMode, SearchResult
 
@@ -51,6 +56,7 @@ class VectorIndex:
         self.skipped: list[str] = []
         self.sparse: SparseIndex | None = None
         self.fusion = FusionSettings()
+        self.fusion_chosen: dict[str, Any] | None = None  # how a label-free weight was chosen (the manifest's)
 
     @property
     def faiss_index(self) -> Any:
@@ -116,6 +122,7 @@ class VectorIndex:
         )
         index.skipped = list(saved.manifest.get("skipped", []))
         index.fusion = FusionSettings(**saved.manifest.get("fusion", {}))
+        index.fusion_chosen = saved.manifest.get("fusion_chosen")
         return index
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
@@ -247,5 +254,31 @@ def build_index(
     embedder: Embedder, corpus: Callable[[], Iterable[Document]], out: str | Path, **settings: Any
 ) -> VectorIndex:
     """Index the documents `corpus()` yields into folder `out` with the streaming, checkpointed builder
-    (`ctxembed.index.build.write_index`, whose keyword settings this takes) and return the loaded index."""
+    (`ctxembed.index.build.write_index`, whose keyword settings this takes) and return the loaded index.
+
+    With a sparse side and no fixed `fusion.weight`, the hybrid weight is chosen before the folder is published,
+    without labels (`ctxembed.index.fusion_choice`), and recorded in its manifest."""
+    fusion = settings.get("fusion") or FusionSettings()
+    if settings.get("sparse") and fusion.weight is None:
+        batch_size = settings.get("batch_size", 64)
+        settings["before_publish"] = lambda folder: record_label_free_fusion(folder, embedder, fusion, batch_size)
     return VectorIndex.load(write_index(embedder, corpus, out, **settings), embedder)
+
+
+def record_label_free_fusion(folder: Path, embedder: Embedder, fusion: FusionSettings, batch_size: int) -> None:
+    """Choose the hybrid weight of the index in `folder` on its pseudo-queries and write it into the manifest (the
+    query-style rule stays where the corpus yields too few of them)."""
+    index = VectorIndex.load(folder, embedder)
+    try:
+        choice = choose_fusion(index, fusion, batch_size=batch_size)
+    finally:
+        index.close()
+    if choice is None:
+        return
+    dense_better = choice.ndcg["dense"] > choice.ndcg["sparse"]
+    questions = QUESTION_SHARE if choice.alone is None and dense_better else 1.0
+    manifest = read_manifest(folder)
+    manifest["fusion"] = asdict(replace(fusion, weight=choice.weight, questions=questions))
+    manifest["fusion_chosen"] = choice.record()
+    with atomic_file(Path(folder) / MANIFEST_FILE) as fh:
+        fh.write(json.dumps(manifest, indent=2, allow_nan=False) + "\n")

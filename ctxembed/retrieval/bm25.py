@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 
 from ctxembed._io import quiet_logger, readable_path, sha256_of
 from ctxembed.errors import CtxEmbedError
-from ctxembed.retrieval.bm25_matrix import PostingsSpool, csc_scores
+from ctxembed.retrieval.bm25_matrix import PostingsSpool, average_length, csc_scores, lucene_idf, lucene_weight
 
 # bm25s's defaults, recorded in every manifest: lowercase, words of 2+ word characters, English stopwords.
 TOKENIZER = {"lower": True, "splitter": r"(?u)\b\w\w+\b", "stopwords": "en"}
@@ -40,8 +41,9 @@ def query_tokens(queries: Sequence[str]) -> list[list[str]]:
 class SparseIndex:
     """A BM25 index whose rows follow the dense index's positions (document i here is document i there)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, average_length: float | None = None) -> None:
         self.model = model
+        self.average_length = average_length  # documents' mean length in tokens (None: an index saved before it)
 
     @classmethod
     def build(cls, texts: Iterable[str], *, chunk_size: int = 4096, workdir: Path | None = None) -> SparseIndex:
@@ -69,7 +71,7 @@ class SparseIndex:
         model.vocab_dict = vocab
         model.nonoccurrence_array = None  # Lucene's BM25 has none
         model.unique_token_ids_set = set(vocab.values())
-        return cls(model)
+        return cls(model, average_length(spool))
 
     def __len__(self) -> int:
         return int(self.model.scores["num_docs"])
@@ -82,6 +84,24 @@ class SparseIndex:
         with quiet_logger("bm25s"):
             return np.asarray(self.model.get_scores(list(tokens)), dtype=np.float32)
 
+    def score_texts(self, tokens: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """BM25 score of each of `texts` (documents that are not in the index) for one tokenised query, with the
+        index's own statistics (idf, average length): what each would score had it been indexed in place of a
+        document of the index, without changing them."""
+        if self.average_length is None:
+            raise CtxEmbedError("this BM25 index was saved before it recorded its average length; rebuild it")
+        vocab, params = self.model.vocab_dict, self.model.scores
+        wanted = np.array([vocab[t] for t in tokens if t in vocab], dtype=np.int64)
+        idf = lucene_idf(np.diff(np.asarray(params["indptr"]))[wanted], int(params["num_docs"]))
+        out = np.zeros(len(texts), dtype=np.float32)
+        for i, words in enumerate(query_tokens(texts)):
+            counts = Counter(words)
+            tf = np.array([counts.get(t, 0) for t in tokens if t in vocab], dtype=np.float64)
+            if tf.any():
+                weights = lucene_weight(idf, tf, len(words), self.average_length, k1=self.model.k1, b=self.model.b)
+                out[i] = weights.sum()
+        return out
+
     def save(self, target: Path) -> dict[str, Any]:
         """Write bm25s's .npy + JSON files (no pickle) into the folder `target`; return the manifest's record."""
         with quiet_logger("bm25s"):
@@ -92,6 +112,7 @@ class SparseIndex:
             "count": len(self),
             "tokenizer": {**TOKENIZER, "stopwords_sha": stopwords_digest()},
             "files": files,
+            **({"average_length": self.average_length} if self.average_length is not None else {}),
         }
 
     @classmethod
@@ -126,7 +147,7 @@ class SparseIndex:
                 )
         except (ValueError, OSError, KeyError) as exc:
             raise CtxEmbedError(f"{shown}: bm25s cannot read the sparse index ({exc}); rebuild the index") from exc
-        return cls(model)
+        return cls(model, record.get("average_length"))
 
 
 def bm25_index(texts: Sequence[str]) -> SparseIndex:

@@ -79,14 +79,32 @@ class PostingsSpool:
             yield chunk
 
 
+def lucene_idf(doc_freq: np.ndarray, n_docs: int) -> np.ndarray:
+    """Lucene's BM25 idf of each term (0 for a term of no document), as bm25s computes it."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(doc_freq > 0, np.log1p((n_docs - doc_freq + 0.5) / (doc_freq + 0.5)), 0.0)
+
+
+def lucene_weight(
+    idf: np.ndarray, tf: np.ndarray, length: np.ndarray | float, avg_len: float, *, k1: float, b: float
+) -> np.ndarray:
+    """Lucene's BM25 weight of a term that occurs `tf` times in a document of `length` tokens (bm25s's)."""
+    return idf * tf / (k1 * ((1 - b) + b * np.asarray(length, dtype=np.float64) / avg_len) + tf)
+
+
+def average_length(spool: PostingsSpool) -> float:
+    """The mean length (in tokens) of the documents in `spool`."""
+    lengths = np.concatenate(spool.lengths) if spool.lengths else np.zeros(0, dtype=np.int32)
+    return float(lengths.mean()) if len(lengths) else 0.0
+
+
 def csc_scores(spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dtype: str) -> dict[str, Any]:
     """bm25s's `scores` record (`data`, `indices`, `indptr`, `num_docs`) of the documents in `spool`."""
     doc_freq = np.pad(spool.doc_freq, (0, vocab_size - len(spool.doc_freq)))
     lengths = np.concatenate(spool.lengths) if spool.lengths else np.zeros(0, dtype=np.int32)
     n_docs = len(lengths)
-    avg_len = float(lengths.mean()) if n_docs else 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):  # Lucene's idf, 0 for terms of no document
-        idf = np.where(doc_freq > 0, np.log1p((n_docs - doc_freq + 0.5) / (doc_freq + 0.5)), 0.0)
+    avg_len = average_length(spool)
+    idf = lucene_idf(doc_freq, n_docs)
     indptr = np.concatenate([[0], np.cumsum(doc_freq)]).astype(np.int64)
     data = np.empty(int(indptr[-1]), dtype=dtype)
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
@@ -96,7 +114,7 @@ def csc_scores(spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dt
         terms = chunk.terms.astype(np.int64)
         doc = np.repeat(np.arange(first_doc, first_doc + len(chunk.per_doc), dtype=np.int64), chunk.per_doc)
         tf = chunk.counts.astype(np.float64)
-        score = idf[terms] * tf / (k1 * ((1 - b) + b * lengths[doc] / avg_len) + tf)
+        score = lucene_weight(idf[terms], tf, lengths[doc], avg_len, k1=k1, b=b)
         order = np.argsort(terms, kind="stable")  # by term, documents ascending within each term
         sorted_terms = terms[order]
         starts = np.flatnonzero(np.r_[True, sorted_terms[1:] != sorted_terms[:-1]])

@@ -1,8 +1,9 @@
 """Fusing a dense and a sparse ranking: a convex combination of per-query min-max scores (default) or RRF.
 
-The default BM25 weight depends on the query, without labels: 0.3 for keyword-style queries and 0.1 for
-natural-language questions, where BM25 matches incidental words and drags a strong dense model down.
-Both values were chosen on the dev splits of man-pages, Debian and the Python FAQ (docs/hybrid.md).
+BM25's weight is chosen for each index when it is built, without labels, from pseudo-queries mined from its
+own documents (`ctxembed.index.fusion_choice`); a question-style query gets `questions` times that weight.
+An index built before that choice (weight null) keeps the query-style rule: 0.3 for keyword-style queries,
+0.1 for natural-language questions. docs/hybrid.md has the dev figures behind both.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 
 from ctxembed.errors import ConfigError
 
-KEYWORD_WEIGHT, QUESTION_WEIGHT = 0.3, 0.1
+KEYWORD_WEIGHT, QUESTION_WEIGHT = 0.3, 0.1  # the query-style rule of an index without a chosen weight
+QUESTION_SHARE = 0.33  # a question's share of the chosen weight where the model is the better side
 RRF_K = 60
 _QUESTION_WORDS = frozenset(
     "how why what when where which who whom whose can could should would is are was were do does did will shall "
@@ -29,17 +31,37 @@ class FusionSettings:
     method: str = field(default="convex", metadata={"help": "convex (min-max scores, weighted) or rrf."})
     weight: float | None = field(
         default=None,
-        metadata={"help": "BM25's share in [0, 1]; null: 0.3 for keyword queries, 0.1 for questions."},
+        metadata={
+            "help": "BM25's share in [0, 1]; null: chosen when the index is built, from pseudo-queries mined from "
+            "its documents (0 or 1 where one side alone is better)."
+        },
+    )
+    questions: float | None = field(
+        default=None,
+        metadata={
+            "help": "A question's BM25 share is the weight times this, in [0, 1]; null: chosen with the weight "
+            f"({QUESTION_SHARE} where the model is the better side on the pseudo-queries, else 1)."
+        },
     )
     candidates: int = field(default=100, metadata={"help": "Each side's candidates: max(this, 10 k)."})
+    pseudo_queries: int = field(
+        default=300, metadata={"help": "Pseudo-queries mined to choose a null weight (a seeded sample of documents)."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds the pseudo-queries' sample."})
 
     def __post_init__(self) -> None:
         if self.method not in ("convex", "rrf"):
             raise ConfigError(f"fusion.method must be convex or rrf, got {self.method!r}", key="fusion.method")
-        if self.weight is not None and not 0 <= self.weight <= 1:
-            raise ConfigError(f"fusion.weight must be in [0, 1] or null, got {self.weight}", key="fusion.weight")
+        for name in ("weight", "questions"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ConfigError(f"fusion.{name} must be in [0, 1] or null, got {value}", key=f"fusion.{name}")
         if self.candidates < 1:
             raise ConfigError(f"fusion.candidates must be >= 1, got {self.candidates}", key="fusion.candidates")
+        if self.pseudo_queries < 1:
+            raise ConfigError(
+                f"fusion.pseudo_queries must be >= 1, got {self.pseudo_queries}", key="fusion.pseudo_queries"
+            )
 
 
 def is_question(query: str) -> bool:
@@ -49,11 +71,14 @@ def is_question(query: str) -> bool:
     return text.endswith("?") or (len(words) >= 3 and words[0] in _QUESTION_WORDS)
 
 
-def query_weight(query: str, weight: float | None) -> float:
-    """BM25's weight for one query: the fixed `weight`, or by the query's style when it is None."""
-    if weight is not None:
-        return weight
-    return QUESTION_WEIGHT if is_question(query) else KEYWORD_WEIGHT
+def query_weight(query: str, fusion: FusionSettings) -> float:
+    """BM25's weight for one query: the index's weight (times `questions` for a question), or by the query's
+    style alone where the index has no weight."""
+    if fusion.weight is None:
+        return QUESTION_WEIGHT if is_question(query) else KEYWORD_WEIGHT
+    if fusion.questions is not None and is_question(query):
+        return fusion.weight * fusion.questions
+    return fusion.weight
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:

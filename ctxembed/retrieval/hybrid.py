@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,22 +29,38 @@ def sparse_search(index: Any, sparse: SparseIndex, queries: Sequence[str], k: in
     return results
 
 
-def hybrid_search(
-    index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, fusion: FusionSettings, *, skip_unknown: bool
-) -> list:
-    """Each side's top `max(candidates, 10 k)` documents, both sides scored on their union, normalised and fused.
-    A document's dense score is its best passage's; the hit's passage is that one."""
-    n = len(index)
-    pool = min(max(fusion.candidates, 10 * k), n)
+@dataclass(frozen=True)
+class Candidates:
+    """One query's hybrid candidates: the union of both sides' top documents (positions, ascending), each side's
+    score of each, each one's rank in that side's own top list (-1: not in it), and its best passage's row."""
+
+    union: np.ndarray
+    dense: np.ndarray
+    sparse: np.ndarray
+    dense_ranked: np.ndarray
+    sparse_ranked: np.ndarray
+    best: np.ndarray
+    tokens: list[str]
+
+    def fused(self, method: str, weight: float) -> np.ndarray:
+        """The candidates' fused scores."""
+        return fuse(self.dense, self.sparse, self.dense_ranked, self.sparse_ranked, method=method, weight=weight)
+
+
+def hybrid_candidates(
+    index: Any, sparse: SparseIndex, queries: Sequence[str], pool: int, *, skip_unknown: bool
+) -> list[Candidates | None]:
+    """Each side's top `pool` documents of each query, both sides scored on their union (None: a query that
+    neither side can read, with `skip_unknown`). A document's dense score is its best passage's."""
     vectors = index.embedder.encode_queries(list(queries))
     dense_scores, dense_positions, dense_best = index.search_passages(vectors, pool)
-    results = []
+    out: list[Candidates | None] = []
     for i, (query, tokens) in enumerate(zip(queries, query_tokens(queries))):
         lexical = sparse.scores(tokens)
         has_dense, has_sparse = bool(np.any(vectors[i])), bool(lexical.any())
         if not (has_dense or has_sparse):
             if skip_unknown:
-                results.append([])
+                out.append(None)
                 continue
             raise EmptyTextError(f"query {query!r} has no word the model knows (nor the BM25 index); rephrase it")
         dense_top = dense_positions[i][dense_positions[i] >= 0] if has_dense else np.zeros(0, dtype=np.int64)
@@ -55,18 +72,37 @@ def hybrid_search(
         else:
             dense, best = np.zeros(len(union)), np.full(len(union), -1)
         ranks = [_ranks(union, top) for top in (dense_top, sparse_top)]
-        weight = query_weight(query, fusion.weight)
-        fused = fuse(dense, lexical[union], *ranks, method=fusion.method, weight=weight)
+        out.append(Candidates(union, dense, lexical[union], *ranks, best, list(tokens)))
+    return out
+
+
+def candidate_pool(index: Any, k: int, fusion: FusionSettings) -> int:
+    """How many documents each side contributes: `max(candidates, 10 k)`, at most the whole index."""
+    return min(max(fusion.candidates, 10 * k), len(index))
+
+
+def hybrid_search(
+    index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, fusion: FusionSettings, *, skip_unknown: bool
+) -> list:
+    """Each side's top `max(candidates, 10 k)` documents, both sides scored on their union, normalised and fused.
+    A document's dense score is its best passage's; the hit's passage is that one."""
+    pool = candidate_pool(index, k, fusion)
+    results = []
+    for query, found in zip(queries, hybrid_candidates(index, sparse, queries, pool, skip_unknown=skip_unknown)):
+        if found is None:
+            results.append([])
+            continue
+        fused = found.fused(fusion.method, query_weight(query, fusion))
         order = np.argsort(-fused, kind="stable")[:k]
         results.append(
             [
                 search_result(
                     index,
-                    int(union[j]),
+                    int(found.union[j]),
                     float(fused[j]),
-                    {"dense": float(dense[j]), "sparse": float(lexical[union[j]])},
-                    passage=int(best[j]) if best[j] >= 0 else None,
-                    tokens=tokens,
+                    {"dense": float(found.dense[j]), "sparse": float(found.sparse[j])},
+                    passage=int(found.best[j]) if found.best[j] >= 0 else None,
+                    tokens=found.tokens,
                 )
                 for j in order
             ]

@@ -9,10 +9,10 @@ import pytest
 
 from ctxembed.config.loading import from_dict
 from ctxembed.contextual.genq import generate_queries, genq_pairs
-from ctxembed.contextual.mining import mine_pairs
 from ctxembed.contextual.settings import ContextualFinetuneConfig, GenqSettings, Objective, TrainSettings
 from ctxembed.data import Document, split_sentences
 from ctxembed.errors import ConfigError
+from ctxembed.mining import mine_pairs
 from ctxembed.scoring.metrics import per_query_ndcg
 from ctxembed.scoring.significance import paired_bootstrap
 

@@ -13,12 +13,12 @@ pytest.importorskip("model2vec")
 
 from ctxembed.config import CorpusConfig  # noqa: E402
 from ctxembed.config.loading import from_dict  # noqa: E402
-from ctxembed.contextual.mining import mine_pairs  # noqa: E402
 from ctxembed.data import load_corpus  # noqa: E402
 from ctxembed.distill.contrastive import training_pairs  # noqa: E402
 from ctxembed.distill.distillation import REPORT_FILE, distill_static  # noqa: E402
 from ctxembed.distill.settings import ContrastiveSettings, DistillConfig  # noqa: E402
 from ctxembed.errors import ConfigError, CorpusError  # noqa: E402
+from ctxembed.mining import mine_pairs  # noqa: E402
 
 FILLERS = [
     "The {a} sat near the {b} in the system.",

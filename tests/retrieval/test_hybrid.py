@@ -28,9 +28,9 @@ def test_question_queries_get_the_lower_weight():
     assert is_question("How do I share global variables across modules?")
     assert is_question("why is my server slow")
     assert not is_question("open and possibly create a file") and not is_question("how")
-    assert query_weight("bind a name to a socket", None) == 0.3
-    assert query_weight("What is a socket?", None) == 0.1
-    assert query_weight("What is a socket?", 0.7) == 0.7
+    assert query_weight("bind a name to a socket", FusionSettings()) == 0.3
+    assert query_weight("What is a socket?", FusionSettings()) == 0.1
+    assert query_weight("What is a socket?", FusionSettings(weight=0.7)) == 0.7
 
 
 def test_convex_fusion_normalises_each_side_and_rrf_uses_ranks():
@@ -85,7 +85,8 @@ def test_cli_modes_json_and_a_dense_only_folder(corpus, tiny_vectors_file, tmp_p
     assert main(static_index_args(corpus, tiny_vectors_file, tmp_path / "i")) == 0
     manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
     assert manifest["sparse"]["kind"] == "bm25" and manifest["sparse"]["tokenizer"]["stopwords"] == "en"
-    assert manifest["fusion"] == {"method": "convex", "weight": None, "candidates": 100}
+    assert manifest["fusion"]["weight"] is None  # too few documents for pseudo-queries: the query-style rule
+    assert "fusion_chosen" not in manifest
     capsys.readouterr()
     code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "server request", "--json", "-k", "2")
     hit = json.loads(out)["hits"][0]

@@ -125,3 +125,17 @@ def delete_words(text: str, rng: random.Random, ratio: float = 0.6) -> str:
     words = text.split()
     kept = [w for w in words if rng.random() >= ratio]
     return " ".join(kept) if kept else rng.choice(words)
+
+
+def cloze_queries(docs: Sequence[Document], *, seed: int) -> list[tuple[int, str]]:
+    """One inverse-cloze pseudo-query per document where it has one: (the document's index in `docs`, a sentence
+    or heading of its text that is neither its title nor its lead sentence), in `mine_pairs_by_doc`'s order of
+    preference, seeded. The sentence occurs verbatim in the text, so it can be held out of it."""
+    out = []
+    for i, (doc, pairs) in enumerate(zip(docs, mine_pairs_by_doc(docs, per_doc=8, seed=seed))):
+        sentences = split_sentences(doc.text)
+        skip = {doc.title.strip(), sentences[0] if sentences else ""}
+        found = next((p["anchor"] for p in pairs if p["anchor"] not in skip and p["anchor"] in doc.text), None)
+        if found is not None:
+            out.append((i, found))
+    return out
