@@ -59,7 +59,27 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"saved {len(index)} documents ({index.factory}{split}){sides} to {args.out} "
         f"in {time.perf_counter() - started:.1f}s"
     )
+    if index.sparse is not None:
+        say(fusion_summary(index))
     return 0
+
+
+def fusion_summary(index: Any) -> str:
+    """One line on the index's hybrid weight: how it was chosen and what the pseudo-queries showed."""
+    from ctxembed.retrieval.fusion import describe
+
+    chosen = index.fusion_chosen
+    if chosen is None:
+        source = "set in the config" if index.fusion.weight is not None else "too few pseudo-queries to choose one"
+        return f"hybrid: {describe(index.fusion)} ({source})"
+    ndcg = chosen["ndcg@10"]
+    seen = f"BM25 {ndcg['sparse']:.3f}, model {ndcg['dense']:.3f}"
+    if chosen["alone"] is None:
+        seen += f", fused {ndcg[str(chosen['weight'])]:.3f}"
+    return (
+        f"hybrid: {describe(index.fusion)}, chosen without labels on {chosen['queries']} pseudo-queries mined from "
+        f"the corpus (nDCG@10 there: {seen}; {chosen['seconds']:.1f}s)"
+    )
 
 
 def _engine(args: argparse.Namespace, embedder: Any, batch_size: int) -> Any:

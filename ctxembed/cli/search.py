@@ -49,11 +49,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.fusion is not None or args.weight is not None:
         from dataclasses import replace
 
-        fusion = replace(
-            fusion,
-            method=args.fusion or fusion.method,
-            weight=args.weight if args.weight is not None else fusion.weight,
-        )
+        fusion = replace(fusion, method=args.fusion or fusion.method)
+        if args.weight is not None:  # one weight for every query
+            fusion = replace(fusion, weight=args.weight, questions=None)
+    if (note := _alone_note(index, args, fusion)) is not None:
+        say(note)
     failed = 0
     for query in queries:
         try:
@@ -77,8 +77,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 1 if failed == len(queries) else 0
 
 
+def _alone_note(index: Any, args: argparse.Namespace, fusion: Any) -> str | None:
+    """Where the label-free choice left hybrid search to one side, a note saying so (once a run)."""
+    chosen = index.fusion_chosen
+    hybrid = args.mode == "hybrid" or (args.mode is None and index.sparse is not None)
+    if not (hybrid and chosen and chosen.get("alone") and fusion.weight == chosen["weight"]):
+        return None
+    ndcg = chosen["ndcg@10"]
+    side, other = ("BM25", "the model") if chosen["alone"] == "sparse" else ("the model", "BM25")
+    better, weaker = (ndcg["sparse"], ndcg["dense"]) if chosen["alone"] == "sparse" else (ndcg["dense"], ndcg["sparse"])
+    return (
+        f"note: hybrid search on this index uses {side} alone: on {chosen['queries']} pseudo-queries mined from its "
+        f"corpus, {other} scored nDCG@10 {weaker:.3f} against {better:.3f}; pass --weight to fuse anyway"
+    )
+
+
 def cmd_tune_fusion(args: argparse.Namespace) -> int:
-    from ctxembed.evaluate.fusion_tuning import label, record_fusion, tune_fusion
+    from ctxembed.evaluate.fusion_tuning import record_fusion, tune_fusion
+    from ctxembed.retrieval.fusion import describe
     from ctxembed.scoring.beir import load_beir
 
     dataset = load_beir(args.dataset)  # fails on a bad dataset before a model loads
@@ -88,11 +104,15 @@ def cmd_tune_fusion(args: argparse.Namespace) -> int:
     choice = tune_fusion(index, queries, relevant)
     say(f"{args.index}: hybrid nDCG@10 on {choice.queries} {args.split} queries of {args.dataset}")
     for name, value in choice.ndcg.items():
-        marks = " (current)" * (name == choice.current) + " <- best" * (name == label(choice.chosen))
+        marks = " (current)" * (name == choice.current) + " <- best" * (name == describe(choice.chosen))
         say(f"  {name:>24}: {value:.4f}{marks}")
     c = choice.against_current
-    say(f"best vs current: {c.delta:+.4f} (95% CI {c.low:+.4f} to {c.high:+.4f}), {time.perf_counter() - started:.0f}s")
-    if label(choice.chosen) == choice.current:
+    current = "the label-free weight (current)" if index.fusion_chosen else "current"
+    say(
+        f"best vs {current}: {c.delta:+.4f} nDCG@10 (95% CI {c.low:+.4f} to {c.high:+.4f}), "
+        f"{time.perf_counter() - started:.0f}s"
+    )
+    if describe(choice.chosen) == choice.current:
         say("the index's fusion is already the best here; manifest unchanged")
         return 0
     if not c.significant:
@@ -101,5 +121,5 @@ def cmd_tune_fusion(args: argparse.Namespace) -> int:
         say("--dry-run: manifest unchanged")
         return 0
     record_fusion(args.index, choice, {"dataset": str(args.dataset), "split": args.split})
-    say(f"recorded {label(choice.chosen)} in {Path(args.index) / 'manifest.json'}; search uses it from now on")
+    say(f"recorded {describe(choice.chosen)} in {Path(args.index) / 'manifest.json'}; search uses it from now on")
     return 0

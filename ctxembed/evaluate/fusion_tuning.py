@@ -19,7 +19,7 @@ import numpy as np
 from ctxembed._io import atomic_file
 from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.index.files import MANIFEST_FILE, read_manifest
-from ctxembed.retrieval.fusion import FusionSettings
+from ctxembed.retrieval.fusion import FusionSettings, describe
 from ctxembed.scoring.metrics import index_retriever, per_query_metrics, rank_queries
 from ctxembed.scoring.significance import Comparison, paired_bootstrap
 
@@ -36,13 +36,6 @@ class FusionChoice:
     current: str
     against_current: Comparison
     queries: int
-
-
-def label(settings: FusionSettings) -> str:
-    """A candidate's name in reports: 'rrf', 'weight 0.2' or 'query style (0.3 / 0.1)'."""
-    if settings.method == "rrf":
-        return "rrf"
-    return "query style (0.3 / 0.1)" if settings.weight is None else f"weight {settings.weight:g}"
 
 
 def candidates(current: FusionSettings, weights: Sequence[float] = WEIGHTS) -> list[FusionSettings]:
@@ -78,8 +71,8 @@ def tune_fusion(
     best = max(mean, key=mean.get)  # the first of equals: the current setting keeps a tie
     return FusionChoice(
         chosen=best,
-        ndcg={label(s): m for s, m in mean.items()},
-        current=label(index.fusion),
+        ndcg={describe(s): m for s, m in mean.items()},
+        current=describe(index.fusion),
         against_current=paired_bootstrap(per_query[index.fusion], per_query[best]),
         queries=len(known),
     )
@@ -92,10 +85,14 @@ def record_fusion(folder: str | Path, choice: FusionChoice, source: dict[str, An
     if manifest.get("sparse") is None:
         raise CtxEmbedError(f"{folder} has no sparse side; rebuild it with --sparse bm25 before tuning its fusion")
     manifest["fusion"] = asdict(choice.chosen)
+    label_free = manifest.pop("fusion_chosen", None)  # the labels' choice replaces the label-free one
     manifest["fusion_tuned"] = {
         **source,
         "queries": choice.queries,
-        "ndcg@10": round(choice.ndcg[label(choice.chosen)], 4),
+        "ndcg@10": round(choice.ndcg[describe(choice.chosen)], 4),
+        "replaced": choice.current,
+        "against_replaced": round(choice.against_current.delta, 4),
+        **({"label_free": label_free} if label_free else {}),
     }
     with atomic_file(path) as fh:
         os.fchmod(fh.fileno(), path.stat().st_mode & 0o777)  # the new file keeps the old one's permissions

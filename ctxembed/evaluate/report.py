@@ -13,6 +13,7 @@ import numpy as np
 from ctxembed._io import atomic_dir, dumps_json
 from ctxembed.config.loading import to_dict
 from ctxembed.evaluate.settings import EvaluateConfig, ModelEntry
+from ctxembed.retrieval.fusion import describe
 from ctxembed.scoring.metrics import retrieval_metrics
 from ctxembed.scoring.plots import colour, new_figure, project_2d, save_figure
 
@@ -73,7 +74,10 @@ def run_evaluation(config: EvaluateConfig) -> dict[str, Any]:
                 hybrid = f"BM25 + {entry.name}"
                 runs[hybrid] = rank_queries(index_retriever(index, "hybrid"), queries, relevant)
                 report["retrieval"][hybrid] = retrieval_metrics(runs[hybrid], relevant)
-                report["hybrid"][hybrid] = against_better_part(runs, hybrid, ("BM25", entry.name), relevant)
+                report["hybrid"][hybrid] = {
+                    **against_better_part(runs, hybrid, ("BM25", entry.name), relevant),
+                    "fusion": describe(index.fusion),
+                }
         if pairs is not None:
             _score_polysemy(report, entry, embedder, wn, pairs, config)
         if config.lexical and (vectors := embedder.word_vectors()) is not None:
@@ -96,8 +100,9 @@ def against_better_part(runs: dict[str, Any], hybrid: str, parts: tuple[str, str
     if c.high < 0:  # the default weights can hurt: say so where the user sees the report
         warnings.warn(
             f"{hybrid} ranks below {better} alone (nDCG@10 {c.delta:+.4f}, 95% interval {c.low:+.4f} to "
-            f"{c.high:+.4f}): the default fusion weights suit a dense model about as strong as BM25 or stronger; "
-            f"search such an index with --mode {'sparse' if better == 'BM25' else 'dense'}, or set index.fusion.weight",
+            f"{c.high:+.4f}): the weight chosen on the corpus's pseudo-queries does not suit these queries; search "
+            f"such an index with --mode {'sparse' if better == 'BM25' else 'dense'}, or tune it on labelled queries "
+            f"with ctxembed tune-fusion",
             stacklevel=2,
         )
     return {"against": better, "delta": c.delta, "low": c.low, "high": c.high, "queries": c.queries}
@@ -141,14 +146,15 @@ def render_markdown(report: dict[str, Any], plots: list[str]) -> str:
         lines += _table(report["retrieval"], ["ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"])
         if report.get("hybrid"):
             lines += [
-                "Hybrid rows (BM25 + model, fused per query) against the better of their two parts, nDCG@10 "
-                "with a paired-bootstrap 95% interval:",
+                "Hybrid rows (BM25 + model, with BM25's weight chosen on each corpus's pseudo-queries, without "
+                "labels) against the better of their two parts, nDCG@10 with a paired-bootstrap 95% interval:",
                 "",
-                "| hybrid | against | difference | 95% interval |",
-                "| --- | --- | --- | --- |",
+                "| hybrid | BM25 weight (label-free) | against | difference | 95% interval |",
+                "| --- | --- | --- | --- | --- |",
             ]
             lines += [
-                f"| {name} | {h['against']} | {h['delta']:+.4f} | {h['low']:+.4f} to {h['high']:+.4f} |"
+                f"| {name} | {h.get('fusion', '')} | {h['against']} | {h['delta']:+.4f} | {h['low']:+.4f} to "
+                f"{h['high']:+.4f} |"
                 for name, h in report["hybrid"].items()
             ]
             lines.append("")

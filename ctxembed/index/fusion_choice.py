@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from ctxembed.data import Document
-from ctxembed.index.passage_map import document_score_rule, encode_chunk
+from ctxembed.index.passage_map import document_score_rule
 from ctxembed.mining import cloze_queries
+from ctxembed.passages import passage_text
 from ctxembed.retrieval.fusion import FusionSettings
 from ctxembed.retrieval.hybrid import Candidates, hybrid_candidates
 from ctxembed.scoring.metrics import per_query_metrics
@@ -66,9 +67,9 @@ def choose_fusion(index: Any, fusion: FusionSettings, *, batch_size: int = 64) -
         return None
     queries = [sentence for _, sentence in mined]
     targets = [int(positions[i]) for i, _ in mined]
-    held_out = [_without(docs[i], sentence) for i, sentence in mined]
+    held_out = [_without(docs[i], sentence) for i, sentence in mined]  # for BM25
     found = hybrid_candidates(index, index.sparse, queries, min(fusion.candidates, len(index)), skip_unknown=True)
-    dense = _held_out_dense(index, queries, held_out, batch_size)
+    dense = _held_out_dense(index, queries, targets, batch_size)
     rankings: dict[str, dict[str, list[str]]] = {name: {} for name in ("dense", "sparse", *map(str, GRID))}
     for q, (candidates, target) in enumerate(zip(found, targets)):
         if candidates is None:
@@ -112,27 +113,47 @@ def _without(doc: Document, sentence: str) -> Document:
     return replace(doc, text=doc.text.replace(sentence, " ", 1))
 
 
-def _held_out_dense(index: Any, queries: list[str], held_out: list[Document], batch_size: int) -> np.ndarray:
-    """Each held-out document's dense score for its query: its best passage's, as the index would score it
-    (-inf where the model can embed none of it)."""
-    from ctxembed.index.build import passage_splitter
+def _held_out_dense(index: Any, queries: list[str], targets: list[int], batch_size: int) -> np.ndarray:
+    """Each target document's dense score for its query with the query's sentence cut out of it: its passages
+    that hold the sentence are encoded again without it, the others keep their stored vectors (encoded again
+    where FAISS keeps none); a document scores as its best passage, as the index scores it."""
+    owners, texts, rows, spans = [], [], [], []
+    for q, (position, sentence) in enumerate(zip(targets, queries)):
+        doc = index.docs[position]
+        full = doc.full_text
+        start = len(full) - len(doc.text) + doc.text.index(sentence)
+        cut = (start, start + len(sentence))
+        held = full[: cut[0]] + " " + full[cut[1] :]
+        flat, _ = index.passages.passages_of(np.array([position]))
+        for row in flat.tolist():
+            span = index.passages.span(row) or (0, len(full))
+            touched = span[0] < cut[1] and cut[0] < span[1]
+            source, where = (held, (_shift(span[0], cut), _shift(span[1], cut))) if touched else (full, span)
+            owners.append(q)
+            rows.append(-1 if touched else row)
+            spans.append(span)
+            texts.append(passage_text(source, doc.title, where, repeat_title=index.passage_settings.title))
+    rows_array, owners_array = np.array(rows, dtype=np.int64), np.array(owners, dtype=np.int64)
+    vectors = np.zeros((len(texts), index.embedder.dim), dtype=np.float32)
+    stored = index.vectors.stored(rows_array[rows_array >= 0]) if (rows_array >= 0).any() else None
+    fresh = rows_array < 0 if stored is not None else np.ones(len(texts), dtype=bool)
+    if stored is not None:
+        vectors[~fresh] = stored
+    if fresh.any():
+        vectors[fresh] = index.embedder.encode_documents([t for t, f in zip(texts, fresh) if f], batch_size=batch_size)
+    query_vectors = index.embedder.encode_queries(queries)
+    scores = np.einsum("ij,ij->i", vectors, query_vectors[owners_array])
+    scores[np.linalg.norm(vectors, axis=1) == 0] = -np.inf  # a passage the model cannot embed
+    offsets = np.flatnonzero(np.r_[True, owners_array[1:] != owners_array[:-1]])
+    best, _ = document_score_rule(scores.astype(np.float32), offsets, index.passage_settings.lead_margin)
+    return best
 
-    def encode(texts: list[str]) -> np.ndarray:
-        return index.embedder.encode_documents(texts, batch_size=batch_size)
 
-    encoded = encode_chunk(held_out, passage_splitter(index.embedder, index.passage_settings), encode, 0)
-    vectors = index.embedder.encode_queries(queries)
-    kept = {doc.id: i for i, doc in enumerate(encoded.docs)}  # encoded positions of the held-out documents
-    owners = encoded.rows[:, 0]
-    out = np.full(len(queries), -np.inf, dtype=np.float32)
-    for q, doc in enumerate(held_out):
-        if doc.id not in kept:
-            continue
-        rows = np.flatnonzero(owners == kept[doc.id])
-        best, _ = document_score_rule(encoded.vectors[rows] @ vectors[q], np.zeros(1, dtype=np.int64),
-                                      index.passage_settings.lead_margin)  # fmt: skip
-        out[q] = best[0]
-    return out
+def _shift(position: int, cut: tuple[int, int]) -> int:
+    """Where `position` of a text lies once the span `cut` is replaced by one space."""
+    if position <= cut[0]:
+        return position
+    return max(cut[0] + 1, position - (cut[1] - cut[0]) + 1)
 
 
 def _with_held_out(candidates: Candidates, target: int, dense: float, sparse: float) -> Candidates:

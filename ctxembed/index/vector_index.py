@@ -219,10 +219,13 @@ class VectorIndex:
         if unknown not in ("raise", "skip"):
             raise ValueError(f"unknown must be 'raise' or 'skip', got {unknown!r}")
         skip = unknown == "skip"
+        fusion = fusion or self.fusion
+        if mode is SearchMode.HYBRID and fusion.method == "convex" and fusion.weight in (0.0, 1.0):
+            mode = SearchMode.SPARSE if fusion.weight else SearchMode.DENSE  # one side alone: exactly that side
         if mode is SearchMode.SPARSE:
             return sparse_search(self, self.sparse, queries, k, skip_unknown=skip)
         if mode is SearchMode.HYBRID:
-            return hybrid_search(self, self.sparse, queries, k, fusion or self.fusion, skip_unknown=skip)
+            return hybrid_search(self, self.sparse, queries, k, fusion, skip_unknown=skip)
         vectors = self.embedder.encode_queries(list(queries)) if skip else self.encode_queries(queries)
         scores, positions, best = self.search_passages(vectors, k)
         return [

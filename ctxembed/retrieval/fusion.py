@@ -64,6 +64,18 @@ class FusionSettings:
             )
 
 
+def describe(fusion: FusionSettings) -> str:
+    """How `fusion` combines the sides, for reports: 'weight 0.25 (questions x0.33)', 'BM25 alone (weight 1)'."""
+    if fusion.method == "rrf":
+        return "rrf"
+    if fusion.weight is None:
+        return f"query style ({KEYWORD_WEIGHT:g} / {QUESTION_WEIGHT:g})"
+    if fusion.weight in (0.0, 1.0):
+        return f"{'BM25' if fusion.weight else 'model'} alone (weight {fusion.weight:g})"
+    share = f" (questions x{fusion.questions:g})" if fusion.questions not in (None, 1.0) else ""
+    return f"weight {fusion.weight:g}{share}"
+
+
 def is_question(query: str) -> bool:
     """A natural-language question: ends with '?', or opens with a question word and has 3+ words."""
     text = query.strip().lower()

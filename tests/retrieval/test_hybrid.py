@@ -193,7 +193,7 @@ def test_tune_fusion_records_the_best_weight_and_refuses_what_it_cannot_tune(
     tune = ["tune-fusion", str(tmp_path / "i"), "--dataset", str(tmp_path / "beir")]
     capsys.readouterr()
     code, _, err = run_cli(capsys, *tune, "--dry-run")
-    assert code == 0 and "weight 0: " in err and "(current)" in err and "rrf" in err
+    assert code == 0 and "model alone (weight 0): " in err and "(current)" in err and "rrf" in err
     assert "--dry-run: manifest unchanged" in err and manifest.read_bytes() == before
     code, _, err = run_cli(capsys, *tune)
     recorded = json.loads(manifest.read_text())
@@ -203,6 +203,8 @@ def test_tune_fusion_records_the_best_weight_and_refuses_what_it_cannot_tune(
         "split": "dev",
         "queries": 5,
         "ndcg@10": recorded["fusion_tuned"]["ndcg@10"],
+        "replaced": "model alone (weight 0)",
+        "against_replaced": recorded["fusion_tuned"]["against_replaced"],
     }
     assert f"{recorded['fusion_tuned']['ndcg@10']:.4f} <- best" in err
     code, out, _ = run_cli(capsys, "search", str(tmp_path / "i"), "web server", "-k", "1")
