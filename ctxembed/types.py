@@ -92,6 +92,11 @@ class Embedder(Protocol):
         """How much of one text the model reads, counted with its own tokenizer (None: it cannot count)."""
         ...
 
+    def held_out_documents(self) -> frozenset[str] | None:
+        """Capability: the ids of the documents that ctxembed's training of this model held out (empty: it held
+        none out), or None where ctxembed did not train it on query-document pairs."""
+        ...
+
 
 class SymmetricEncoding:
     """For embedders that treat documents and queries alike (static models): both go through `encode`."""

@@ -12,6 +12,8 @@ from ctxembed.errors import AssetNotFoundError, IndexMismatchError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+TRAINING_INFO = "ctxembed_training.json"  # what `finetune` records beside the adapter it saves
+
 
 def adapter_base_name(adapter: str | Path) -> str | None:
     """The base model an adapter folder records (`base_model_name_or_path`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ctxembed.assets import resolve_contextual_model
+from ctxembed.contextual.adapters import TRAINING_INFO
 from ctxembed.contextual.fingerprint import folder_fingerprint
-from ctxembed.errors import AssetNotFoundError
+from ctxembed.errors import AssetNotFoundError, CtxEmbedError
 from ctxembed.types import Backend, Precision
 
 if TYPE_CHECKING:
@@ -222,6 +224,18 @@ class ContextualEmbedder:
     def context_window_variant(self, window: int) -> None:
         """A contextual model always reads the whole sentence."""
         return None
+
+    def held_out_documents(self) -> frozenset[str] | None:
+        """The documents the adapter's training held out, as `finetune` recorded them beside the adapter (None for
+        a model without a ctxembed adapter)."""
+        record = Path(self.adapter) / TRAINING_INFO if self.adapter else None
+        if record is None or not record.is_file():
+            return None
+        try:
+            held_out = json.loads(record.read_text(encoding="utf-8")).get("held_out_documents")
+        except (OSError, ValueError) as exc:
+            raise CtxEmbedError(f"{record} is not readable JSON ({exc}); restore it from the adapter's folder") from exc
+        return None if held_out is None else frozenset(map(str, held_out))
 
     def text_window(self) -> TextWindow | None:
         """`max_seq_length` less the special tokens and the document prompt, counted with the model's fast

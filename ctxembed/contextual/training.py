@@ -15,6 +15,7 @@ from typing import Any
 
 from ctxembed._io import atomic_dir, dumps_json, refuse_existing
 from ctxembed.config.loading import to_dict
+from ctxembed.contextual.adapters import TRAINING_INFO
 from ctxembed.contextual.card import append_verdict, describe_in_card
 from ctxembed.contextual.embedder import load_sentence_transformer
 from ctxembed.contextual.objectives import Sources, build_training_data, read_pairs
@@ -28,7 +29,6 @@ from ctxembed.scoring.results import FinetuneResult
 from ctxembed.scoring.significance import paired_bootstrap
 
 logger = logging.getLogger(__name__)
-TRAINING_INFO = "ctxembed_training.json"
 
 
 def apply_lora(model: Any, lora: LoraSettings) -> None:
@@ -287,6 +287,8 @@ def finetune_contextual(
             "config": to_dict(config),
             **{k: v for k, v in asdict(result).items() if k != "out"},
             "improved": result.improved,
+            # the documents no training pair came from (the label-free fusion choice mines its queries there)
+            **({"held_out_documents": sorted({d.id for d in docs} - {d.id for d in dev.train_docs})} if docs else {}),
         }
         (tmp / TRAINING_INFO).write_text(dumps_json(info), encoding="utf-8")
         append_verdict(tmp / "README.md", info)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,6 +44,7 @@ class LabelFreeChoice:
     queries: int
     ndcg: dict[str, float]  # "dense", "sparse" and each grid weight ("0.3") -> mean nDCG@10
     seconds: float
+    held_out: str  # where the pseudo-queries come from, against the model's training
 
     def record(self) -> dict[str, Any]:
         """The manifest's `fusion_chosen` record."""
@@ -53,6 +55,7 @@ class LabelFreeChoice:
             "queries": self.queries,
             "ndcg@10": {name: round(value, 4) for name, value in self.ndcg.items()},
             "seconds": round(self.seconds, 2),
+            "held_out": self.held_out,
         }
 
 
@@ -60,7 +63,8 @@ def choose_fusion(index: Any, fusion: FusionSettings, *, batch_size: int = 64) -
     """The label-free BM25 weight for `index` (a loaded `VectorIndex` with a sparse side); None where the corpus
     yields fewer than `MIN_QUERIES` pseudo-queries (the caller keeps the query-style default)."""
     started = time.perf_counter()
-    positions = _sample(len(index), fusion.pseudo_queries, fusion.seed)
+    pool, source = _pool(index)
+    positions = _sample(pool, fusion.pseudo_queries, fusion.seed)
     docs = [index.docs[p] for p in positions]
     mined = cloze_queries(docs, seed=fusion.seed)
     if len(mined) < MIN_QUERIES:
@@ -89,7 +93,7 @@ def choose_fusion(index: Any, fusion: FusionSettings, *, batch_size: int = 64) -
         for name, run in rankings.items()
     }
     weight, alone = decide(ndcg)
-    return LabelFreeChoice(weight, alone, len(queries), ndcg, time.perf_counter() - started)
+    return LabelFreeChoice(weight, alone, len(queries), ndcg, time.perf_counter() - started, source)
 
 
 def decide(ndcg: dict[str, float]) -> tuple[float, str | None]:
@@ -103,9 +107,24 @@ def decide(ndcg: dict[str, float]) -> tuple[float, str | None]:
     return float(best), None
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
-    """A seeded sample of `size` document positions (all of them for a smaller index), ascending."""
-    return np.array(sorted(random.Random(seed).sample(range(n), min(size, n))), dtype=np.int64)
+def _pool(index: Any) -> tuple[Sequence[int], str]:
+    """The documents pseudo-queries may come from: those the model's training held out where ctxembed trained it
+    on this corpus, else all; and a line that says which."""
+    held_out = index.embedder.held_out_documents()
+    if held_out is None:
+        return range(len(index)), "the model was not trained on pairs by ctxembed: any document"
+    positions = [i for i, doc in enumerate(index.docs) if doc.id in held_out]
+    if len(positions) >= MIN_QUERIES:
+        return positions, f"the {len(positions)} documents the model's training held out"
+    return range(len(index)), (
+        f"any document: only {len(positions)} of the documents its training held out are in the index, so the "
+        "pseudo-queries may include sentences it was trained on"
+    )
+
+
+def _sample(pool: Sequence[int], size: int, seed: int) -> np.ndarray:
+    """A seeded sample of `size` of the document positions in `pool` (all of them if fewer), ascending."""
+    return np.array(sorted(random.Random(seed).sample(pool, min(size, len(pool)))), dtype=np.int64)
 
 
 def _without(doc: Document, sentence: str) -> Document:

@@ -182,6 +182,10 @@ class DistilledEmbedder(SymmetricEncoding):
         clone.context_window = window
         return clone
 
+    def held_out_documents(self) -> None:
+        """Not recorded for distilled models: their contrastive step holds out its own share of documents."""
+        return None
+
     def text_window(self) -> TextWindow:
         """The model's `max_length` tokens of its own tokenizer (model2vec keeps the first ones of a text)."""
         from ctxembed.passages import TextWindow, plain_tokenizer

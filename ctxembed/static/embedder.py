@@ -177,6 +177,10 @@ class StaticEmbedder(SymmetricEncoding):
         """The same vectors averaged over `window` words each side of a target word (a polysemy baseline)."""
         return self.with_context_window(window) if window > 0 else None
 
+    def held_out_documents(self) -> None:
+        """Word vectors are not trained on query-document pairs."""
+        return None
+
     def text_window(self) -> TextWindow:
         """Word vectors read a text of any length; passages are counted in words."""
         from ctxembed.passages import word_window

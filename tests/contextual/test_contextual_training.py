@@ -54,6 +54,19 @@ def test_artifacts_card_and_metrics(trained):
     assert "## Training Details" in card and "### Training Hyperparameters" in card  # sentence-transformers wrote it
 
 
+def test_the_adapter_names_the_documents_its_training_held_out(trained, tiny_bert_dir, lee_path):
+    from ctxembed.data import load_corpus
+    from ctxembed.index import VectorIndex
+
+    model = ContextualEmbedder.load(str(tiny_bert_dir), adapter=trained.out, device="cpu")
+    held_out = model.held_out_documents()
+    docs = load_corpus(lee_path)
+    assert held_out and len(held_out) == int(len(docs) * 0.1)  # eval.holdout: no pair was mined from them
+    index = VectorIndex.build(model, docs, sparse=True)
+    assert index.fusion_chosen["held_out"] == f"the {len(held_out)} documents the model's training held out"
+    assert ContextualEmbedder.load(str(tiny_bert_dir), device="cpu").held_out_documents() is None
+
+
 def test_adapter_round_trip_gives_identical_embeddings(trained, tiny_bert_dir):
     from sentence_transformers import SentenceTransformer
 

@@ -171,6 +171,9 @@ class RandomEmbedder:
     def text_window(self):
         return None
 
+    def held_out_documents(self):
+        return None
+
 
 def test_any_embedder_that_follows_the_protocol_is_indexed_and_evaluated(tmp_path):
     from ctxembed.evaluate.polysemy import pair_similarities
