@@ -121,7 +121,8 @@ def write_folder(
         vectors.release()
         with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=f".{tmp.name}.bm25.") as work:
             sparse = SparseIndex.build(sparse_texts(), workdir=Path(work))
-    if sparse is not None:
+            manifest["sparse"] = sparse.save(tmp / SPARSE_DIR)  # its postings wait in `work` until saved
+    elif sparse is not None:
         manifest["sparse"] = sparse.save(tmp / SPARSE_DIR)
     (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 

@@ -101,6 +101,37 @@ class DenseVectors:
         """Append vectors (their documents are the caller's to keep, in the same order)."""
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
+    def remove(self, rows: np.ndarray) -> None:
+        """Remove the vectors at `rows`; the others keep their order and are numbered 0.. again, as the rows of a
+        list would be. Flat and IVF indexes (with a re-rank or not) can; HNSW cannot, in FAISS."""
+        faiss = _faiss()
+        removed = np.unique(np.asarray(rows, dtype=np.int64))
+        if not len(removed):
+            return
+        index = faiss.downcast_index(self.index)
+        parts = [index]
+        if isinstance(index, faiss.IndexRefine):
+            parts = [faiss.downcast_index(index.base_index), faiss.downcast_index(index.refine_index)]
+        for part in parts:
+            try:
+                ivf = faiss.extract_index_ivf(part)
+            except RuntimeError:
+                ivf = None
+            if ivf is not None:
+                ivf.set_direct_map_type(faiss.DirectMap.NoMap)  # FAISS cannot remove under an array direct map
+            try:
+                part.remove_ids(faiss.IDSelectorBatch(removed))
+            except RuntimeError as exc:
+                raise CtxEmbedError(
+                    f"a FAISS {self.factory} index cannot delete vectors; rebuild the index with `ctxembed index` "
+                    f"(or build it with a Flat or IVF factory, which can be updated)"
+                ) from exc
+            if ivf is not None:  # IVF keeps each vector's old number: number the survivors 0.. again
+                _renumber(ivf, removed)
+                ivf.make_direct_map()
+        if isinstance(index, faiss.IndexRefine):
+            index.ntotal = parts[0].ntotal
+
     def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, positions) of each vector's top `k`, at most all; position -1 means no hit."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -114,3 +145,17 @@ class DenseVectors:
             return self.index.reconstruct_batch(np.asarray(positions, dtype=np.int64))
         except RuntimeError:
             return None
+
+
+def _renumber(ivf: Any, removed: np.ndarray) -> None:
+    """Give every vector of an IVF index the number it has once the `removed` ones are gone (ids stay in order)."""
+    faiss = _faiss()
+    lists = ivf.invlists
+    for number in range(ivf.nlist):
+        size = lists.list_size(number)
+        if not size:
+            continue
+        ids = faiss.rev_swig_ptr(lists.get_ids(number), size).copy()
+        codes = faiss.rev_swig_ptr(lists.get_codes(number), size * lists.code_size).copy()
+        renumbered = ids - np.searchsorted(removed, ids)
+        lists.update_entries(number, 0, size, faiss.swig_ptr(renumbered), faiss.swig_ptr(codes))

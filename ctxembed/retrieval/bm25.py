@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,7 +14,16 @@ import numpy as np
 
 from ctxembed._io import quiet_logger, readable_path, sha256_of
 from ctxembed.errors import CtxEmbedError
-from ctxembed.retrieval.bm25_matrix import PostingsSpool, average_length, csc_scores, lucene_idf, lucene_weight
+from ctxembed.retrieval.bm25_matrix import (
+    POSTINGS,
+    PostingsSpool,
+    average_length,
+    csc_scores,
+    kept_postings,
+    lucene_idf,
+    lucene_weight,
+    write_postings,
+)
 
 # bm25s's defaults, recorded in every manifest: lowercase, words of 2+ word characters, English stopwords.
 TOKENIZER = {"lower": True, "splitter": r"(?u)\b\w\w+\b", "stopwords": "en"}
@@ -41,9 +51,10 @@ def query_tokens(queries: Sequence[str]) -> list[list[str]]:
 class SparseIndex:
     """A BM25 index whose rows follow the dense index's positions (document i here is document i there)."""
 
-    def __init__(self, model: Any, average_length: float | None = None) -> None:
+    def __init__(self, model: Any, average_length: float | None = None, spool: PostingsSpool | None = None) -> None:
         self.model = model
         self.average_length = average_length  # documents' mean length in tokens (None: an index saved before it)
+        self.spool = spool  # a new index's postings, saved beside it so that an update need not tokenise again
 
     @classmethod
     def build(cls, texts: Iterable[str], *, chunk_size: int = 4096, workdir: Path | None = None) -> SparseIndex:
@@ -54,24 +65,48 @@ class SparseIndex:
         and fills bm25s's CSC matrix from them, giving the same matrix (a test checks it against `index`).
         With a `workdir`, those arrays wait on disk there until the matrix is filled.
         """
-        bm25s = _bm25s()
-        from bm25s.tokenization import Tokenizer
+        return cls._from_spool(_tokenizer(), PostingsSpool(workdir), texts, chunk_size)
 
-        tokenizer = Tokenizer(lower=True, splitter=TOKENIZER["splitter"], stopwords="en")
-        spool = PostingsSpool(workdir)
+    @classmethod
+    def updated(
+        cls, folder: Path, record: dict[str, Any], keep: np.ndarray, texts: Iterable[str], *, chunk_size: int = 4096
+    ) -> SparseIndex:
+        """The BM25 index of folder `folder`'s documents where `keep` is True followed by `texts`: the kept ones from
+        the postings saved there (not tokenised again), the new ones tokenised; idf and lengths over the result,
+        as a fresh build of that corpus would give them."""
+        stored = {}
+        for name in POSTINGS:
+            path = folder / f"postings.{name}.npy"
+            if record.get("postings", {}).get(name) is None or not path.is_file():
+                raise CtxEmbedError(f"{folder} keeps no token postings (an index built before updates); rebuild it")
+            if sha256_of(path) != record["postings"][name]:
+                raise CtxEmbedError(f"{path} does not match its checksum in the manifest: it is damaged; rebuild")
+            stored[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+        with (folder / "vocab.index.json").open(encoding="utf-8") as fh:
+            vocab = json.load(fh)
+        tokenizer = _tokenizer()
+        tokenizer.word_to_id = dict(vocab)
+        spool = PostingsSpool()
+        spool.add_postings(*kept_postings(stored, keep))
+        return cls._from_spool(tokenizer, spool, texts, chunk_size)
+
+    @classmethod
+    def _from_spool(cls, tokenizer: Any, spool: PostingsSpool, texts: Iterable[str], chunk_size: int) -> SparseIndex:
+        """Tokenise `texts` onto `spool` and fill bm25s's matrix from all of it."""
+        bm25s = _bm25s()
         iterator = iter(texts)
         while batch := list(itertools.islice(iterator, chunk_size)):
             rows = tokenizer.tokenize(batch, update_vocab=True, return_as="ids", show_progress=False)
             spool.add(rows, len(tokenizer.get_vocab_dict()))
         model = bm25s.BM25()
         vocab = tokenizer.get_vocab_dict()
-        model.scores = csc_scores(spool, len(vocab), k1=model.k1, b=model.b, dtype=model.dtype)
+        model.scores = csc_scores(spool, len(vocab), k1=model.k1, b=model.b, dtype=model.dtype, keep=True)
         if "" not in vocab:  # as bm25s's `index` adds it
             vocab[""] = max(vocab.values(), default=-1) + 1
         model.vocab_dict = vocab
         model.nonoccurrence_array = None  # Lucene's BM25 has none
         model.unique_token_ids_set = set(vocab.values())
-        return cls(model, average_length(spool))
+        return cls(model, average_length(spool), spool)
 
     def __len__(self) -> int:
         return int(self.model.scores["num_docs"])
@@ -107,7 +142,11 @@ class SparseIndex:
         with quiet_logger("bm25s"):
             self.model.save(str(target), allow_pickle=False, show_progress=False)
         files = {p.name: sha256_of(p) for p in sorted(target.iterdir()) if p.is_file()}
+        postings = {}
+        if self.spool is not None:
+            postings = {name: sha256_of(Path(path)) for name, path in write_postings(self.spool, target).items()}
         return {
+            **({"postings": postings} if postings else {}),
             "kind": "bm25",
             "count": len(self),
             "tokenizer": {**TOKENIZER, "stopwords_sha": stopwords_digest()},
@@ -148,6 +187,14 @@ class SparseIndex:
         except (ValueError, OSError, KeyError) as exc:
             raise CtxEmbedError(f"{shown}: bm25s cannot read the sparse index ({exc}); rebuild the index") from exc
         return cls(model, record.get("average_length"))
+
+
+def _tokenizer() -> Any:
+    """bm25s's tokenizer with the settings every index records (`TOKENIZER`)."""
+    _bm25s()
+    from bm25s.tokenization import Tokenizer
+
+    return Tokenizer(lower=TOKENIZER["lower"], splitter=TOKENIZER["splitter"], stopwords=TOKENIZER["stopwords"])
 
 
 def bm25_index(texts: Sequence[str]) -> SparseIndex:

@@ -67,16 +67,31 @@ class PostingsSpool:
         np.savez(path, terms=postings.terms, counts=postings.counts, per_doc=postings.per_doc)
         self.chunks.append(path)
 
-    def drain(self) -> Iterator[Postings]:
-        """Each chunk once, in order; a chunk is dropped (its file deleted) as soon as the next is asked for."""
-        while self.chunks:
-            chunk = self.chunks.popleft()
+    def drain(self, *, keep: bool = False) -> Iterator[Postings]:
+        """Each chunk once, in order; a chunk is dropped (its file deleted) as soon as the next is asked for,
+        unless `keep` (the postings are saved beside the index after its matrix is filled)."""
+        position = 0
+        while position < len(self.chunks):
+            if keep:
+                chunk = self.chunks[position]
+                position += 1
+            else:
+                chunk = self.chunks.popleft()
             if isinstance(chunk, Path):
                 with np.load(chunk) as stored:
                     loaded = Postings(stored["terms"], stored["counts"], stored["per_doc"])
-                chunk.unlink()
+                if not keep:
+                    chunk.unlink()
                 chunk = loaded
             yield chunk
+
+    def add_postings(self, postings: Postings, lengths: np.ndarray) -> None:
+        """Add documents already tokenised (stored postings of an index being updated)."""
+        size = int(postings.terms.max(initial=-1)) + 1
+        self.doc_freq = np.pad(self.doc_freq, (0, max(0, size - len(self.doc_freq))))
+        self.doc_freq[:size] += np.bincount(postings.terms, minlength=size)
+        self.lengths.append(np.asarray(lengths, dtype=np.int32))
+        self.chunks.append(postings)
 
 
 def lucene_idf(doc_freq: np.ndarray, n_docs: int) -> np.ndarray:
@@ -98,8 +113,11 @@ def average_length(spool: PostingsSpool) -> float:
     return float(lengths.mean()) if len(lengths) else 0.0
 
 
-def csc_scores(spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dtype: str) -> dict[str, Any]:
-    """bm25s's `scores` record (`data`, `indices`, `indptr`, `num_docs`) of the documents in `spool`."""
+def csc_scores(
+    spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dtype: str, keep: bool = False
+) -> dict[str, Any]:
+    """bm25s's `scores` record (`data`, `indices`, `indptr`, `num_docs`) of the documents in `spool` (which keeps
+    its chunks with `keep`)."""
     doc_freq = np.pad(spool.doc_freq, (0, vocab_size - len(spool.doc_freq)))
     lengths = np.concatenate(spool.lengths) if spool.lengths else np.zeros(0, dtype=np.int32)
     n_docs = len(lengths)
@@ -110,7 +128,7 @@ def csc_scores(spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dt
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
     cursor = indptr[:-1].copy()  # next free slot in each term's column
     first_doc = 0
-    for chunk in spool.drain():
+    for chunk in spool.drain(keep=keep):
         terms = chunk.terms.astype(np.int64)
         doc = np.repeat(np.arange(first_doc, first_doc + len(chunk.per_doc), dtype=np.int64), chunk.per_doc)
         tf = chunk.counts.astype(np.float64)
@@ -125,3 +143,43 @@ def csc_scores(spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dt
         cursor += np.bincount(terms, minlength=vocab_size)
         first_doc += len(chunk.per_doc)
     return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
+
+
+POSTINGS = ("terms", "counts", "per_doc", "lengths")  # postings.NAME.npy in an index's sparse folder
+
+
+def write_postings(spool: PostingsSpool, target: Path) -> dict[str, str]:
+    """The spool's postings as four .npy files in `target` (term ids and counts of each document's distinct terms,
+    distinct terms per document, tokens per document), written chunk by chunk; their paths by name."""
+    chunks = list(spool.drain(keep=True))
+    sizes = {"terms": sum(len(c.terms) for c in chunks), "per_doc": sum(len(c.per_doc) for c in chunks)}
+    arrays = {
+        name: np.lib.format.open_memmap(target / f"postings.{name}.npy", mode="w+", dtype=dtype, shape=(size,))
+        for name, dtype, size in (
+            ("terms", np.uint32, sizes["terms"]),
+            ("counts", np.uint32, sizes["terms"]),
+            ("per_doc", np.int32, sizes["per_doc"]),
+            ("lengths", np.int32, sizes["per_doc"]),
+        )
+    }
+    at = np.zeros(2, dtype=np.int64)  # next pair, next document
+    for chunk, lengths in zip(chunks, spool.lengths):
+        pairs, docs = len(chunk.terms), len(chunk.per_doc)
+        arrays["terms"][at[0] : at[0] + pairs] = chunk.terms
+        arrays["counts"][at[0] : at[0] + pairs] = chunk.counts
+        arrays["per_doc"][at[1] : at[1] + docs] = chunk.per_doc
+        arrays["lengths"][at[1] : at[1] + docs] = lengths
+        at += (pairs, docs)
+    for array in arrays.values():
+        array.flush()
+    return {name: str(target / f"postings.{name}.npy") for name in POSTINGS}
+
+
+def kept_postings(stored: dict[str, np.ndarray], keep: np.ndarray) -> tuple[Postings, np.ndarray]:
+    """The stored postings (`write_postings`'s arrays) of the documents where `keep` is True, and their lengths."""
+    per_doc = np.asarray(stored["per_doc"])
+    mask = np.repeat(keep, per_doc)
+    return (
+        Postings(np.asarray(stored["terms"])[mask], np.asarray(stored["counts"])[mask], per_doc[keep]),
+        np.asarray(stored["lengths"])[keep],
+    )

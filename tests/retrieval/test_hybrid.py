@@ -156,8 +156,15 @@ def test_the_streamed_bm25_matrix_is_the_one_bm25s_builds(tmp_path):
     words = [f"w{i}" for i in range(300)] + ["the", "of", "Grep", "grep"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 40)))) for _ in range(500)]
     texts += ["", "the of and", "zebra zebra zebra"]  # empty, all stopwords, one repeated term
-    ours = SparseIndex.build(texts, chunk_size=37, workdir=tmp_path).model
-    assert not list(tmp_path.iterdir())  # the spilled chunks are read back and deleted
+    spilled = tmp_path / "work"
+    spilled.mkdir()
+    built = SparseIndex.build(texts, chunk_size=37, workdir=spilled)
+    ours = built.model
+    assert len(list(spilled.iterdir())) == -(-len(texts) // 37)  # the chunks wait on disk until they are saved
+    record = built.save(tmp_path / "saved")
+    assert set(record["postings"]) == {"terms", "counts", "per_doc", "lengths"}
+    lengths = np.load(tmp_path / "saved" / "postings.lengths.npy")
+    assert len(lengths) == len(texts) and lengths.mean() == pytest.approx(built.average_length)
     tokenizer = Tokenizer(lower=True, splitter=TOKENIZER["splitter"], stopwords="en")
     rows = tokenizer.tokenize(texts, update_vocab=True, return_as="ids", show_progress=False)
     reference = bm25s.BM25()
