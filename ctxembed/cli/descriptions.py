@@ -37,6 +37,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         'ctxembed search runs/docs "open a file for writing" -k 5\n'
         "  ctxembed search runs/docs --queries questions.txt --mode dense --json",
     ),
+    "update": (
+        "Add the documents of a change file to a saved index, replacing those whose id it already has. Only "
+        "those documents are encoded; BM25, the passages and the manifest follow. The folder is swapped in "
+        "atomically, so a running search or service sees the old index or the new one.",
+        "ctxembed update runs/docs --corpus changed.jsonl",
+    ),
+    "delete": (
+        "Delete documents (with all their passages) from a saved index, by id: on the command line or one id "
+        "a line in a file.",
+        "ctxembed delete runs/docs old-page-1 old-page-2\n  ctxembed delete runs/docs --ids removed.txt",
+    ),
     "tune-fusion": (
         "Choose how much hybrid search weighs BM25 against the embeddings, on labelled queries of a BEIR "
         "dataset, and record the choice in the index.",

@@ -87,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     _index_model_flags(p)
     p.set_defaults(command_at="search:cmd_search")
 
+    p = sub.add_parser("update", help="add or replace documents of a saved index, encoding only those")
+    p.add_argument("index", help="index folder written by `ctxembed index`")
+    p.add_argument("--corpus", required=True, help="the new and changed documents, in any corpus format `index` reads")
+    p.add_argument("--batch-size", type=int, default=64, help="texts encoded per batch (default 64)")
+    _index_model_flags(p)
+    p.set_defaults(command_at="update:cmd_update")
+
+    p = sub.add_parser("delete", help="delete documents from a saved index by id")
+    p.add_argument("index", help="index folder written by `ctxembed index`")
+    p.add_argument("ids", nargs="*", metavar="ID", help="ids of the documents to delete")
+    p.add_argument("--ids", dest="ids_file", help="file with one id per line")
+    _index_model_flags(p)
+    p.set_defaults(command_at="update:cmd_delete")
+
     p = sub.add_parser("tune-fusion", help="choose an index's hybrid BM25 weight on labelled queries")
     p.add_argument("index", help="index folder with a sparse side (built with --sparse bm25, the default)")
     p.add_argument("--dataset", required=True, help="BEIR folder whose corpus built the index (queries + qrels)")

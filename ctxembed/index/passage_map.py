@@ -64,6 +64,17 @@ class PassageMap:
         base = self.rows if self.rows is not None else _identity_rows(self.documents)
         return PassageMap(np.concatenate([base, rows]), self.documents + documents)
 
+    def keep(self, kept: np.ndarray) -> PassageMap:
+        """This map without the documents where `kept` is False (and their passages); the others are numbered
+        0.. again, in order, as the rows of a FAISS index that removed those passages are."""
+        kept = np.asarray(kept, dtype=bool)
+        renumbered = np.cumsum(kept) - 1
+        if self.rows is None:
+            return PassageMap(None, int(kept.sum()))
+        rows = self.rows[kept[self.rows[:, 0]]].copy()
+        rows[:, 0] = renumbered[rows[:, 0]]
+        return PassageMap(rows, int(kept.sum()))
+
 
 def _identity_rows(documents: int) -> np.ndarray:
     """One row a document for a map that had none; end -1: the whole text (`span` gives None for it)."""

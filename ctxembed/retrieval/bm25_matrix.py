@@ -87,7 +87,7 @@ class PostingsSpool:
 
     def add_postings(self, postings: Postings, lengths: np.ndarray) -> None:
         """Add documents already tokenised (stored postings of an index being updated)."""
-        size = int(postings.terms.max(initial=-1)) + 1
+        size = int(postings.terms.max()) + 1 if len(postings.terms) else 0
         self.doc_freq = np.pad(self.doc_freq, (0, max(0, size - len(self.doc_freq))))
         self.doc_freq[:size] += np.bincount(postings.terms, minlength=size)
         self.lengths.append(np.asarray(lengths, dtype=np.int32))
