@@ -1,0 +1,172 @@
+"""Updating a saved index in place: what a fresh build of the final corpus gives, atomically, or a clear error."""
+
+from __future__ import annotations
+
+import errno
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from cli_calls import run_cli
+
+from ctxembed.data import Document, load_corpus
+from ctxembed.errors import CorpusError, CtxEmbedError
+from ctxembed.index import VectorIndex
+from ctxembed.index.update import update_index, update_lock
+from ctxembed.index.vector_index import build_index
+from ctxembed.index.vectors import DenseVectors
+from ctxembed.retrieval.bm25 import query_tokens
+from ctxembed.retrieval.fusion import FusionSettings
+
+QUERIES = ["bushfires threaten homes", "peace talks in the middle east", "cricket match", "police arrested a man"]
+FIXED = FusionSettings(weight=0.3)  # the same fusion on both sides of each comparison
+
+
+@pytest.fixture(scope="module")
+def lee(lee_path):
+    return load_corpus(lee_path)[:90]
+
+
+def _final(base, changes, deletes):
+    docs = {d.id: d for d in base}
+    docs.update({d.id: d for d in changes})
+    return [d for doc_id, d in docs.items() if doc_id not in set(deletes)]
+
+
+def _ids(hits):
+    return [{h.doc_id for h in row} for row in hits]
+
+
+def test_an_updated_index_answers_as_a_fresh_build_of_the_final_corpus(tiny_contextual, lee, tmp_path):
+    base, extra = lee[:70], lee[70:]
+    changes = extra + [
+        replace(lee[5], text=lee[5].text + " Bushfires threaten homes again."),
+        replace(lee[9], text="x"),
+    ]
+    deletes = [lee[1].id, lee[2].id, lee[40].id]
+    build_index(tiny_contextual, lambda: base, tmp_path / "i", sparse=True, fusion=FIXED).close()
+    passages_before = len(VectorIndex.load(tmp_path / "i", tiny_contextual).passages)
+    report = update_index(tmp_path / "i", tiny_contextual, changes=changes, deletes=deletes)
+    assert (report.added, report.replaced, report.deleted, report.generation) == (20, 2, 3, 1)
+    updated = VectorIndex.load(tmp_path / "i", tiny_contextual)
+    final = _final(base, changes, deletes)
+    fresh = build_index(tiny_contextual, lambda: final, tmp_path / "fresh", sparse=True, fusion=FIXED)
+    assert updated.passages.split and len(updated.passages) == len(fresh.passages) != passages_before
+    assert sorted(d.id for d in updated.docs) == sorted(d.id for d in final)
+    assert _ids(updated.search(QUERIES, 10, mode="dense")) == _ids(fresh.search(QUERIES, 10, mode="dense"))
+    assert _ids(updated.search(QUERIES, 10)) == _ids(fresh.search(QUERIES, 10))
+    order = {d.id: i for i, d in enumerate(fresh.docs)}
+    permutation = np.array([order[d.id] for d in updated.docs])
+    for tokens in query_tokens(QUERIES):
+        np.testing.assert_allclose(updated.sparse.scores(tokens), fresh.sparse.scores(tokens)[permutation], atol=1e-6)
+    hits = [h.doc_id for row in updated.search(QUERIES, 20, mode="dense") for h in row]
+    assert not set(hits) & set(deletes)
+    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
+    assert manifest["generation"] == 1 and manifest["updated"] and manifest["count"] == len(final)
+    update_index(tmp_path / "i", tiny_contextual, deletes=[lee[3].id])
+    assert VectorIndex.load(tmp_path / "i", tiny_contextual).manifest()["count"] == len(final) - 1
+
+
+@pytest.mark.parametrize("factory", ["Flat", "IVF8,Flat", "IVF8,PQ4", "IVF8,PQ4,Refine(SQ8)"])
+def test_removed_vectors_leave_the_others_in_order(factory):
+    import faiss
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2000, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    gone = np.array([0, 7, 1999, 1000])
+    vectors = DenseVectors.create(16, factory, nprobe=8)
+    if vectors.needs_training:
+        vectors.train(x)
+    vectors.add(x)
+    vectors.remove(gone)
+    kept = np.delete(np.arange(2000), gone)
+    assert vectors.count == len(kept)
+    fresh = DenseVectors(faiss.clone_index(vectors.index), factory=factory, nprobe=8)
+    fresh.index.reset()
+    fresh.add(x[kept])  # the same trained index holding only the kept vectors
+    np.testing.assert_array_equal(vectors.search(x[:20], 10)[1], fresh.search(x[:20], 10)[1])
+    np.testing.assert_allclose(vectors.stored(np.arange(5)), fresh.stored(np.arange(5)))
+
+
+def test_an_hnsw_index_says_it_cannot_delete(tiny_static, lee, tmp_path):
+    build_index(tiny_static, lambda: lee[:30], tmp_path / "i", factory="HNSW8", sparse=True).close()
+    with pytest.raises(CtxEmbedError, match="HNSW8 index cannot delete vectors; rebuild"):
+        update_index(tmp_path / "i", tiny_static, deletes=[lee[0].id])
+    assert len(VectorIndex.load(tmp_path / "i", tiny_static)) == 30
+
+
+@pytest.fixture
+def small(tiny_static, lee, tmp_path):
+    folder = tmp_path / "i"
+    build_index(tiny_static, lambda: lee[:30], folder, sparse=True).close()
+    return folder
+
+
+def _unchanged(folder, embedder, count=30):
+    index = VectorIndex.load(folder, embedder)
+    assert len(index) == count and "generation" not in json.loads((folder / "manifest.json").read_text())
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".i.") and p.name != ".i.lock"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "deletes", "message"),
+    [
+        ([], [], "nothing to change"),
+        ([Document("a", "one text"), Document("a", "another")], [], "id 'a' twice"),
+        ([], ["no-such-id"], "not in .*nothing was changed"),
+        ([Document("a", "text")], ["a"], "both changed and deleted"),
+    ],
+)
+def test_bad_requests_are_refused_and_change_nothing(small, tiny_static, changes, deletes, message):
+    with pytest.raises(CorpusError, match=message):
+        update_index(small, tiny_static, changes=changes, deletes=deletes)
+    _unchanged(small, tiny_static)
+
+
+def test_another_model_is_refused(small, tiny_contextual):
+    with pytest.raises(CtxEmbedError, match="built with"):
+        update_index(small, tiny_contextual, deletes=["x"])
+
+
+def test_a_second_update_waits_for_none(small, tiny_static, lee):
+    with update_lock(small), pytest.raises(CtxEmbedError, match="another update .* is running"):
+        update_index(small, tiny_static, deletes=[lee[0].id])
+    update_index(small, tiny_static, deletes=[lee[0].id])  # the lock is free again
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
+def test_a_crash_or_a_full_disk_mid_update_leaves_the_old_index(small, tiny_static, lee, monkeypatch, failure):
+    import ctxembed.index.update as update
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(update, "write_folder", fail)
+    with pytest.raises(type(failure)):
+        update_index(small, tiny_static, changes=[replace(lee[0], text="changed text")])
+    _unchanged(small, tiny_static)
+    assert VectorIndex.load(small, tiny_static).search(lee[0].text[:60], k=3)[0]
+
+
+def test_the_cli_updates_and_deletes(small, lee, tiny_vectors_file, tmp_path, capsys):
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": d.id, "text": d.text}) + "\n" for d in lee[:30]), encoding="utf-8")
+    args = ["index", "--backend", "static", "--corpus", str(corpus), "--vectors", str(tiny_vectors_file)]
+    assert main_ok(capsys, *args, "--out", str(tmp_path / "cli"))
+    changes = tmp_path / "changes.jsonl"
+    changes.write_text(json.dumps({"_id": "new", "text": "bushfires and river water"}) + "\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "update", str(tmp_path / "cli"), "--corpus", str(changes))
+    assert code == 0 and "1 added, 0 replaced, 0 deleted; 31 documents (generation 1)" in err
+    (tmp_path / "ids.txt").write_text(f"new\n{lee[0].id}\n", encoding="utf-8")
+    code, _, err = run_cli(capsys, "delete", str(tmp_path / "cli"), lee[1].id, "--ids", str(tmp_path / "ids.txt"))
+    assert code == 0 and "3 deleted; 28 documents (generation 2)" in err
+    code, _, err = run_cli(capsys, "delete", str(tmp_path / "cli"))
+    assert code != 0 and "no id given" in err
+
+
+def main_ok(capsys, *argv):
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    return True
