@@ -9,155 +9,37 @@ sends names a file to read or write.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from ctxembed.errors import CtxEmbedError
-from ctxembed.serve.indexes import ServedIndex, index_names, load_index
-from ctxembed.serve.limits import ApiError, BodyLimit, Gate
+from ctxembed.data import Document
+from ctxembed.serve.limits import ApiError, BodyLimit
 from ctxembed.serve.schemas import (
-    Embedding,
+    DocumentsRequest,
     EmbeddingsRequest,
     EmbeddingsResponse,
-    Hit,
     Model,
     ModelList,
-    QueryHits,
     SearchRequest,
     SearchResponse,
-    Usage,
+    UpdateResponse,
 )
 from ctxembed.serve.senses import word_senses_view
+from ctxembed.serve.service import Service, internal_error
 from ctxembed.serve.settings import ServeConfig
 
 logger = logging.getLogger(__name__)
 SNIPPET_CHARS = 280
 OPEN_PATHS = ("/health", "/", "/page/app.js", "/page/style.css")  # no data: the page asks for the key itself
-
-
-class Service:
-    """The loaded indexes and the service's limits; shared by every request (read-only once loaded)."""
-
-    def __init__(self, folders: Sequence[str | Path], config: ServeConfig, device: str | None = None) -> None:
-        self.folders = [Path(f) for f in folders]
-        self.names = index_names(self.folders)
-        self.config, self.device = config, device
-        self.indexes: dict[str, ServedIndex] = {}
-        self.failure: str | None = None  # what /ready shows of a failed load
-        self.error: BaseException | None = None  # the failed load itself, for the CLI's one-line error
-        self.gate = Gate(config.max_concurrency, config.max_queue)
-        self.on_failure: Callable[[str], None] = lambda message: None
-
-    @property
-    def ready(self) -> bool:
-        return len(self.indexes) == len(self.folders) and self.failure is None
-
-    def load_all(self) -> None:
-        """Load every index in turn; the first that fails stops loading and is reported."""
-        for name, folder in zip(self.names, self.folders):
-            started = time.perf_counter()
-            try:
-                self.indexes[name] = load_index(folder, name, device=self.device)
-            except Exception as exc:  # reported as the start's one-line error, then the server stops
-                self.error = exc
-                self.failure = f"index {folder}: {exc}" if isinstance(exc, CtxEmbedError) else _internal(exc)
-                self.on_failure(self.failure)
-                return
-            logger.info(
-                "loaded %s (%d documents) in %.1fs", name, len(self.indexes[name].index), time.perf_counter() - started
-            )
-
-    def get(self, name: str, field: str) -> ServedIndex:
-        if not self.ready:
-            raise ApiError(503, "the indexes are still loading; retry when /ready answers 200", kind="not_ready")
-        if name not in self.indexes:
-            known = ", ".join(self.indexes)
-            raise ApiError(404, f"no index named {name!r}; loaded: {known}", field=field, kind="not_found")
-        return self.indexes[name]
-
-    def check_texts(self, texts: Sequence[str], field: str) -> None:
-        if not texts:
-            raise ApiError(422, f"{field} is empty; give at least one text", field=field)
-        if len(texts) > self.config.max_batch:
-            raise ApiError(422, f"{len(texts)} texts in {field}, over max_batch={self.config.max_batch}", field=field)
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise ApiError(422, f"{field}[{i}] is blank", field=field)
-            if len(text) > self.config.max_text_chars:
-                raise ApiError(
-                    422, f"{field}[{i}] has {len(text)} characters, over max_text_chars={self.config.max_text_chars}",
-                    field=field,
-                )  # fmt: skip
-
-    def search(self, request: SearchRequest) -> SearchResponse:
-        """What `ctxembed search` answers for the same index, queries, k and mode (the index's own fusion)."""
-        served = self.get(request.index, "index")
-        if (request.query is None) == (request.queries is None):
-            raise ApiError(422, "give exactly one of query or queries", field="query")
-        queries = [request.query] if request.query is not None else list(request.queries or [])
-        self.check_texts(queries, "queries" if request.queries is not None else "query")
-        if request.k > self.config.max_k:
-            raise ApiError(422, f"k={request.k} is over max_k={self.config.max_k}", field="k")
-        mode = request.mode or served.index.default_mode.value
-        if mode not in served.modes:
-            raise ApiError(
-                422, f"index {served.name!r} answers {', '.join(served.modes)} (built without BM25), not {mode}",
-                field="mode",
-            )  # fmt: skip
-        started = time.perf_counter()
-        rows = served.index.search(queries, k=request.k, mode=mode, unknown="skip")  # an unreadable query: no hits
-        results = [
-            QueryHits(
-                query=query,
-                hits=[Hit(id=h.doc_id, title=h.title, score=h.score, scores=h.scores, snippet=h.snippet(SNIPPET_CHARS),
-                          passage=h.passage) for h in hits],
-            )
-            for query, hits in zip(queries, rows)
-        ]  # fmt: skip
-        took = (time.perf_counter() - started) * 1000
-        return SearchResponse(index=served.name, mode=mode, results=results, took_ms=took)
-
-    def embeddings(self, request: EmbeddingsRequest) -> EmbeddingsResponse:
-        """OpenAI's embeddings shape, from the named index's embedder."""
-        served = self.get(request.model, "model")
-        texts = [request.input] if isinstance(request.input, str) else list(request.input)
-        self.check_texts(texts, "input")
-        embedder = served.index.embedder
-        if request.dimensions is not None and request.dimensions != embedder.dim:
-            raise ApiError(
-                400,
-                f"dimensions: index {served.name!r} gives {embedder.dim}-dimensional embeddings and cannot shorten "
-                f"them; leave dimensions out (or pass {embedder.dim})",
-                field="dimensions",
-            )
-        if request.input_type == "document":
-            vectors = embedder.encode_documents(texts)
-        else:
-            vectors = embedder.encode_queries(texts)
-        if request.encoding_format == "base64":  # what OpenAI's client asks for by default
-            rows = [base64.b64encode(np.asarray(row, dtype="<f4").tobytes()).decode("ascii") for row in vectors]
-            data = [Embedding(index=i, embedding=row) for i, row in enumerate(rows)]
-        else:
-            data = [Embedding(index=i, embedding=[float(x) for x in row]) for i, row in enumerate(vectors)]
-        tokens = sum(len(t.split()) for t in texts)  # words: the usage count every backend can give alike
-        return EmbeddingsResponse(data=data, model=served.name, usage=Usage(prompt_tokens=tokens, total_tokens=tokens))
-
-
-def _internal(exc: BaseException) -> str:
-    """An internal failure named by its type, without its message (which may hold paths or data)."""
-    return f"internal error ({type(exc).__name__})"
 
 
 def create_app(
@@ -196,7 +78,7 @@ def create_app(
             return await call_next(request)
         except Exception as exc:  # an internal failure: its type, never its message, traceback or paths
             logger.exception("internal error on %s", request.url.path)
-            error = ApiError(500, _internal(exc), kind=type(exc).__name__)
+            error = ApiError(500, internal_error(exc), kind=type(exc).__name__)
             return JSONResponse(error.body(), status_code=500)
 
     @app.exception_handler(ApiError)
@@ -227,7 +109,9 @@ def create_app(
     @app.get("/indexes", tags=["search"])
     def indexes() -> dict[str, Any]:
         """Each loaded index: embedder, adapter, document count, search modes, precision."""
-        return {"indexes": [served.summary() for served in service.indexes.values()], "ready": service.ready}
+        names = list(service.indexes) if service.ready else []
+        shown = [service.get(name, "index") for name in names]  # each as it is now (an update may have replaced it)
+        return {"indexes": [served.summary() for served in shown or service.indexes.values()], "ready": service.ready}
 
     @app.post("/search", response_model=SearchResponse, tags=["search"])
     async def search(request: SearchRequest) -> SearchResponse:
@@ -246,6 +130,22 @@ def create_app(
             raise ApiError(422, f"mode must be dense, sparse or hybrid, got {mode!r}", field="mode")
         request = SearchRequest(index=index, query=q, k=k, mode=mode)  # type: ignore[arg-type]
         return await service.gate.run(lambda: service.search(request), config.timeout_s)
+
+    @app.post("/documents", response_model=UpdateResponse, tags=["documents"])
+    async def add_documents(request: DocumentsRequest) -> UpdateResponse:
+        """Add documents to an index, or replace those whose id it has: one atomic update, encoding only them."""
+        if not request.documents:
+            raise ApiError(422, "documents is empty; give at least one document", field="documents")
+        if len(request.documents) > config.max_batch:
+            raise ApiError(422, f"{len(request.documents)} documents, over max_batch={config.max_batch}",
+                           field="documents")  # fmt: skip
+        changes = [Document(d.id, d.text, d.title) for d in request.documents]
+        return await service.gate.run(lambda: service.update(request.index, changes=changes), config.timeout_s)
+
+    @app.delete("/documents/{doc_id}", response_model=UpdateResponse, tags=["documents"])
+    async def delete_document(doc_id: str, index: str = Query(description="A loaded index's name.")) -> UpdateResponse:
+        """Delete one document (and all its passages) from an index."""
+        return await service.gate.run(lambda: service.update(index, deletes=[doc_id]), config.timeout_s)
 
     @app.post("/v1/embeddings", response_model=EmbeddingsResponse, tags=["embeddings"])
     async def embeddings(request: EmbeddingsRequest) -> EmbeddingsResponse:

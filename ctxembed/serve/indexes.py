@@ -18,6 +18,7 @@ class ServedIndex:
     folder: Path
     index: Any  # VectorIndex: its embedder and document store are safe to share between requests
     manifest: dict[str, Any]
+    stamp: tuple[int, int] = (0, 0)  # the manifest file's (inode, mtime) when it loaded: an update replaces it
 
     @property
     def backend(self) -> str:
@@ -84,4 +85,26 @@ def load_index(folder: str | Path, name: str, *, device: str | None = None) -> S
 
     manifest = check_index(folder)
     embedder = embedder_from_manifest(manifest, folder, device=device)
-    return ServedIndex(name, Path(folder), VectorIndex.load(folder, embedder), manifest)
+    stamp = manifest_stamp(folder)
+    return ServedIndex(name, Path(folder), VectorIndex.load(folder, embedder), manifest, stamp)
+
+
+def manifest_stamp(folder: str | Path) -> tuple[int, int]:
+    """The (inode, mtime) of the folder's manifest: every update swaps in a new folder, so it changes."""
+    try:
+        stat = (Path(folder) / "manifest.json").stat()
+    except OSError:
+        return (0, 0)
+    return (stat.st_ino, stat.st_mtime_ns)
+
+
+def reloaded(served: ServedIndex) -> ServedIndex:
+    """`served` again where its folder holds a newer generation (an update finished), with the same embedder;
+    else `served` itself."""
+    from ctxembed.index import VectorIndex
+
+    stamp = manifest_stamp(served.folder)
+    if stamp == served.stamp:
+        return served
+    index = VectorIndex.load(served.folder, served.index.embedder)
+    return ServedIndex(served.name, served.folder, index, check_index(served.folder), stamp)

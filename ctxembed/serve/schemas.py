@@ -92,3 +92,24 @@ class EmbeddingsResponse(BaseModel):
     data: list[Embedding]
     model: str
     usage: Usage
+
+
+class DocumentIn(Strict):
+    id: str = Field(min_length=1, description="The document's id: a new one is added, an existing one replaced.")
+    text: str = Field(description="The document's text.")
+    title: str = Field(default="", description="Its title, if it has one.")
+
+
+class DocumentsRequest(Strict):
+    index: str = Field(description="A loaded index's name.")
+    documents: list[DocumentIn] = Field(description="Documents to add or replace, as one atomic update.")
+
+
+class UpdateResponse(BaseModel):
+    index: str
+    added: int
+    replaced: int
+    deleted: int
+    documents: int = Field(description="Documents in the index after the update.")
+    generation: int = Field(description="The index's generation after the update (0: as built).")
+    took_ms: float

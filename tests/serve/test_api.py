@@ -151,3 +151,37 @@ def test_binding_beyond_this_machine_without_a_key_warns(index_dirs):
     running.start()
     running.stop()
     assert "without an API key" in running.process.stderr.read()
+
+
+def test_documents_routes_and_an_outside_update_are_seen_by_the_next_search(index_dirs, tmp_path, tiny_vectors):
+    folder = tmp_path / "static"
+    shutil.copytree(index_dirs / "static", folder)
+    running = Server(str(folder), "--api-key", KEY).start()
+    try:
+        port = running.port
+        body = {"index": "static", "documents": [{"id": "fresh", "text": "zebra zebra river"}]}
+        assert call(port, "POST", "/documents", body, key=None)[0] == 401  # behind the key
+        status, done = call(port, "POST", "/documents", body)
+        assert status == 200 and (done["added"], done["documents"], done["generation"]) == (1, 61, 1)
+        status, found = call(port, "POST", "/search", {"index": "static", "query": "zebra", "k": 1, "mode": "sparse"})
+        assert found["results"][0]["hits"][0]["id"] == "fresh"
+        status, gone = call(port, "DELETE", "/documents/fresh?index=static")
+        assert status == 200 and gone["deleted"] == 1 and gone["documents"] == 60
+        status, found = call(port, "POST", "/search", {"index": "static", "query": "zebra", "k": 1, "mode": "sparse"})
+        assert status == 200 and found["results"][0]["hits"] == []
+        status, error = call(port, "DELETE", "/documents/no-such-id?index=static")
+        assert status == 404 and error["error"]["field"] == "id"
+        status, error = call(port, "POST", "/documents", {"index": "static", "documents": []})
+        assert status == 422 and error["error"]["field"] == "documents"
+        from ctxembed.data import Document
+        from ctxembed.index.update import update_index
+        from ctxembed.registry import embedder_from_manifest
+
+        manifest = json.loads((folder / "manifest.json").read_text())
+        update_index(
+            folder, embedder_from_manifest(manifest, folder), changes=[Document("outside", "okapi river water")]
+        )
+        status, found = call(port, "POST", "/search", {"index": "static", "query": "okapi", "k": 1, "mode": "sparse"})
+        assert found["results"][0]["hits"][0]["id"] == "outside"  # picked up without a restart
+    finally:
+        running.stop()
