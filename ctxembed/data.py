@@ -7,8 +7,9 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ctxembed.assets import resolve_data_path
 from ctxembed.config import CorpusConfig
@@ -33,11 +34,13 @@ def split_sentences(text: str, *, wrapped: bool = False) -> list[str]:
 
 @dataclass(frozen=True)
 class Document:
-    """One document of a corpus; `title` is empty when the source has none."""
+    """One document of a corpus; `title` is empty when the source has none. `metadata` holds its other fields
+    (strings, numbers, booleans, lists of strings), which searches can filter on."""
 
     id: str
     text: str
     title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def full_text(self) -> str:
@@ -162,8 +165,29 @@ def _read_jsonl(path: Path, config: CorpusConfig) -> Iterator[Document]:
                 doc_id = str(doc_id)
             for key, value in ((id_key, doc_id), (config.text_column, text), (title_key, title)):
                 _check_string(value, f"{path}, line {lineno}", key)
+            extra = {k: v for k, v in row.items() if k not in (id_key, config.text_column, title_key)}
             if text.strip() or title.strip():
-                yield Document(doc_id, text, title)
+                yield Document(doc_id, text, title, check_metadata(extra, f"{path}, line {lineno}"))
+
+
+def check_metadata(fields: dict[str, Any], where: str) -> dict[str, Any]:
+    """A document's metadata, checked: strings, numbers, booleans or lists of strings (null: the field is left
+    out); anything else is an error that names the field."""
+    out: dict[str, Any] = {}
+    nested = fields.get("metadata")
+    if isinstance(nested, dict):  # BEIR's corpus lines carry a "metadata" object: its fields are the metadata
+        fields = {**{k: v for k, v in fields.items() if k != "metadata"}, **nested}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        plain = isinstance(value, (str, bool, int, float))
+        if not (plain or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            raise CorpusError(
+                f"{where}: field {key!r} is {json.dumps(value)[:40]}; metadata must be a string, number, boolean or "
+                f"list of strings (flatten it, or drop the field)"
+            )
+        out[key] = value
+    return out
 
 
 def _check_string(value: object, where: str, key: str) -> None:
@@ -196,6 +220,11 @@ def _read_table(path: Path, config: CorpusConfig) -> Iterator[Document]:
             column = getattr(config, key)
             if column is not None and column not in columns:
                 raise CorpusError(f"{path}: no column {column!r} (corpus.{key}); the columns are: {', '.join(columns)}")
+        missing = [c for c in config.metadata_columns if c not in columns]
+        if missing:
+            raise CorpusError(
+                f"{path}: no column {missing[0]!r} (corpus.metadata_columns); the columns are: {', '.join(columns)}"
+            )
         row = 0
         for batch in batches:
             data = batch.to_pydict()
@@ -210,7 +239,8 @@ def _read_table(path: Path, config: CorpusConfig) -> Iterator[Document]:
                     continue
                 doc_id = str(data[config.id_column][i]) if config.id_column else str(row)
                 title = str(data[config.title_column][i] or "") if config.title_column else ""
-                yield Document(doc_id, str(text).strip(), title)
+                extra = {column: data[column][i] for column in config.metadata_columns}
+                yield Document(doc_id, str(text).strip(), title, check_metadata(extra, f"{path}, row {row}"))
     except UnicodeDecodeError as exc:  # csv text in another encoding than corpus.encoding
         raise CorpusError(f"{path}: cannot decode as {config.encoding} ({exc.reason}); check corpus.encoding") from exc
     except (pa.ArrowInvalid, OSError) as exc:

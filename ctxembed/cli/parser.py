@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="BM25's weight in hybrid search, 0 to 1 (default: the index's)",
     )
+    p.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="COND",
+        help="keep documents whose metadata match: field=value, field!=value, 'field in a,b', field>=3 (also >, <=, "
+        "<); repeat for several (all must hold)",
+    )
     _index_model_flags(p)
     p.set_defaults(command_at="search:cmd_search")
 

@@ -57,7 +57,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     failed = 0
     for query in queries:
         try:
-            (hits,) = index.search([query], k=args.k, mode=args.mode, fusion=fusion)
+            (hits,) = index.search([query], k=args.k, mode=args.mode, fusion=fusion, filter=args.filter or None)
         except EmptyTextError as exc:  # in a batch, one unknown query is reported and the others answered
             if len(queries) == 1:
                 raise

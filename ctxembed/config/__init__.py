@@ -30,6 +30,10 @@ class CorpusConfig:
     text_column: str = field(default="text", metadata={"help": "Text column of .csv/.parquet/.jsonl."})
     id_column: str | None = field(default=None, metadata={"help": "Id column; default: row number."})
     title_column: str | None = field(default=None, metadata={"help": "Optional title column."})
+    metadata_columns: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "Columns of .csv/.parquet kept as each document's metadata (.jsonl keeps every extra key)."},
+    )
     encoding: str = field(default="utf-8", metadata={"help": "Encoding of .txt and .jsonl files."})
 
     def __post_init__(self) -> None:

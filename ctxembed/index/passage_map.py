@@ -115,7 +115,7 @@ def encode_chunk(
 
 
 def top_documents(
-    dense: Any, passages: PassageMap, queries: np.ndarray, k: int, margin: float = 0.0
+    dense: Any, passages: PassageMap, queries: np.ndarray, k: int, margin: float = 0.0, allowed: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each query's `k` best documents: (scores, document positions, best passage rows), each (n, k), padded
     with -inf and -1 where the index has fewer documents. A document scores as its best passage, where a passage
@@ -123,18 +123,25 @@ def top_documents(
 
     FAISS is asked for passages (16 k at first, then four times more) until `k` distinct documents are among them
     and, with a margin, until no document outside them could score higher, so `k` counts documents however many
-    passages each has, and the scores are exact.
+    passages each has, and the scores are exact. With `allowed` (a mask over documents), only those documents'
+    passages are searched, inside FAISS.
     """
     n = len(queries)
-    k = max(1, min(int(k), passages.documents))
+    selection, total, documents = None, len(passages), passages.documents
+    if allowed is not None:
+        selection = dense.selection(passages.passages_of(np.flatnonzero(allowed))[0])
+        total, documents = len(selection), int(np.count_nonzero(allowed))
+        if not documents:
+            return np.full((n, 1), -np.inf, np.float32), np.full((n, 1), -1), np.full((n, 1), -1)
+    k = max(1, min(int(k), documents))
     scores = np.full((n, k), -np.inf, dtype=np.float32)
     docs = np.full((n, k), -1, dtype=np.int64)
     best = np.full((n, k), -1, dtype=np.int64)
     todo = np.arange(n)
     fetch = k if not passages.split else 16 * k
     while len(todo):
-        found, positions = dense.search(queries[todo], min(fetch, len(passages)))
-        everything, again = fetch >= len(passages), []
+        found, positions = dense.search(queries[todo], min(fetch, total), allowed=selection)
+        everything, again = fetch >= total, []
         for row, q in enumerate(todo):
             valid = positions[row] >= 0
             hits, owners = positions[row][valid], passages.documents_of(positions[row][valid])

@@ -28,6 +28,7 @@ from ctxembed.index.files import (
     parse_manifest,
     relative_paths,
 )
+from ctxembed.index.metadata import read_metadata, write_metadata
 from ctxembed.index.passage_map import PassageMap
 from ctxembed.index.store import DocStore, write_store
 from ctxembed.index.vectors import DenseVectors
@@ -45,6 +46,7 @@ class SavedIndex:
     passages: PassageMap
     sparse: SparseIndex | None
     manifest: dict[str, Any]
+    metadata: Any = None  # a pyarrow Table, one row a document, where the documents have metadata
 
 
 def manifest_record(
@@ -117,6 +119,8 @@ def write_folder(
     if passage_map.split:  # where every document is one passage, the folder is as it was before passages
         np.save(tmp / PASSAGES_FILE, passage_map.rows)
         manifest["passages"]["sha256"] = sha256_of(tmp / PASSAGES_FILE)
+    if (metadata := write_metadata(tmp)) is not None:
+        manifest["metadata"] = metadata
     if sparse_texts is not None:
         vectors.release()
         with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=f".{tmp.name}.bm25.") as work:
@@ -188,7 +192,8 @@ def _read(folder: Path, files: dict[str, Any], embedder: Embedder) -> SavedIndex
             f"{folder} is inconsistent: {vectors.count} vectors, {len(passages)} passages, {len(docs)} documents, "
             f"manifest count {manifest['count']}; rebuild the index"
         )
-    return SavedIndex(vectors, docs, passages, sparse, manifest)
+    metadata = read_metadata(folder, manifest.get("metadata"), len(docs))
+    return SavedIndex(vectors, docs, passages, sparse, manifest, metadata)
 
 
 def _read_passages(folder: Path, fh: Any, manifest: dict[str, Any], documents: int) -> PassageMap:

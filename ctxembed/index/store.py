@@ -25,7 +25,7 @@ _DTYPE = np.dtype("<i8")
 
 def document_line(doc: Document) -> bytes:
     """One `docs.jsonl` line."""
-    row = {"_id": doc.id, "title": doc.title, "text": doc.text}
+    row = {"_id": doc.id, "title": doc.title, "text": doc.text, **({"metadata": doc.metadata} if doc.metadata else {})}
     return (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
 
 
@@ -164,7 +164,7 @@ def _ends_at(fh: BinaryIO, end: int, size: int) -> bool:
 def _parse(raw: bytes, shown: Path, number: int) -> Document:
     try:
         row = json.loads(raw.decode("utf-8"))
-        doc = Document(row["_id"], row["text"], row.get("title", ""))
+        doc = Document(row["_id"], row["text"], row.get("title", ""), row.get("metadata") or {})
         if not all(isinstance(v, str) for v in (doc.id, doc.text, doc.title)):
             raise TypeError
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:

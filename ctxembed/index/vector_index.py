@@ -20,6 +20,7 @@ from ctxembed.index.build import passage_splitter, write_index
 from ctxembed.index.checks import check_unique, cut_message, id_hashes, left_out_message
 from ctxembed.index.files import MANIFEST_FILE, read_manifest
 from ctxembed.index.fusion_choice import choose_fusion
+from ctxembed.index.metadata import matching, metadata_table
 from ctxembed.index.passage_map import PassageMap, document_scores, encode_chunk, top_documents
 from ctxembed.index.persist import manifest_record, read_folder, save_folder
 from ctxembed.index.vectors import DenseVectors
@@ -57,6 +58,7 @@ class VectorIndex:
         self.sparse: SparseIndex | None = None
         self.fusion = FusionSettings()
         self.fusion_chosen: dict[str, Any] | None = None  # how a label-free weight was chosen (the manifest's)
+        self.metadata: Any = None  # the documents' metadata (a pyarrow Table), for filters
 
     @property
     def faiss_index(self) -> Any:
@@ -123,6 +125,7 @@ class VectorIndex:
         index.skipped = list(saved.manifest.get("skipped", []))
         index.fusion = FusionSettings(**saved.manifest.get("fusion", {}))
         index.fusion_chosen = saved.manifest.get("fusion_chosen")
+        index.metadata = saved.metadata
         return index
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
@@ -166,6 +169,8 @@ class VectorIndex:
         if not isinstance(self.docs, list):
             self.docs = list(self.docs)  # a loaded index's on-demand store, extended in memory
         self.docs.extend(encoded.docs)
+        if any(doc.metadata for doc in encoded.docs) or self.metadata is not None:
+            self.metadata = metadata_table([doc.metadata for doc in self.docs])
         if self.sparse is not None:  # BM25's statistics cover the whole corpus: index it again
             self.sparse = SparseIndex.build(d.full_text for d in self.docs)
 
@@ -188,12 +193,20 @@ class VectorIndex:
         scores, docs, _ = self.search_passages(vectors, k)
         return scores, docs
 
-    def search_passages(self, vectors: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The top `k` documents of each query vector: (scores, document positions, best passage rows)."""
+    def search_passages(
+        self, vectors: np.ndarray, k: int = 10, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The top `k` documents of each query vector: (scores, document positions, best passage rows); with
+        `allowed` (a mask over documents), among those only."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
         queries = np.asarray(vectors, dtype=np.float32)
-        return top_documents(self.vectors, self.passages, queries, k, self.passage_settings.lead_margin)
+        return top_documents(self.vectors, self.passages, queries, k, self.passage_settings.lead_margin, allowed)
+
+    def matching(self, filters: str | Sequence[str]) -> np.ndarray:
+        """A mask over the documents: True where every filter (`field=value`, `field in a,b`, `field>=3`...)
+        holds (`ctxembed.index.metadata`)."""
+        return matching(self.metadata, [filters] if isinstance(filters, str) else list(filters), len(self))
 
     @property
     def default_mode(self) -> SearchMode:
@@ -208,10 +221,13 @@ class VectorIndex:
         mode: SearchMode | str | None = None,
         fusion: FusionSettings | None = None,
         unknown: str = "raise",
+        filter: str | Sequence[str] | None = None,
     ) -> list[list[SearchResult]]:
         """Top-`k` hits for each query, best first: dense (FAISS), sparse (BM25) or hybrid (both, fused).
 
         `unknown="skip"` answers a query that no side can read with no hits instead of an error (evaluation).
+        `filter` (one or several, all must hold) keeps documents by metadata, inside the search: k hits come back
+        whenever k documents match.
         """
         if isinstance(queries, str):
             queries = [queries]
@@ -219,15 +235,16 @@ class VectorIndex:
         if unknown not in ("raise", "skip"):
             raise ValueError(f"unknown must be 'raise' or 'skip', got {unknown!r}")
         skip = unknown == "skip"
+        allowed = self.matching(filter) if filter else None
         fusion = fusion or self.fusion
         if mode is SearchMode.HYBRID and fusion.method == "convex" and fusion.weight in (0.0, 1.0):
             mode = SearchMode.SPARSE if fusion.weight else SearchMode.DENSE  # one side alone: exactly that side
         if mode is SearchMode.SPARSE:
-            return sparse_search(self, self.sparse, queries, k, skip_unknown=skip)
+            return sparse_search(self, self.sparse, queries, k, skip_unknown=skip, allowed=allowed)
         if mode is SearchMode.HYBRID:
-            return hybrid_search(self, self.sparse, queries, k, fusion, skip_unknown=skip)
+            return hybrid_search(self, self.sparse, queries, k, fusion, skip_unknown=skip, allowed=allowed)
         vectors = self.embedder.encode_queries(list(queries)) if skip else self.encode_queries(queries)
-        scores, positions, best = self.search_passages(vectors, k)
+        scores, positions, best = self.search_passages(vectors, k, allowed)
         return [
             [search_result(self, int(p), float(s), passage=int(b)) for s, p, b in zip(*row) if p >= 0]
             if np.any(vector)

@@ -20,6 +20,25 @@ def _faiss() -> Any:
     return faiss
 
 
+class Selection:
+    """Rows of a FAISS index that a filtered search may return: a bitmap selector for many rows, a batch (hash
+    set) selector for few; it keeps the memory FAISS reads alive."""
+
+    def __init__(self, rows: np.ndarray, total: int) -> None:
+        faiss = _faiss()
+        self.rows = rows
+        if len(rows) * 64 >= total:
+            mask = np.zeros(total, dtype=bool)
+            mask[rows] = True
+            self.bits = np.packbits(mask, bitorder="little")
+            self.selector = faiss.IDSelectorBitmap(total, faiss.swig_ptr(self.bits))
+        else:
+            self.selector = faiss.IDSelectorBatch(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 class DenseVectors:
     """Vectors in a FAISS index searched by inner product (cosine on unit vectors).
 
@@ -132,12 +151,39 @@ class DenseVectors:
         if isinstance(index, faiss.IndexRefine):
             index.ntotal = parts[0].ntotal
 
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, positions) of each vector's top `k`, at most all; position -1 means no hit."""
+    def search(self, vectors: np.ndarray, k: int, *, allowed: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, positions) of each vector's top `k`, at most all; position -1 means no hit. With `allowed` (a
+        `Selection` of rows), only those rows are searched, inside FAISS."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
         k = max(1, min(int(k), self.count))  # FAISS allocates n x k results
-        return self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
+        queries = np.ascontiguousarray(vectors, dtype=np.float32)
+        if allowed is None:
+            return self.index.search(queries, k)
+        return self.index.search(queries, k, params=self._parameters(allowed.selector))
+
+    def selection(self, rows: np.ndarray) -> Selection:
+        """The rows a filtered search may return, as a FAISS id selector."""
+        return Selection(np.asarray(rows, dtype=np.int64), self.count)
+
+    def _parameters(self, selector: Any) -> Any:
+        """Search parameters that keep this index's own (nprobe, efSearch) and add `selector`."""
+        faiss = _faiss()
+        index = faiss.downcast_index(self.index)
+        if isinstance(index, faiss.IndexRefine):
+            base = self._plain_parameters(faiss.downcast_index(index.base_index), selector)
+            return faiss.IndexRefineSearchParameters(k_factor=index.k_factor, base_index_params=base)
+        return self._plain_parameters(index, selector)
+
+    def _plain_parameters(self, index: Any, selector: Any) -> Any:
+        faiss = _faiss()
+        if isinstance(index, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=self.ef_search)
+        try:
+            faiss.extract_index_ivf(index)
+        except RuntimeError:
+            return faiss.SearchParameters(sel=selector)
+        return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
 
     def stored(self, positions: np.ndarray) -> np.ndarray | None:
         """The stored (for compressed indexes, decoded) vectors at `positions`; None where FAISS keeps none."""

@@ -14,16 +14,20 @@ from ctxembed.retrieval.fusion import FusionSettings, fuse, query_weight
 from ctxembed.types import SearchResult
 
 
-def sparse_search(index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, *, skip_unknown: bool) -> list:
-    """BM25's top-`k` for each query; documents that match no query term are not hits."""
+def sparse_search(
+    index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, *, skip_unknown: bool, allowed: Any = None
+) -> list:
+    """BM25's top-`k` for each query (among the `allowed` documents, a mask); documents that match no query term
+    are not hits."""
     results = []
     for query, tokens in zip(queries, query_tokens(queries)):
-        scores = sparse.scores(tokens)
-        if not scores.any():
+        unmasked = sparse.scores(tokens)
+        if not unmasked.any():
             if skip_unknown:
                 results.append([])
                 continue
             raise EmptyTextError(f"query {query!r} has no word the BM25 index knows; rephrase it")
+        scores = _masked(unmasked, allowed)
         top = _top(scores, k)
         results.append([search_result(index, int(p), float(scores[p]), tokens=tokens) for p in top if scores[p] > 0])
     return results
@@ -48,15 +52,16 @@ class Candidates:
 
 
 def hybrid_candidates(
-    index: Any, sparse: SparseIndex, queries: Sequence[str], pool: int, *, skip_unknown: bool
+    index: Any, sparse: SparseIndex, queries: Sequence[str], pool: int, *, skip_unknown: bool, allowed: Any = None
 ) -> list[Candidates | None]:
-    """Each side's top `pool` documents of each query, both sides scored on their union (None: a query that
-    neither side can read, with `skip_unknown`). A document's dense score is its best passage's."""
+    """Each side's top `pool` documents of each query (among the `allowed` ones, a mask over documents), both sides
+    scored on their union (None: a query that neither side can read, with `skip_unknown`). A document's dense
+    score is its best passage's."""
     vectors = index.embedder.encode_queries(list(queries))
-    dense_scores, dense_positions, dense_best = index.search_passages(vectors, pool)
+    dense_scores, dense_positions, dense_best = index.search_passages(vectors, pool, allowed)
     out: list[Candidates | None] = []
     for i, (query, tokens) in enumerate(zip(queries, query_tokens(queries))):
-        lexical = sparse.scores(tokens)
+        lexical = _masked(sparse.scores(tokens), allowed)
         has_dense, has_sparse = bool(np.any(vectors[i])), bool(lexical.any())
         if not (has_dense or has_sparse):
             if skip_unknown:
@@ -82,13 +87,21 @@ def candidate_pool(index: Any, k: int, fusion: FusionSettings) -> int:
 
 
 def hybrid_search(
-    index: Any, sparse: SparseIndex, queries: Sequence[str], k: int, fusion: FusionSettings, *, skip_unknown: bool
+    index: Any,
+    sparse: SparseIndex,
+    queries: Sequence[str],
+    k: int,
+    fusion: FusionSettings,
+    *,
+    skip_unknown: bool,
+    allowed: Any = None,
 ) -> list:
     """Each side's top `max(candidates, 10 k)` documents, both sides scored on their union, normalised and fused.
     A document's dense score is its best passage's; the hit's passage is that one."""
     pool = candidate_pool(index, k, fusion)
     results = []
-    for query, found in zip(queries, hybrid_candidates(index, sparse, queries, pool, skip_unknown=skip_unknown)):
+    found_all = hybrid_candidates(index, sparse, queries, pool, skip_unknown=skip_unknown, allowed=allowed)
+    for query, found in zip(queries, found_all):
         if found is None:
             results.append([])
             continue
@@ -108,6 +121,11 @@ def hybrid_search(
             ]
         )
     return results
+
+
+def _masked(scores: np.ndarray, allowed: Any) -> np.ndarray:
+    """BM25 scores with the documents outside `allowed` (a mask) at zero: they are no hits."""
+    return scores if allowed is None else scores * allowed
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

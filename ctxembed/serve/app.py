@@ -139,7 +139,7 @@ def create_app(
         if len(request.documents) > config.max_batch:
             raise ApiError(422, f"{len(request.documents)} documents, over max_batch={config.max_batch}",
                            field="documents")  # fmt: skip
-        changes = [Document(d.id, d.text, d.title) for d in request.documents]
+        changes = [Document(d.id, d.text, d.title, dict(d.metadata)) for d in request.documents]
         return await service.gate.run(lambda: service.update(request.index, changes=changes), config.timeout_s)
 
     @app.delete("/documents/{doc_id}", response_model=UpdateResponse, tags=["documents"])

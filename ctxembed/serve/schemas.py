@@ -21,6 +21,11 @@ class SearchRequest(Strict):
     mode: Literal["dense", "sparse", "hybrid"] | None = Field(
         default=None, description="dense (embeddings), sparse (BM25) or hybrid (both fused); default: the index's."
     )
+    filter: list[str] | None = Field(
+        default=None,
+        description="Metadata conditions, all of which must hold: field=value, field!=value, 'field in a,b', "
+        "field>=3 (also >, <=, <).",
+    )
 
 
 class Hit(BaseModel):
@@ -98,6 +103,9 @@ class DocumentIn(Strict):
     id: str = Field(min_length=1, description="The document's id: a new one is added, an existing one replaced.")
     text: str = Field(description="The document's text.")
     title: str = Field(default="", description="Its title, if it has one.")
+    metadata: dict[str, str | bool | int | float | list[str]] = Field(
+        default_factory=dict, description="Fields to filter on: strings, numbers, booleans, lists of strings."
+    )
 
 
 class DocumentsRequest(Strict):

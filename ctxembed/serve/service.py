@@ -128,7 +128,12 @@ class Service:
                 field="mode",
             )  # fmt: skip
         started = time.perf_counter()
-        rows = served.index.search(queries, k=request.k, mode=mode, unknown="skip")  # an unreadable query: no hits
+        try:  # an unreadable query: no hits
+            rows = served.index.search(queries, k=request.k, mode=mode, unknown="skip", filter=request.filter or None)
+        except CtxEmbedError as exc:  # a filter on a field no document has, of the wrong type, or malformed
+            if not request.filter:
+                raise
+            raise ApiError(422, str(exc), field="filter") from exc
         results = [
             QueryHits(
                 query=query,

@@ -173,6 +173,12 @@ def test_documents_routes_and_an_outside_update_are_seen_by_the_next_search(inde
         assert status == 404 and error["error"]["field"] == "id"
         status, error = call(port, "POST", "/documents", {"index": "static", "documents": []})
         assert status == 422 and error["error"]["field"] == "documents"
+        tagged = {"index": "static", "documents": [{"id": "t1", "text": "river water", "metadata": {"lang": "en"}}]}
+        assert call(port, "POST", "/documents", tagged)[0] == 200
+        status, found = call(port, "POST", "/search", {"index": "static", "query": "river", "filter": ["lang=en"]})
+        assert status == 200 and [h["id"] for h in found["results"][0]["hits"]] == ["t1"]
+        status, error = call(port, "POST", "/search", {"index": "static", "query": "river", "filter": ["colour=red"]})
+        assert status == 422 and error["error"]["field"] == "filter" and "colour" in error["error"]["message"]
         from ctxembed.data import Document
         from ctxembed.index.update import update_index
         from ctxembed.registry import embedder_from_manifest
