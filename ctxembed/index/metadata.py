@@ -47,11 +47,22 @@ def parse_filter(text: str) -> Condition:
     return Condition(match["field"], match["op"], match["value"])
 
 
-def write_metadata(folder: Path) -> dict[str, Any] | None:
-    """`metadata.parquet` from the documents in `folder`'s store, where any has metadata; the manifest's record
-    (fields and their types, checksum), or None."""
+def write_metadata(folder: Path, table: Any = None) -> dict[str, Any] | None:
+    """`metadata.parquet` in `folder`: `table`, or from the documents in the folder's store where any has
+    metadata; the manifest's record (fields and their types, checksum), or None."""
     import pyarrow.parquet as pq
 
+    if table is None:
+        table = _stored_metadata(folder)
+    if table is None:
+        return None
+    pq.write_table(table, folder / METADATA_FILE)
+    types = {name: str(table.schema.field(name).type) for name in table.column_names}
+    return {"fields": types, "sha256": sha256_of(folder / METADATA_FILE)}
+
+
+def _stored_metadata(folder: Path) -> Any:
+    """The metadata table of the documents in `folder`'s store (None where none has metadata)."""
     from ctxembed.index.store import DOCS_FILE, OFFSETS_FILE, DocStore
 
     with (folder / DOCS_FILE).open("rb") as docs:
@@ -62,10 +73,7 @@ def write_metadata(folder: Path) -> dict[str, Any] | None:
                 return None
         with (folder / OFFSETS_FILE).open("rb") as offsets:
             rows = [doc.metadata for doc in DocStore.open(docs, offsets, folder / DOCS_FILE)]
-    table = metadata_table(rows)
-    pq.write_table(table, folder / METADATA_FILE)
-    types = {name: str(table.schema.field(name).type) for name in table.column_names}
-    return {"fields": types, "sha256": sha256_of(folder / METADATA_FILE)}
+    return metadata_table(rows)
 
 
 def metadata_table(rows: Sequence[dict[str, Any]]) -> Any:

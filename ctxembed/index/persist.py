@@ -100,9 +100,11 @@ def write_folder(
     passages: tuple[PassageMap, dict[str, Any] | None],
     sparse: SparseIndex | None = None,
     sparse_texts: Callable[[], Iterable[str]] | None = None,
+    metadata: Any = None,
 ) -> None:
     """`index.faiss`, `passages.npy`, `manifest.json` (with the files' checksums) and `sparse/` into `tmp`, which
     becomes `folder`. `passages` is the map of FAISS rows to documents and what the manifest says of the split.
+    `metadata` is the documents' metadata table where the caller has it (else it is read from the stored documents).
 
     With `sparse_texts` (a streaming build), BM25 is built from those texts once the vectors are written, and
     the caller should hold no other reference to `vectors`: they are released first, so the build's peak
@@ -119,8 +121,8 @@ def write_folder(
     if passage_map.split:  # where every document is one passage, the folder is as it was before passages
         np.save(tmp / PASSAGES_FILE, passage_map.rows)
         manifest["passages"]["sha256"] = sha256_of(tmp / PASSAGES_FILE)
-    if (metadata := write_metadata(tmp)) is not None:
-        manifest["metadata"] = metadata
+    if (record := write_metadata(tmp, metadata)) is not None:
+        manifest["metadata"] = record
     if sparse_texts is not None:
         vectors.release()
         with tempfile.TemporaryDirectory(dir=tmp.parent, prefix=f".{tmp.name}.bm25.") as work:

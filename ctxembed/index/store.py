@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, overload
@@ -21,6 +22,7 @@ from ctxembed.errors import CtxEmbedError
 from ctxembed.index.files import DOCS_FILE, OFFSETS_FILE
 
 _DTYPE = np.dtype("<i8")
+_ID = re.compile(rb'\{"_id": ("(?:[^"\\]|\\.)*")')  # how `document_line` starts every line
 
 
 def document_line(doc: Document) -> bytes:
@@ -46,6 +48,18 @@ class DocStoreWriter:
         self._offsets.truncate(count * _DTYPE.itemsize)
         self._offsets.seek(count * _DTYPE.itemsize)
         self.count, self.size = count, size
+
+    def add_lines(self, source: DocStore, keep: np.ndarray) -> None:
+        """Copy the `source` store's documents where `keep` is True, as their stored lines (not parsed again)."""
+        lengths = np.diff(source._offsets)[keep]
+        self._offsets.write((self.size + np.concatenate([[0], np.cumsum(lengths)[:-1]])).astype(_DTYPE).tobytes())
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))  # runs of kept lines
+        for first, last in zip(edges[::2], edges[1::2]):
+            start, end = int(source._offsets[first]), int(source._offsets[last])
+            for at in range(start, end, 1 << 24):  # in blocks of 16 MiB
+                self._docs.write(os.pread(source._fh.fileno(), min(1 << 24, end - at), at))
+        self.size += int(lengths.sum())
+        self.count += len(lengths)
 
     def add(self, docs: Iterable[Document]) -> None:
         starts = []
@@ -143,6 +157,24 @@ class DocStore(Sequence[Document]):
                     block[int(self._offsets[j]) - start : int(self._offsets[j + 1]) - start], self._shown, j + 1
                 )
             i = last
+
+    def ids(self) -> list[str]:
+        """Every document's id, in order, read from the start of each line (the rest is not parsed)."""
+        out = []
+        i, n = 0, len(self)
+        while i < n:
+            start = int(self._offsets[i])
+            last = min(max(int(np.searchsorted(self._offsets, start + (1 << 20), side="right")) - 1, i + 1), n)
+            block = os.pread(self._fh.fileno(), int(self._offsets[last]) - start, start)
+            for j in range(i, last):
+                at = int(self._offsets[j]) - start
+                found = _ID.match(block, at)
+                if found is None:  # a line not written by `document_line`: parse it whole
+                    out.append(_parse(block[at : int(self._offsets[j + 1]) - start], self._shown, j + 1).id)
+                else:
+                    out.append(json.loads(found.group(1)))
+            i = last
+        return out
 
     def close(self) -> None:
         self._fh.close()

@@ -29,9 +29,10 @@ from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.index.build import passage_splitter
 from ctxembed.index.checks import left_out_message
 from ctxembed.index.files import MANIFEST_FILE, SPARSE_DIR, read_manifest
+from ctxembed.index.metadata import metadata_table
 from ctxembed.index.passage_map import encode_chunk
 from ctxembed.index.persist import write_folder
-from ctxembed.index.store import write_store
+from ctxembed.index.store import DocStoreWriter
 from ctxembed.index.vector_index import VectorIndex
 from ctxembed.retrieval.bm25 import SparseIndex
 from ctxembed.types import Embedder
@@ -69,7 +70,7 @@ def update_index(
         index = VectorIndex.load(folder, embedder)
         try:
             manifest = read_manifest(folder)
-            ids = [doc.id for doc in index.docs]
+            ids = index.docs.ids()
             position = {doc_id: i for i, doc_id in enumerate(ids)}
             missing = [doc_id for doc_id in dict.fromkeys(deletes) if doc_id not in position]
             if missing:
@@ -167,10 +168,21 @@ def _rewrite(
     changed = {doc.id for doc in changes}
     skipped = [doc_id for doc_id in manifest.get("skipped", []) if doc_id not in changed] + encoded.left_out
     generation = int(manifest.get("generation", 0)) + 1
+    metadata = None
+    if index.metadata is not None or any(doc.metadata for doc in encoded.docs):
+        kept = index.metadata.filter(keep).to_pylist() if index.metadata is not None else [{}] * int(keep.sum())
+        metadata = metadata_table(kept + [doc.metadata for doc in encoded.docs])
     with atomic_dir(folder, overwrite=True) as tmp:
-        write_store(tmp, _documents(index, keep, encoded.docs))
+        writer = DocStoreWriter(tmp)
+        try:
+            writer.add_lines(index.docs, keep)  # the kept documents' lines as they are: not parsed again
+            writer.add(encoded.docs)
+            writer.close()
+        except BaseException:
+            writer.abandon()
+            raise
         write_folder(tmp, folder, index.embedder, vectors, skipped, index.fusion,
-                     passages=(passages, index.passage_record), sparse=sparse)  # fmt: skip
+                     passages=(passages, index.passage_record), sparse=sparse, metadata=metadata)  # fmt: skip
         written = json.loads((tmp / MANIFEST_FILE).read_text(encoding="utf-8"))
         for key in ("fusion_chosen", "fusion_tuned", "created"):
             if key in manifest:
@@ -179,14 +191,6 @@ def _rewrite(
         written.update(generation=generation, updated=stamp, updates=updates)
         (tmp / MANIFEST_FILE).write_text(json.dumps(written, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return {"documents": passages.documents, "generation": generation, "notes": notes}
-
-
-def _documents(index: VectorIndex, keep: np.ndarray, new: list[Document]) -> Iterator[Document]:
-    """The kept documents in their order, then the new ones: the order of the new vectors and passages."""
-    for doc, kept in zip(index.docs, keep):
-        if kept:
-            yield doc
-    yield from new
 
 
 def _is_ivf(index: VectorIndex) -> bool:
