@@ -52,7 +52,9 @@ def main() -> int:
     changes += [Document(str(i), text(), "", {"bucket": i % 1000}) for i in range(0, args.docs, args.docs // (changed - changed // 2))][: changed - changed // 2]  # fmt: skip
     deletes = [str(i) for i in range(1, args.docs, args.docs // changed)][:changed]
     queries = [" ".join(rng.choice(vocab[:5000], size=int(rng.integers(3, 7)))) for _ in range(args.queries)]
-    print(f"{args.docs} documents; update {len(changes)} ({changed // 2} new, the rest replaced), delete {len(deletes)}")
+    print(
+        f"{args.docs} documents; update {len(changes)} ({changed // 2} new, the rest replaced), delete {len(deletes)}"
+    )
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         folder = Path(tmp) / "index"
         started = time.perf_counter()
