@@ -25,7 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "index": (
         "Embed every document of a corpus and save a searchable index folder (FAISS vectors, BM25, the "
         "documents and a manifest naming the model). Documents longer than the model's window are split into "
-        "passages. An interrupted build continues with --resume.",
+        "passages. Hybrid search's BM25 weight is chosen from pseudo-queries mined from the corpus, without "
+        "labels. An interrupted build continues with --resume.",
         "ctxembed index --corpus docs.jsonl --out runs/docs\n"
         "  ctxembed index --config configs/index-static.yaml --out runs/docs-static\n"
         "  ctxembed index --corpus docs.jsonl --adapter runs/my-lora --out runs/docs-lora --engine ray",
