@@ -46,6 +46,7 @@ class ContrastiveOutcome:
     comparison: Comparison
     best_checkpoint_verified: bool
     warnings: list[str]
+    held_out_documents: list[str]  # no training pair came from these (the label-free fusion choice mines there)
 
 
 def training_pairs(
@@ -164,5 +165,6 @@ def train_contrastive(
         comparison=comparison,
         best_checkpoint_verified=verified,
         warnings=notes,
+        held_out_documents=sorted({d.id for d in docs} - {d.id for d in dev.train_docs}),
     )
     return (trained_static_model(model, start) if kept else start), outcome

@@ -34,9 +34,10 @@ from ctxembed.contextual.st_compat import backbone
 from ctxembed.data import Document, load_corpus, split_sentences
 from ctxembed.distill.settings import ContrastiveSettings, DistillConfig
 from ctxembed.errors import CorpusError
+from ctxembed.static.distilled import DISTILL_REPORT
 
 logger = logging.getLogger(__name__)
-REPORT_FILE = "ctxembed_distill.json"
+REPORT_FILE = DISTILL_REPORT
 _WORD = re.compile(r"[^\W\d_][\w-]*[^\W_]|[^\W\d_]")  # words of letters (digits, dashes inside)
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ctxembed.errors import AssetNotFoundError
+from ctxembed.errors import AssetNotFoundError, CtxEmbedError
 from ctxembed.static.model2vec_tokens import AsciiWords, token_rows
 from ctxembed.static.words import TOKEN, window_text
 from ctxembed.types import Backend, SymmetricEncoding
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from ctxembed.passages import TextWindow
 
 POOLING = "model2vec"  # the manifest's pooling: model2vec's own (weights baked into the vectors, then the mean)
+
+
+DISTILL_REPORT = "ctxembed_distill.json"  # what `ctxembed distill` writes beside the model it saves
 
 
 def is_model2vec_folder(path: str | Path) -> bool:
@@ -182,9 +185,18 @@ class DistilledEmbedder(SymmetricEncoding):
         clone.context_window = window
         return clone
 
-    def held_out_documents(self) -> None:
-        """Not recorded for distilled models: their contrastive step holds out its own share of documents."""
-        return None
+    def held_out_documents(self) -> frozenset[str] | None:
+        """The documents `ctxembed distill`'s contrastive step held out, as its report beside the model records
+        them (None for a model without that step, or distilled elsewhere)."""
+        report = Path(self.name) / DISTILL_REPORT
+        if not report.is_file():
+            return None
+        try:
+            contrastive = json.loads(report.read_text(encoding="utf-8")).get("contrastive") or {}
+        except (OSError, ValueError) as exc:
+            raise CtxEmbedError(f"{report} is not readable JSON ({exc}); distill the model again") from exc
+        held_out = contrastive.get("held_out_documents")
+        return None if held_out is None else frozenset(map(str, held_out))
 
     def text_window(self) -> TextWindow:
         """The model's `max_length` tokens of its own tokenizer (model2vec keeps the first ones of a text)."""

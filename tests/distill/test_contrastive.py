@@ -88,6 +88,10 @@ def test_contrastive_training_beats_the_distilled_model_on_held_out_pairs(traine
     report = json.loads((out / REPORT_FILE).read_text(encoding="utf-8"))
     assert report["contrastive"]["pairs"] == c["pairs"] and report["settings"]["contrastive"]["epochs"] == 4
     assert not list(out.parent.glob(".model.contrastive-*"))  # the scratch folder is gone
+    from ctxembed.static.distilled import DistilledEmbedder
+
+    held_out = DistilledEmbedder.load(out).held_out_documents()
+    assert held_out == set(report["contrastive"]["held_out_documents"]) and len(held_out) == 16  # holdout 10%
 
 
 def test_the_output_stays_a_plain_model2vec_folder(trained):
