@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from cli_calls import run_cli
 
@@ -136,4 +135,3 @@ def test_the_cli_filters(tagged, tiny_vectors_file, tmp_path, capsys):
     )
     code, _, err = run_cli(capsys, "search", str(tmp_path / "i"), "river", "--filter", "colour=red")
     assert code != 0 and "no document has a field 'colour'" in err
-    assert np.all([h["doc_id"] for h in hits])
