@@ -28,7 +28,7 @@ from ctxembed._io import atomic_dir, atomic_file, check_output_folder, remove_pa
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.index.checks import check_unique, cut_message, left_out_message, nothing_indexed
-from ctxembed.index.files import auto_factory, check_identity
+from ctxembed.index.files import HASHES_FILE, auto_factory, check_identity
 from ctxembed.index.passage_map import PassageMap, encode_chunk
 from ctxembed.index.persist import write_folder
 from ctxembed.index.store import DOCS_FILE, OFFSETS_FILE, DocStore, DocStoreWriter
@@ -265,8 +265,9 @@ def _publish(
     out, overwrite = target
     (partial / STATE_FILE).unlink(missing_ok=True)  # from here on the build is no longer resumable, only repeatable
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        for name in (DOCS_FILE, OFFSETS_FILE):
-            os.replace(partial / name, tmp / name)
+        for name in (DOCS_FILE, OFFSETS_FILE, HASHES_FILE):
+            if name != HASHES_FILE or (partial / name).exists():
+                os.replace(partial / name, tmp / name)
         texts = (lambda: _stored_texts(tmp)) if sparse else None
         write_folder(
             tmp,

@@ -15,6 +15,7 @@ INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 DOCS_FILE = "docs.jsonl"
 OFFSETS_FILE = "docs.offsets"  # optional: indexes written before it existed are scanned for line starts
+HASHES_FILE = "docs.hashes"  # optional: each document id's 64-bit hash (updates find ids by it without a scan)
 PASSAGES_FILE = "passages.npy"  # optional: indexes written before passages hold one vector a document
 SPARSE_DIR = "sparse"  # optional: BM25 in bm25s's own format, for sparse and hybrid search
 FORMAT_VERSION = 1

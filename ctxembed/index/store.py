@@ -1,4 +1,5 @@
-"""The texts of a saved index: `docs.jsonl` plus `docs.offsets`, so a search reads only the lines it returns.
+"""The texts of a saved index: `docs.jsonl` plus `docs.offsets`, so a search reads only the lines it returns,
+and `docs.hashes`, each id's 64-bit hash, so an update finds the documents it changes without reading them all.
 
 `docs.offsets` holds little-endian int64 byte offsets: where each document's line starts, then the
 file size. Opening a store reads that array (8 bytes a document) and parses no JSON, so search
@@ -19,7 +20,8 @@ import numpy as np
 
 from ctxembed.data import Document
 from ctxembed.errors import CtxEmbedError
-from ctxembed.index.files import DOCS_FILE, OFFSETS_FILE
+from ctxembed.index.checks import id_hashes
+from ctxembed.index.files import DOCS_FILE, HASHES_FILE, OFFSETS_FILE
 
 _DTYPE = np.dtype("<i8")
 _ID = re.compile(rb'\{"_id": ("(?:[^"\\]|\\.)*")')  # how `document_line` starts every line
@@ -32,7 +34,8 @@ def document_line(doc: Document) -> bytes:
 
 
 class DocStoreWriter:
-    """Appends documents to `docs.jsonl` and their offsets to `docs.offsets` in `folder`.
+    """Appends documents to `docs.jsonl`, their offsets to `docs.offsets` and their ids' hashes to `docs.hashes` in
+    `folder`.
 
     `resume` continues a store of which the first `count` documents (`size` bytes) were checkpointed:
     anything written after that checkpoint is cut off first.
@@ -43,16 +46,22 @@ class DocStoreWriter:
         mode = "r+b" if resume else "wb"
         self._docs = (folder / DOCS_FILE).open(mode)
         self._offsets = (folder / OFFSETS_FILE).open(mode)
+        # a build checkpointed before ids were hashed goes on without them (updates then read the ids)
+        hashes = not resume or (folder / HASHES_FILE).exists()
+        self._hashes = (folder / HASHES_FILE).open(mode) if hashes else None
         self._docs.truncate(size)
         self._docs.seek(size)
-        self._offsets.truncate(count * _DTYPE.itemsize)
-        self._offsets.seek(count * _DTYPE.itemsize)
+        for fh in self._files()[1:]:
+            fh.truncate(count * _DTYPE.itemsize)
+            fh.seek(count * _DTYPE.itemsize)
         self.count, self.size = count, size
 
     def add_lines(self, source: DocStore, keep: np.ndarray) -> None:
         """Copy the `source` store's documents where `keep` is True, as their stored lines (not parsed again)."""
         lengths = np.diff(source._offsets)[keep]
         self._offsets.write((self.size + np.concatenate([[0], np.cumsum(lengths)[:-1]])).astype(_DTYPE).tobytes())
+        if self._hashes is not None:
+            self._hashes.write(source.hashes()[keep].astype(_DTYPE).tobytes())
         edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))  # runs of kept lines
         for first, last in zip(edges[::2], edges[1::2]):
             start, end = int(source._offsets[first]), int(source._offsets[last])
@@ -62,6 +71,7 @@ class DocStoreWriter:
         self.count += len(lengths)
 
     def add(self, docs: Iterable[Document]) -> None:
+        docs = list(docs)
         starts = []
         for doc in docs:
             line = document_line(doc)
@@ -69,11 +79,13 @@ class DocStoreWriter:
             self._docs.write(line)
             self.size += len(line)
         self._offsets.write(np.asarray(starts, dtype=_DTYPE).tobytes())
+        if self._hashes is not None:
+            self._hashes.write(id_hashes(docs).astype(_DTYPE).tobytes())
         self.count += len(starts)
 
     def checkpoint(self) -> tuple[int, int]:
-        """Flush both files to disk; returns (documents, bytes) to resume from."""
-        for fh in (self._docs, self._offsets):
+        """Flush the files to disk; returns (documents, bytes) to resume from."""
+        for fh in self._files():
             fh.flush()
             os.fsync(fh.fileno())
         return self.count, self.size
@@ -82,12 +94,14 @@ class DocStoreWriter:
         """Write the closing offset (the file size) and close both files."""
         self._offsets.write(np.asarray([self.size], dtype=_DTYPE).tobytes())
         self.checkpoint()
-        self._docs.close()
-        self._offsets.close()
+        self.abandon()
 
     def abandon(self) -> None:
-        self._docs.close()
-        self._offsets.close()
+        for fh in self._files():
+            fh.close()
+
+    def _files(self) -> list[BinaryIO]:
+        return [fh for fh in (self._docs, self._offsets, self._hashes) if fh is not None]
 
 
 def write_store(folder: Path, docs: Iterable[Document]) -> None:
@@ -104,12 +118,14 @@ def write_store(folder: Path, docs: Iterable[Document]) -> None:
 class DocStore(Sequence[Document]):
     """Documents read on demand from an open `docs.jsonl`; `shown` names the file in errors."""
 
-    def __init__(self, fh: BinaryIO, offsets: np.ndarray, shown: Path) -> None:
-        self._fh, self._offsets, self._shown = fh, offsets, shown
+    def __init__(self, fh: BinaryIO, offsets: np.ndarray, shown: Path, hashes: np.ndarray | None = None) -> None:
+        self._fh, self._offsets, self._shown, self._hashes = fh, offsets, shown, hashes
 
     @classmethod
-    def open(cls, fh: BinaryIO, offsets_fh: BinaryIO | None, shown: Path) -> DocStore:
-        """Check the offsets against the file (not its lines: they are parsed when read)."""
+    def open(
+        cls, fh: BinaryIO, offsets_fh: BinaryIO | None, shown: Path, hashes_fh: BinaryIO | None = None
+    ) -> DocStore:
+        """Check the offsets (and the ids' hashes) against the file (not its lines: they are parsed when read)."""
         size = os.fstat(fh.fileno()).st_size
         if offsets_fh is None:
             return cls(fh, _scan_line_starts(fh, size), shown)
@@ -125,7 +141,15 @@ class DocStore(Sequence[Document]):
                 f"{shown.with_name(OFFSETS_FILE)} does not describe {shown.name}; the index folder is damaged: "
                 f"rebuild it"
             )
-        return cls(fh, offsets, shown)
+        hashes = None
+        if hashes_fh is not None:
+            hashes = np.frombuffer(hashes_fh.read(), dtype=_DTYPE)
+            if len(hashes) != len(offsets) - 1:
+                raise CtxEmbedError(
+                    f"{shown.with_name(HASHES_FILE)} holds {len(hashes)} ids for {len(offsets) - 1} documents; the "
+                    f"index folder is damaged: rebuild it"
+                )
+        return cls(fh, offsets, shown, hashes)
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -175,6 +199,13 @@ class DocStore(Sequence[Document]):
                     out.append(json.loads(found.group(1)))
             i = last
         return out
+
+    def hashes(self) -> np.ndarray:
+        """Each document id's 64-bit hash (`checks.id_hashes`), in order: stored, or from the ids where a folder
+        written before `docs.hashes` has none."""
+        if self._hashes is None:
+            self._hashes = id_hashes([Document(doc_id, "") for doc_id in self.ids()])
+        return self._hashes
 
     def close(self) -> None:
         self._fh.close()

@@ -25,6 +25,8 @@ from ctxembed.retrieval.bm25_matrix import (
     write_postings,
 )
 
+COUNTS_FILE = "counts.csc.index.npy"  # each entry of bm25s's matrix: its term's count in its document
+
 # bm25s's defaults, recorded in every manifest: lowercase, words of 2+ word characters, English stopwords.
 TOKENIZER = {"lower": True, "splitter": r"(?u)\b\w\w+\b", "stopwords": "en"}
 
@@ -51,11 +53,17 @@ def query_tokens(queries: Sequence[str]) -> list[list[str]]:
 class SparseIndex:
     """A BM25 index whose rows follow the dense index's positions (document i here is document i there)."""
 
-    def __init__(self, model: Any, average_length: float | None = None, spool: PostingsSpool | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        average_length: float | None = None,
+        spool: PostingsSpool | None = None,
+        counts: np.ndarray | None = None,
+    ) -> None:
         self.model = model
         self.average_length = average_length  # documents' mean length in tokens (None: an index saved before it)
         self.spool = spool  # a new index's postings, saved beside it so that an update need not tokenise again
-
+        self.counts = counts  # each matrix entry's term count (a new index's), saved as COUNTS_FILE
     @classmethod
     def build(cls, texts: Iterable[str], *, chunk_size: int = 4096, workdir: Path | None = None) -> SparseIndex:
         """Index `texts` with bm25s's tokenizer and its BM25 (Lucene) scores, in one streaming pass.
@@ -101,12 +109,13 @@ class SparseIndex:
         model = bm25s.BM25()
         vocab = tokenizer.get_vocab_dict()
         model.scores = csc_scores(spool, len(vocab), k1=model.k1, b=model.b, dtype=model.dtype, keep=True)
+        counts = model.scores.pop("counts")
         if "" not in vocab:  # as bm25s's `index` adds it
             vocab[""] = max(vocab.values(), default=-1) + 1
         model.vocab_dict = vocab
         model.nonoccurrence_array = None  # Lucene's BM25 has none
         model.unique_token_ids_set = set(vocab.values())
-        return cls(model, average_length(spool), spool)
+        return cls(model, average_length(spool), spool, counts)
 
     def __len__(self) -> int:
         return int(self.model.scores["num_docs"])
@@ -141,6 +150,8 @@ class SparseIndex:
         """Write bm25s's .npy + JSON files (no pickle) into the folder `target`; return the manifest's record."""
         with quiet_logger("bm25s"):
             self.model.save(str(target), allow_pickle=False, show_progress=False)
+        if self.counts is not None:
+            np.save(target / COUNTS_FILE, self.counts)
         files = {p.name: sha256_of(p) for p in sorted(target.iterdir()) if p.is_file()}
         postings = {}
         if self.spool is not None:

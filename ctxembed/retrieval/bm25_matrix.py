@@ -53,6 +53,7 @@ class PostingsSpool:
         self.chunks: deque[Postings | Path] = deque()
         self.doc_freq = np.zeros(0, dtype=np.int64)
         self.lengths: list[np.ndarray] = []
+        self.max_count = 0  # the most occurrences of one term in one document
 
     def add(self, rows: Sequence[Sequence[int]], vocab_size: int) -> None:
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
@@ -60,6 +61,7 @@ class PostingsSpool:
         self.lengths.append(lengths.astype(np.int32))
         self.doc_freq = np.pad(self.doc_freq, (0, vocab_size - len(self.doc_freq)))
         self.doc_freq += np.bincount(postings.terms, minlength=vocab_size)
+        self.max_count = max(self.max_count, int(postings.counts.max(initial=0)))
         if self.folder is None:
             self.chunks.append(postings)
             return
@@ -91,6 +93,7 @@ class PostingsSpool:
         self.doc_freq = np.pad(self.doc_freq, (0, max(0, size - len(self.doc_freq))))
         self.doc_freq[:size] += np.bincount(postings.terms, minlength=size)
         self.lengths.append(np.asarray(lengths, dtype=np.int32))
+        self.max_count = max(self.max_count, int(postings.counts.max(initial=0)))
         self.chunks.append(postings)
 
 
@@ -117,7 +120,8 @@ def csc_scores(
     spool: PostingsSpool, vocab_size: int, *, k1: float, b: float, dtype: str, keep: bool = False
 ) -> dict[str, Any]:
     """bm25s's `scores` record (`data`, `indices`, `indptr`, `num_docs`) of the documents in `spool` (which keeps
-    its chunks with `keep`)."""
+    its chunks with `keep`), and `counts`: each entry's term count, which lets an updated index score it again
+    with new corpus statistics (`bm25_segments`)."""
     doc_freq = np.pad(spool.doc_freq, (0, vocab_size - len(spool.doc_freq)))
     lengths = np.concatenate(spool.lengths) if spool.lengths else np.zeros(0, dtype=np.int32)
     n_docs = len(lengths)
@@ -126,6 +130,7 @@ def csc_scores(
     indptr = np.concatenate([[0], np.cumsum(doc_freq)]).astype(np.int64)
     data = np.empty(int(indptr[-1]), dtype=dtype)
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    counts = np.empty(int(indptr[-1]), dtype=count_dtype(spool.max_count))
     cursor = indptr[:-1].copy()  # next free slot in each term's column
     first_doc = 0
     for chunk in spool.drain(keep=keep):
@@ -140,9 +145,15 @@ def csc_scores(
         slots = cursor[sorted_terms] + rank
         data[slots] = score[order]
         indices[slots] = doc[order]
+        counts[slots] = chunk.counts[order]
         cursor += np.bincount(terms, minlength=vocab_size)
         first_doc += len(chunk.per_doc)
-    return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}
+    return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs, "counts": counts}
+
+
+def count_dtype(largest: int) -> np.dtype:
+    """The narrowest unsigned type (at least 16 bits) for term counts up to `largest`."""
+    return np.dtype(np.uint16) if largest <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
 POSTINGS = ("terms", "counts", "per_doc", "lengths")  # postings.NAME.npy in an index's sparse folder

@@ -59,6 +59,7 @@ def test_round_trip_gives_the_same_results(tmp_path, tiny_static):
     index = VectorIndex.build(tiny_static, DOCS)
     index.save(tmp_path / "idx")
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == [
+        "docs.hashes",
         "docs.jsonl",
         "docs.offsets",
         "index.faiss",
