@@ -97,8 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("update", help="add or replace documents of a saved index, encoding only those")
     p.add_argument("index", help="index folder written by `ctxembed index`")
-    p.add_argument("--corpus", required=True, help="the new and changed documents, in any corpus format `index` reads")
+    p.add_argument("--corpus", help="the new and changed documents, in any corpus format `index` reads")
     p.add_argument("--batch-size", type=int, default=64, help="texts encoded per batch (default 64)")
+    p.add_argument(
+        "--compact", action="store_true", help="write the index whole again, without its deleted documents' traces"
+    )
     _index_model_flags(p)
     p.set_defaults(command_at="update:cmd_update")
 

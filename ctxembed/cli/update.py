@@ -22,8 +22,10 @@ def _embedder(args: argparse.Namespace):
 
 def _report(args: argparse.Namespace, report) -> int:
     changes = f"{report.added} added, {report.replaced} replaced, {report.deleted} deleted"
+    how = ", compacted" if report.compacted else ""
     say(
-        f"{args.index}: {changes}; {report.documents} documents (generation {report.generation}) in {report.seconds:.1f}s"
+        f"{args.index}: {changes}; {report.documents} documents (generation {report.generation}{how}) in "
+        f"{report.seconds:.1f}s"
     )
     for note in report.notes:
         say(f"note: {note}")
@@ -37,8 +39,13 @@ def cmd_update(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise CtxEmbedError(f"--batch-size must be >= 1, got {args.batch_size}")
-    changes = load_corpus(CorpusConfig(path=args.corpus))  # fails on a bad file before a model loads
-    return _report(args, update_index(args.index, _embedder(args), changes=changes, batch_size=args.batch_size))
+    if args.corpus is None and not args.compact:
+        raise CtxEmbedError("nothing to do: pass --corpus CHANGES (new and changed documents), or --compact")
+    changes = load_corpus(CorpusConfig(path=args.corpus)) if args.corpus else []  # before a model loads
+    report = update_index(
+        args.index, _embedder(args), changes=changes, batch_size=args.batch_size, compact=args.compact
+    )
+    return _report(args, report)
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

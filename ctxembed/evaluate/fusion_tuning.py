@@ -57,7 +57,7 @@ def tune_fusion(
         raise CtxEmbedError(
             "this index has no sparse side, so there is no fusion to tune; rebuild it with --sparse bm25"
         )
-    in_index = {doc.id for doc in index.docs}
+    in_index = {index.docs[i].id for i in index.live_positions()}
     known = {q: docs for q, docs in relevant.items() if q in queries and docs & in_index}
     if not known:
         raise CorpusError(

@@ -18,6 +18,12 @@ OFFSETS_FILE = "docs.offsets"  # optional: indexes written before it existed are
 HASHES_FILE = "docs.hashes"  # optional: each document id's 64-bit hash (updates find ids by it without a scan)
 PASSAGES_FILE = "passages.npy"  # optional: indexes written before passages hold one vector a document
 SPARSE_DIR = "sparse"  # optional: BM25 in bm25s's own format, for sparse and hybrid search
+# What updates add beside the first build's files (`index.segments`): each update's documents and their token
+# postings in a part folder, the deleted positions, and BM25's vocabulary and document frequencies of today.
+PART_PREFIX = "part-"
+DELETED_FILE = "deleted.npy"
+VOCAB_FILE = "bm25.vocab.json"
+DOC_FREQ_FILE = "bm25.doc_freq.npy"
 FORMAT_VERSION = 1
 MANIFEST_KEYS = ("format_version", "embedder", "factory", "count", "nprobe", "ef_search")
 
@@ -69,6 +75,13 @@ def open_generation(folder: Path) -> dict[str, Any]:
             if _replaced(folder, files[MANIFEST_FILE]):
                 raise
             files[SPARSE_DIR] = None  # a dense-only index (or one written before hybrid search)
+        for name in (HASHES_FILE, DELETED_FILE, VOCAB_FILE, DOC_FREQ_FILE):  # optional
+            files[name] = (folder / name).open("rb") if (folder / name).is_file() else None
+        for entry in sorted(os.listdir(folder)):
+            if entry.startswith(PART_PREFIX):
+                files[entry] = PinnedFolder(folder / entry)
+        if _replaced(folder, files[MANIFEST_FILE]):
+            raise FileNotFoundError(f"{folder} was replaced while it was opened")
     except BaseException:
         for fh in files.values():
             if fh is not None:
@@ -82,7 +95,7 @@ class PinnedFolder:
     swaps the folder away and deletes it."""
 
     def __init__(self, path: Path) -> None:
-        self.name = str(path)
+        self.name, self.path = str(path), path
         self.files: dict[str, Any] = {}
         folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
         try:

@@ -112,11 +112,12 @@ def _pool(index: Any) -> tuple[Sequence[int], str]:
     on this corpus, else all; and a line that says which."""
     held_out = index.embedder.held_out_documents()
     if held_out is None:
-        return range(len(index)), "the model was not trained on pairs by ctxembed: any document"
-    positions = [i for i, doc in enumerate(index.docs) if doc.id in held_out]
+        return index.live_positions().tolist(), "the model was not trained on pairs by ctxembed: any document"
+    live = index.live
+    positions = [i for i, doc in enumerate(index.docs) if doc.id in held_out and (live is None or live[i])]
     if len(positions) >= MIN_QUERIES:
         return positions, f"the {len(positions)} documents the model's training held out"
-    return range(len(index)), (
+    return index.live_positions().tolist(), (
         f"any document: only {len(positions)} of the documents its training held out are in the index, so the "
         "pseudo-queries may include sentences it was trained on"
     )

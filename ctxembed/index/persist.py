@@ -18,6 +18,7 @@ from ctxembed.errors import CtxEmbedError
 from ctxembed.index.files import (
     DOCS_FILE,
     FORMAT_VERSION,
+    HASHES_FILE,
     INDEX_FILE,
     MANIFEST_FILE,
     OFFSETS_FILE,
@@ -30,6 +31,7 @@ from ctxembed.index.files import (
 )
 from ctxembed.index.metadata import read_metadata, write_metadata
 from ctxembed.index.passage_map import PassageMap
+from ctxembed.index.segments import read_live_bm25, read_parts
 from ctxembed.index.store import DocStore, write_store
 from ctxembed.index.vectors import DenseVectors
 from ctxembed.retrieval.bm25 import SparseIndex
@@ -47,6 +49,7 @@ class SavedIndex:
     sparse: SparseIndex | None
     manifest: dict[str, Any]
     metadata: Any = None  # a pyarrow Table, one row a document, where the documents have metadata
+    live: Any = None  # a mask of the positions whose documents are in the index, where updates deleted any
 
 
 def manifest_record(
@@ -178,24 +181,30 @@ def _read(folder: Path, files: dict[str, Any], embedder: Embedder) -> SavedIndex
             f"{path} holds {vectors.dim}-d vectors but the manifest's model gives {embedder.dim}-d; "
             f"the folder mixes two indexes: rebuild it"
         )
-    docs = DocStore.open(files[DOCS_FILE], files[OFFSETS_FILE], folder / DOCS_FILE)
+    docs, live = read_parts(folder, files, manifest, DocStore.open(
+        files[DOCS_FILE], files[OFFSETS_FILE], folder / DOCS_FILE, files[HASHES_FILE]
+    ))  # fmt: skip
     passages = _read_passages(folder, files[PASSAGES_FILE], manifest, len(docs))
     sparse = None
     if (record := manifest.get("sparse")) is not None:
         if files[SPARSE_DIR] is None:
             raise CtxEmbedError(f"{folder / SPARSE_DIR} is missing; rebuild the index (or search with --mode dense)")
-        sparse = SparseIndex.load(files[SPARSE_DIR].files, record, shown=folder / SPARSE_DIR)
+        if live is not None:
+            sparse = read_live_bm25(folder, files, manifest, live, docs)
+        else:
+            sparse = SparseIndex.load(files[SPARSE_DIR].files, record, shown=folder / SPARSE_DIR)
         if len(sparse) != len(docs):
             raise CtxEmbedError(
                 f"{folder / SPARSE_DIR} holds {len(sparse)} documents, not {len(docs)}; rebuild the index"
             )
-    if len(passages) != vectors.count or len(docs) != manifest["count"]:
+    documents = len(docs) if live is None else int(np.count_nonzero(live))
+    if len(passages) != vectors.count or documents != manifest["count"]:
         raise CtxEmbedError(
-            f"{folder} is inconsistent: {vectors.count} vectors, {len(passages)} passages, {len(docs)} documents, "
+            f"{folder} is inconsistent: {vectors.count} vectors, {len(passages)} passages, {documents} documents, "
             f"manifest count {manifest['count']}; rebuild the index"
         )
     metadata = read_metadata(folder, manifest.get("metadata"), len(docs))
-    return SavedIndex(vectors, docs, passages, sparse, manifest, metadata)
+    return SavedIndex(vectors, docs, passages, sparse, manifest, metadata, live)
 
 
 def _read_passages(folder: Path, fh: Any, manifest: dict[str, Any], documents: int) -> PassageMap:

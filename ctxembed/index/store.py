@@ -129,6 +129,7 @@ class DocStore(Sequence[Document]):
         size = os.fstat(fh.fileno()).st_size
         if offsets_fh is None:
             return cls(fh, _scan_line_starts(fh, size), shown)
+        offsets_fh.seek(0)
         raw = offsets_fh.read()
         offsets = np.frombuffer(raw, dtype=_DTYPE) if len(raw) % _DTYPE.itemsize == 0 else np.zeros(0, _DTYPE)
         if (
@@ -143,6 +144,7 @@ class DocStore(Sequence[Document]):
             )
         hashes = None
         if hashes_fh is not None:
+            hashes_fh.seek(0)
             hashes = np.frombuffer(hashes_fh.read(), dtype=_DTYPE)
             if len(hashes) != len(offsets) - 1:
                 raise CtxEmbedError(

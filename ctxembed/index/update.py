@@ -1,10 +1,12 @@
 """Changing a saved index in place: add, replace and delete documents, encoding only the changed ones.
 
-Every update rewrites the folder as one new generation, swapped in atomically (readers see the old or the
-new index, never a mix; a kill at any moment leaves one of them), under a lock that serialises updates of
-one folder. The kept documents' vectors are removed from and added to the FAISS index as they are, and
-BM25 is rebuilt from the token postings saved beside it, so idf and lengths are those of the new corpus: the
-result is what a fresh build of the final corpus gives (the dense side exactly on a Flat index).
+Every update writes one new generation of the folder, swapped in atomically (readers see the old or the new
+index, never a mix; a kill at any moment leaves one of them), under a lock that serialises updates of one
+folder. An update usually writes only the changed documents, as a new part (`index.append`), and links the
+rest; BM25 then scores with the live corpus's statistics (`retrieval.bm25_segments`). An update that would
+leave too many deleted positions or parts compacts the index instead: one folder as a fresh build writes
+it, from the kept vectors and token postings (nothing is encoded or tokenised again). Either way, searches
+answer as a fresh build of the final corpus would (the dense side exactly on a Flat index).
 """
 
 from __future__ import annotations
@@ -26,18 +28,22 @@ import numpy as np
 from ctxembed._io import atomic_dir
 from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
+from ctxembed.index.append import write_part
 from ctxembed.index.build import passage_splitter
 from ctxembed.index.checks import left_out_message
-from ctxembed.index.files import MANIFEST_FILE, SPARSE_DIR, read_manifest
+from ctxembed.index.files import HASHES_FILE, MANIFEST_FILE, read_manifest
 from ctxembed.index.metadata import metadata_table
 from ctxembed.index.passage_map import encode_chunk
 from ctxembed.index.persist import write_folder
+from ctxembed.index.segments import current_vocab, stored_postings
 from ctxembed.index.store import DocStoreWriter
 from ctxembed.index.vector_index import VectorIndex
-from ctxembed.retrieval.bm25 import SparseIndex
+from ctxembed.retrieval.bm25 import COUNTS_FILE, SparseIndex
 from ctxembed.types import Embedder
 
 RETRAIN_SHARE = 0.5  # an IVF index whose vectors are more than this share new since it was trained: rebuild
+MAX_PARTS = 16  # an update that would make more parts than this compacts the index
+DEAD_SHARE = 0.2  # ... and so does one that would leave more than this share of the positions deleted
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class UpdateReport:
     generation: int
     seconds: float
     notes: tuple[str, ...] = ()
+    compacted: bool = False  # the index was written whole again (else the changes were added as a part)
 
 
 def update_index(
@@ -60,26 +67,32 @@ def update_index(
     changes: Sequence[Document] = (),
     deletes: Sequence[str] = (),
     batch_size: int = 64,
+    compact: bool = False,
 ) -> UpdateReport:
     """Add the `changes` whose id is new, replace those whose id the index has, and delete the ids in `deletes`,
-    as one atomic new generation of the index in `folder` (built by `embedder`, as for `VectorIndex.load`)."""
+    as one atomic new generation of the index in `folder` (built by `embedder`, as for `VectorIndex.load`).
+    With `compact` (or when the index has many deleted positions or parts) the folder is written whole again."""
     started = time.perf_counter()
     folder = Path(folder)
-    _check_request(changes, deletes)
+    _check_request(changes, deletes, compact)
     with update_lock(folder):
         index = VectorIndex.load(folder, embedder)
         try:
             manifest = read_manifest(folder)
-            ids = index.docs.ids()
-            position = {doc_id: i for i, doc_id in enumerate(ids)}
-            missing = [doc_id for doc_id in dict.fromkeys(deletes) if doc_id not in position]
+            found = index_positions(index.docs, index.live, [d.id for d in changes] + list(dict.fromkeys(deletes)))
+            missing = [doc_id for doc_id in dict.fromkeys(deletes) if doc_id not in found]
             if missing:
                 shown = ", ".join(map(repr, missing[:5])) + (", ..." if len(missing) > 5 else "")
                 raise CorpusError(f"{len(missing)} id(s) to delete are not in {folder}: {shown}; nothing was changed")
-            keep = np.ones(len(ids), dtype=bool)
-            replaced = [position[d.id] for d in changes if d.id in position]
-            keep[replaced + [position[doc_id] for doc_id in deletes]] = False
-            report = _rewrite(folder, index, manifest, keep, list(changes), batch_size)
+            replaced = [found[d.id] for d in changes if d.id in found]
+            dead = np.unique(np.array(replaced + [found[doc_id] for doc_id in deletes], dtype=np.int64))
+            splitter = passage_splitter(index.embedder, index.passage_settings)
+            encoded = encode_chunk(list(changes), splitter, _encoder(index, batch_size), len(index.docs))
+            if encoded.left_out:
+                warnings.warn(left_out_message(encoded.left_out), stacklevel=2)
+            compact = compact or _needs_compaction(folder, index, manifest, dead, encoded)
+            write = _rewrite if compact else _append
+            report = write(folder, index, manifest, dead, encoded, {doc.id for doc in changes})
         finally:
             index.close()
     return UpdateReport(
@@ -90,11 +103,53 @@ def update_index(
         generation=report["generation"],
         seconds=time.perf_counter() - started,
         notes=tuple(report["notes"]),
+        compacted=compact,
     )
 
 
-def _check_request(changes: Sequence[Document], deletes: Sequence[str]) -> None:
-    if not changes and not deletes:
+def index_positions(docs: Any, live: np.ndarray | None, ids: Sequence[str]) -> dict[str, int]:
+    """The position of each of `ids` that the index holds (a live document of that id), found by the ids' stored
+    hashes and checked against the documents' own ids."""
+    from ctxembed.index.checks import id_hashes
+
+    hashes = docs.hashes()
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    wanted = id_hashes([Document(doc_id, "") for doc_id in ids])
+    low, high = np.searchsorted(ordered, wanted, "left"), np.searchsorted(ordered, wanted, "right")
+    found = {}
+    for doc_id, start, end in zip(ids, low.tolist(), high.tolist()):
+        for position in order[start:end].tolist():
+            if (live is None or live[position]) and docs[position].id == doc_id:
+                found[doc_id] = position
+    return found
+
+
+def _encoder(index: VectorIndex, batch: int) -> Any:
+    def encode(texts: list[str]) -> np.ndarray:
+        return index.embedder.encode_documents(texts, batch_size=batch)
+
+    return encode
+
+
+def _needs_compaction(
+    folder: Path, index: VectorIndex, manifest: dict[str, Any], dead: np.ndarray, encoded: Any
+) -> bool:
+    """Whether this update should write the index whole again: it would leave more than `DEAD_SHARE` of the
+    positions deleted or more than `MAX_PARTS` parts, or the folder predates parts (no ids' hashes, no BM25
+    term counts)."""
+    segments = manifest.get("segments") or {"parts": []}
+    positions = len(index.docs) + len(encoded.docs)
+    deleted = (0 if index.live is None else int(np.count_nonzero(~index.live))) + len(dead)
+    sparse = manifest.get("sparse")
+    predates = not (folder / HASHES_FILE).is_file() or (
+        sparse is not None and (COUNTS_FILE not in sparse.get("files", {}) or not sparse.get("postings"))
+    )
+    return predates or deleted > DEAD_SHARE * positions or len(segments["parts"]) + bool(encoded.docs) > MAX_PARTS
+
+
+def _check_request(changes: Sequence[Document], deletes: Sequence[str], compact: bool) -> None:
+    if not changes and not deletes and not compact:
         raise CorpusError("nothing to change: the change file holds no documents and no id was given to delete")
     seen: dict[str, int] = {}
     for number, doc in enumerate(changes, start=1):
@@ -129,19 +184,25 @@ def update_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _rewrite(
-    folder: Path, index: VectorIndex, manifest: dict[str, Any], keep: np.ndarray, changes: list[Document], batch: int
+def _append(
+    folder: Path, index: VectorIndex, manifest: dict[str, Any], dead: np.ndarray, encoded: Any, changed: set[str]
 ) -> dict[str, Any]:
-    """Write the new generation: the kept documents' vectors, passages and postings, then the changed ones."""
-    notes = []
-    splitter = passage_splitter(index.embedder, index.passage_settings)
+    """Write the new generation as the last one plus a part holding the changes."""
+    with atomic_dir(folder, overwrite=True) as tmp:
+        written = write_part(tmp, folder, index, manifest, dead, encoded)
+        notes = _finish(tmp, manifest, written, index.vectors, encoded, changed)
+    return {"documents": written["count"], "generation": written["generation"], "notes": notes}
 
-    def encode(texts: list[str]) -> np.ndarray:
-        return index.embedder.encode_documents(texts, batch_size=batch)
 
-    encoded = encode_chunk(changes, splitter, encode, int(keep.sum()))
-    if encoded.left_out:
-        warnings.warn(left_out_message(encoded.left_out), stacklevel=3)
+def _rewrite(
+    folder: Path, index: VectorIndex, manifest: dict[str, Any], dead: np.ndarray, encoded: Any, changed: set[str]
+) -> dict[str, Any]:
+    """Write the new generation whole: the kept documents' vectors, passages and postings, then the changed ones."""
+    keep = np.zeros(len(index.docs), dtype=bool)
+    keep[index.live_positions()] = True
+    keep[dead] = False
+    first = int(keep.sum())
+    encoded.rows[:, 0] += first - len(index.docs)  # the changes follow the kept documents
     removed_rows, _ = index.passages.passages_of(np.flatnonzero(~keep))
     vectors = index.vectors
     vectors.remove(removed_rows)
@@ -149,49 +210,56 @@ def _rewrite(
         vectors.add(encoded.vectors)
     passages = index.passages.keep(keep).extend(encoded.rows, len(encoded.docs))
     new_texts = [doc.full_text for doc in encoded.docs]
-    sparse = None
+    notes, sparse = [], None
     if index.sparse is not None:
-        record = manifest["sparse"]
-        if record.get("postings"):
-            sparse = SparseIndex.updated(folder / SPARSE_DIR, record, keep, new_texts)
+        if manifest["sparse"].get("postings"):
+            stored = stored_postings(folder, manifest)
+            sparse = SparseIndex.updated(stored, current_vocab(folder, manifest), keep, new_texts)
         else:  # an index built before postings were kept: tokenise everything once, keep postings from now on
             kept_texts = (doc.full_text for doc, kept in zip(index.docs, keep) if kept)
             sparse = SparseIndex.build(list(kept_texts) + new_texts)
             notes.append("BM25 was rebuilt from the documents' texts once (this index kept no token postings)")
-    updates = manifest.get("updates", {"added_since_training": 0})
-    updates["added_since_training"] += len(encoded.vectors)
-    if _is_ivf(index) and updates["added_since_training"] > RETRAIN_SHARE * vectors.count:
-        notes.append(
-            f"{updates['added_since_training']} of the index's {vectors.count} vectors were added after its IVF "
-            f"lists were trained: a rebuild (`ctxembed index --overwrite`) would train them on today's corpus"
-        )
-    changed = {doc.id for doc in changes}
-    skipped = [doc_id for doc_id in manifest.get("skipped", []) if doc_id not in changed] + encoded.left_out
-    generation = int(manifest.get("generation", 0)) + 1
     metadata = None
     if index.metadata is not None or any(doc.metadata for doc in encoded.docs):
-        kept = index.metadata.filter(keep).to_pylist() if index.metadata is not None else [{}] * int(keep.sum())
+        kept = index.metadata.filter(keep).to_pylist() if index.metadata is not None else [{}] * first
         metadata = metadata_table(kept + [doc.metadata for doc in encoded.docs])
     with atomic_dir(folder, overwrite=True) as tmp:
         writer = DocStoreWriter(tmp)
         try:
-            writer.add_lines(index.docs, keep)  # the kept documents' lines as they are: not parsed again
+            stores = getattr(index.docs, "stores", [index.docs])
+            for store, start in zip(stores, np.cumsum([0] + [len(s) for s in stores])):
+                writer.add_lines(store, keep[start : start + len(store)])  # the kept lines as they are
             writer.add(encoded.docs)
             writer.close()
         except BaseException:
             writer.abandon()
             raise
-        write_folder(tmp, folder, index.embedder, vectors, skipped, index.fusion,
+        write_folder(tmp, folder, index.embedder, vectors, manifest.get("skipped", []), index.fusion,
                      passages=(passages, index.passage_record), sparse=sparse, metadata=metadata)  # fmt: skip
         written = json.loads((tmp / MANIFEST_FILE).read_text(encoding="utf-8"))
         for key in ("fusion_chosen", "fusion_tuned", "created"):
             if key in manifest:
                 written[key] = manifest[key]
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        written.update(generation=generation, updated=stamp, updates=updates)
-        (tmp / MANIFEST_FILE).write_text(json.dumps(written, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return {"documents": passages.documents, "generation": generation, "notes": notes}
+        notes += _finish(tmp, manifest, written, vectors, encoded, changed)
+    return {"documents": passages.documents, "generation": written["generation"], "notes": notes}
 
 
-def _is_ivf(index: VectorIndex) -> bool:
-    return "IVF" in index.factory.upper()
+def _finish(
+    tmp: Path, manifest: dict[str, Any], written: dict[str, Any], vectors: Any, encoded: Any, changed: set[str]
+) -> list[str]:
+    """Stamp the new generation's manifest (generation, time, skipped ids, vectors added since IVF training) and
+    write it into `tmp`; the notes for the user."""
+    notes = []
+    updates = dict(manifest.get("updates", {"added_since_training": 0}))
+    updates["added_since_training"] += len(encoded.vectors)
+    if "IVF" in vectors.factory.upper() and updates["added_since_training"] > RETRAIN_SHARE * vectors.count:
+        notes.append(
+            f"{updates['added_since_training']} of the index's {vectors.count} vectors were added after its IVF "
+            f"lists were trained: a rebuild (`ctxembed index --overwrite`) would train them on today's corpus"
+        )
+    skipped = [doc_id for doc_id in manifest.get("skipped", []) if doc_id not in changed] + encoded.left_out
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    generation = int(manifest.get("generation", 0)) + 1
+    written.update(generation=generation, updated=stamp, updates=updates, skipped=skipped)
+    (tmp / MANIFEST_FILE).write_text(json.dumps(written, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return notes

@@ -59,6 +59,7 @@ class VectorIndex:
         self.fusion = FusionSettings()
         self.fusion_chosen: dict[str, Any] | None = None  # how a label-free weight was chosen (the manifest's)
         self.metadata: Any = None  # the documents' metadata (a pyarrow Table), for filters
+        self.live: np.ndarray | None = None  # positions still in the index, where updates deleted any (`segments`)
 
     @property
     def faiss_index(self) -> Any:
@@ -125,12 +126,13 @@ class VectorIndex:
         index.skipped = list(saved.manifest.get("skipped", []))
         index.fusion = FusionSettings(**saved.manifest.get("fusion", {}))
         index.fusion_chosen = saved.manifest.get("fusion_chosen")
-        index.metadata = saved.metadata
+        index.metadata, index.live = saved.metadata, saved.live
         return index
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
         """Write `index.faiss`, `manifest.json`, `docs.jsonl`, `docs.offsets` (and `sparse/`) into `folder`,
         atomically."""
+        self._refuse_if_updated("saved elsewhere: copy its folder instead")
         return save_folder(folder, self.embedder, self.vectors, self.docs, self.skipped, self.fusion, self.sparse,
                            (self.passages, self.passage_record), overwrite=overwrite)  # fmt: skip
 
@@ -141,11 +143,24 @@ class VectorIndex:
             close()
 
     def __len__(self) -> int:
-        return len(self.docs)
+        """How many documents the index holds."""
+        return len(self.docs) if self.live is None else int(np.count_nonzero(self.live))
+
+    def live_positions(self) -> np.ndarray:
+        """The positions (in `docs`) of the documents the index holds: all of them unless updates deleted some."""
+        return np.arange(len(self.docs)) if self.live is None else np.flatnonzero(self.live)
+
+    def _refuse_if_updated(self, what: str) -> None:
+        if self.live is not None:
+            raise CtxEmbedError(
+                f"this index was changed by updates, so it cannot be {what}; change it with `ctxembed update` "
+                f"(`ctxembed.index.update.update_index`)"
+            )
 
     def add(self, docs: Sequence[Document], *, batch_size: int = 64, show_progress: bool = False) -> None:
         """Embed and append documents in memory (long ones as passages, as the index was built); documents with no
         known word are skipped with a warning."""
+        self._refuse_if_updated("extended in memory")
         check_unique(docs, np.sort(id_hashes(self.docs)))
         splitter = passage_splitter(self.embedder, self.passage_settings)
         if self.passage_record is None and splitter is not None:
@@ -201,12 +216,14 @@ class VectorIndex:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
         queries = np.asarray(vectors, dtype=np.float32)
+        if self.live is not None:  # deleted documents are never hits
+            allowed = self.live if allowed is None else allowed & self.live
         return top_documents(self.vectors, self.passages, queries, k, self.passage_settings.lead_margin, allowed)
 
     def matching(self, filters: str | Sequence[str]) -> np.ndarray:
         """A mask over the documents: True where every filter (`field=value`, `field in a,b`, `field>=3`...)
         holds (`ctxembed.index.metadata`)."""
-        return matching(self.metadata, [filters] if isinstance(filters, str) else list(filters), len(self))
+        return matching(self.metadata, [filters] if isinstance(filters, str) else list(filters), len(self.docs))
 
     @property
     def default_mode(self) -> SearchMode:
@@ -236,6 +253,8 @@ class VectorIndex:
             raise ValueError(f"unknown must be 'raise' or 'skip', got {unknown!r}")
         skip = unknown == "skip"
         allowed = self.matching(filter) if filter else None
+        if self.live is not None:  # deleted documents are never hits
+            allowed = self.live if allowed is None else allowed & self.live
         fusion = fusion or self.fusion
         if mode is SearchMode.HYBRID and fusion.method == "convex" and fusion.weight in (0.0, 1.0):
             mode = SearchMode.SPARSE if fusion.weight else SearchMode.DENSE  # one side alone: exactly that side
@@ -266,7 +285,7 @@ class VectorIndex:
 
     def manifest(self) -> dict[str, Any]:
         """What a saved index records about itself and the model that built it."""
-        record = manifest_record(self.embedder, self.vectors, len(self.docs), self.skipped, self.fusion)
+        record = manifest_record(self.embedder, self.vectors, len(self), self.skipped, self.fusion)
         return {**record, **({"passages": self.passage_record} if self.passage_record else {})}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 from ctxembed._io import quiet_logger, readable_path, sha256_of
 from ctxembed.errors import CtxEmbedError
 from ctxembed.retrieval.bm25_matrix import (
-    POSTINGS,
+    Postings,
     PostingsSpool,
     average_length,
     csc_scores,
@@ -64,6 +63,7 @@ class SparseIndex:
         self.average_length = average_length  # documents' mean length in tokens (None: an index saved before it)
         self.spool = spool  # a new index's postings, saved beside it so that an update need not tokenise again
         self.counts = counts  # each matrix entry's term count (a new index's), saved as COUNTS_FILE
+
     @classmethod
     def build(cls, texts: Iterable[str], *, chunk_size: int = 4096, workdir: Path | None = None) -> SparseIndex:
         """Index `texts` with bm25s's tokenizer and its BM25 (Lucene) scores, in one streaming pass.
@@ -77,21 +77,18 @@ class SparseIndex:
 
     @classmethod
     def updated(
-        cls, folder: Path, record: dict[str, Any], keep: np.ndarray, texts: Iterable[str], *, chunk_size: int = 4096
+        cls,
+        stored: dict[str, np.ndarray],
+        vocab: dict[str, int],
+        keep: np.ndarray,
+        texts: Iterable[str],
+        *,
+        chunk_size: int = 4096,
     ) -> SparseIndex:
-        """The BM25 index of folder `folder`'s documents where `keep` is True followed by `texts`: the kept ones from
-        the postings saved there (not tokenised again), the new ones tokenised; idf and lengths over the result,
-        as a fresh build of that corpus would give them."""
-        stored = {}
-        for name in POSTINGS:
-            path = folder / f"postings.{name}.npy"
-            if record.get("postings", {}).get(name) is None or not path.is_file():
-                raise CtxEmbedError(f"{folder} keeps no token postings (an index built before updates); rebuild it")
-            if sha256_of(path) != record["postings"][name]:
-                raise CtxEmbedError(f"{path} does not match its checksum in the manifest: it is damaged; rebuild")
-            stored[name] = np.load(path, mmap_mode="r", allow_pickle=False)
-        with (folder / "vocab.index.json").open(encoding="utf-8") as fh:
-            vocab = json.load(fh)
+        """The BM25 index of the documents where `keep` is True, given by their `stored` postings (the arrays
+        `write_postings` saves, over every position of an index; not tokenised again) and the term ids of
+        `vocab`, followed by `texts`, tokenised; idf and lengths over the result, as a fresh build of that corpus
+        would give them."""
         tokenizer = _tokenizer()
         tokenizer.word_to_id = dict(vocab)
         spool = PostingsSpool()
@@ -137,14 +134,8 @@ class SparseIndex:
         vocab, params = self.model.vocab_dict, self.model.scores
         wanted = np.array([vocab[t] for t in tokens if t in vocab], dtype=np.int64)
         idf = lucene_idf(np.diff(np.asarray(params["indptr"]))[wanted], int(params["num_docs"]))
-        out = np.zeros(len(texts), dtype=np.float32)
-        for i, words in enumerate(query_tokens(texts)):
-            counts = Counter(words)
-            tf = np.array([counts.get(t, 0) for t in tokens if t in vocab], dtype=np.float64)
-            if tf.any():
-                weights = lucene_weight(idf, tf, len(words), self.average_length, k1=self.model.k1, b=self.model.b)
-                out[i] = weights.sum()
-        return out
+        known = [t for t in tokens if t in vocab]
+        return unindexed_scores(known, idf, texts, self.average_length, k1=self.model.k1, b=self.model.b)
 
     def save(self, target: Path) -> dict[str, Any]:
         """Write bm25s's .npy + JSON files (no pickle) into the folder `target`; return the manifest's record."""
@@ -198,6 +189,31 @@ class SparseIndex:
         except (ValueError, OSError, KeyError) as exc:
             raise CtxEmbedError(f"{shown}: bm25s cannot read the sparse index ({exc}); rebuild the index") from exc
         return cls(model, record.get("average_length"))
+
+
+def text_postings(texts: Sequence[str], vocab: dict[str, int]) -> tuple[Postings, np.ndarray, dict[str, int]]:
+    """The postings and lengths of `texts` tokenised as every index is, with the term ids of `vocab` (new words
+    get new ids), and the vocabulary with them."""
+    tokenizer = _tokenizer()
+    tokenizer.word_to_id = dict(vocab)
+    rows = tokenizer.tokenize(list(texts), update_vocab=True, return_as="ids", show_progress=False)
+    vocab = dict(tokenizer.get_vocab_dict())
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    return Postings.of(rows, lengths, len(vocab)), lengths.astype(np.int32), vocab
+
+
+def unindexed_scores(
+    known: Sequence[str], idf: np.ndarray, texts: Sequence[str], average_length: float, *, k1: float, b: float
+) -> np.ndarray:
+    """BM25 score of each of `texts` for a query of the index's `known` tokens (of idf `idf`), as documents of an
+    index of mean length `average_length`."""
+    out = np.zeros(len(texts), dtype=np.float32)
+    for i, words in enumerate(query_tokens(texts)):
+        counts = Counter(words)
+        tf = np.array([counts.get(t, 0) for t in known], dtype=np.float64)
+        if tf.any():
+            out[i] = lucene_weight(idf, tf, len(words), average_length, k1=k1, b=b).sum()
+    return out
 
 
 def _tokenizer() -> Any:

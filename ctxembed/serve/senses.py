@@ -23,7 +23,7 @@ def word_senses_view(indexes: Mapping[str, Any], word: str) -> dict[str, Any]:
     contextual = next((indexes[name] for name, vectors in tables.items() if vectors is None), None)
     if contextual is None:
         raise ApiError(422, "the senses view needs a contextual index among the loaded ones", field="word")
-    texts = [doc.full_text for doc in contextual.index.docs[:MAX_DOCS]]
+    texts = [contextual.index.docs[i].full_text for i in contextual.index.live_positions()[:MAX_DOCS]]
     try:
         report = find_senses(contextual.index.embedder, static, texts, SensesConfig(words=(word.lower(),)))
     except (ConfigError, CorpusError) as exc:

@@ -38,7 +38,14 @@ def _ids(hits):
     return [{h.doc_id for h in row} for row in hits]
 
 
-def test_an_updated_index_answers_as_a_fresh_build_of_the_final_corpus(tiny_contextual, lee, tmp_path):
+def _live(index):
+    """The documents an index holds (positions deleted by updates left out), and their passages' count."""
+    positions = index.live_positions()
+    return [index.docs[int(p)] for p in positions], int(np.diff(index.passages.first)[positions].sum())
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_an_updated_index_answers_as_a_fresh_build_of_the_final_corpus(tiny_contextual, lee, tmp_path, compact):
     base, extra = lee[:70], lee[70:]
     changes = extra + [
         replace(lee[5], text=lee[5].text + " Bushfires threaten homes again."),
@@ -47,25 +54,51 @@ def test_an_updated_index_answers_as_a_fresh_build_of_the_final_corpus(tiny_cont
     deletes = [lee[1].id, lee[2].id, lee[40].id]
     build_index(tiny_contextual, lambda: base, tmp_path / "i", sparse=True, fusion=FIXED).close()
     passages_before = len(VectorIndex.load(tmp_path / "i", tiny_contextual).passages)
-    report = update_index(tmp_path / "i", tiny_contextual, changes=changes, deletes=deletes)
+    report = update_index(tmp_path / "i", tiny_contextual, changes=changes, deletes=deletes, compact=compact)
     assert (report.added, report.replaced, report.deleted, report.generation) == (20, 2, 3, 1)
+    assert report.compacted is compact
     updated = VectorIndex.load(tmp_path / "i", tiny_contextual)
     final = _final(base, changes, deletes)
     fresh = build_index(tiny_contextual, lambda: final, tmp_path / "fresh", sparse=True, fusion=FIXED)
-    assert updated.passages.split and len(updated.passages) == len(fresh.passages) != passages_before
-    assert sorted(d.id for d in updated.docs) == sorted(d.id for d in final)
+    live, passages = _live(updated)
+    assert updated.passages.split and passages == len(fresh.passages) != passages_before
+    assert len(updated) == len(final) and sorted(d.id for d in live) == sorted(d.id for d in final)
     assert _ids(updated.search(QUERIES, 10, mode="dense")) == _ids(fresh.search(QUERIES, 10, mode="dense"))
     assert _ids(updated.search(QUERIES, 10)) == _ids(fresh.search(QUERIES, 10))
     order = {d.id: i for i, d in enumerate(fresh.docs)}
-    permutation = np.array([order[d.id] for d in updated.docs])
+    permutation = np.array([order[d.id] for d in live])
     for tokens in query_tokens(QUERIES):
-        np.testing.assert_allclose(updated.sparse.scores(tokens), fresh.sparse.scores(tokens)[permutation], atol=1e-6)
+        scores = updated.sparse.scores(tokens)
+        np.testing.assert_allclose(
+            scores[updated.live_positions()], fresh.sparse.scores(tokens)[permutation], atol=1e-6
+        )
+        assert not scores[np.setdiff1d(np.arange(len(scores)), updated.live_positions())].any()
     hits = [h.doc_id for row in updated.search(QUERIES, 20, mode="dense") for h in row]
     assert not set(hits) & set(deletes)
     manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
     assert manifest["generation"] == 1 and manifest["updated"] and manifest["count"] == len(final)
+    assert ("segments" in manifest) is not compact
     update_index(tmp_path / "i", tiny_contextual, deletes=[lee[3].id])
     assert VectorIndex.load(tmp_path / "i", tiny_contextual).manifest()["count"] == len(final) - 1
+
+
+def test_an_update_writes_only_the_changes(small, tiny_static, lee):
+    before = {p.name: p.stat().st_ino for p in small.iterdir() if p.is_file()}
+    update_index(small, tiny_static, changes=[replace(lee[0], text="bushfires near the river")], deletes=[lee[1].id])
+    after = {p.name: p.stat().st_ino for p in small.iterdir() if p.is_file()}
+    assert before["docs.jsonl"] == after["docs.jsonl"] and before["docs.offsets"] == after["docs.offsets"]
+    assert before["index.faiss"] != after["index.faiss"]
+    assert [p.name for p in small.iterdir() if p.name.startswith("part-")] == ["part-000001"]
+    index = VectorIndex.load(small, tiny_static)
+    assert len(index) == 29 and index.search("bushfires near the river", k=1)[0][0].doc_id == lee[0].id
+
+
+def test_many_deletes_compact_the_index(small, tiny_static, lee):
+    report = update_index(small, tiny_static, deletes=[d.id for d in lee[:7]])  # 7 of 30 > DEAD_SHARE
+    assert report.compacted and report.documents == 23
+    manifest = json.loads((small / "manifest.json").read_text())
+    assert "segments" not in manifest and not (small / "deleted.npy").exists()
+    assert len(VectorIndex.load(small, tiny_static).docs) == 23
 
 
 @pytest.mark.parametrize("factory", ["Flat", "IVF8,Flat", "IVF8,PQ4", "IVF8,PQ4,Refine(SQ8)"])
@@ -90,11 +123,14 @@ def test_removed_vectors_leave_the_others_in_order(factory):
     np.testing.assert_allclose(vectors.stored(np.arange(5)), fresh.stored(np.arange(5)))
 
 
-def test_an_hnsw_index_says_it_cannot_delete(tiny_static, lee, tmp_path):
+def test_an_hnsw_index_deletes_but_cannot_compact(tiny_static, lee, tmp_path):
     build_index(tiny_static, lambda: lee[:30], tmp_path / "i", factory="HNSW8", sparse=True).close()
+    update_index(tmp_path / "i", tiny_static, deletes=[lee[0].id])
+    index = VectorIndex.load(tmp_path / "i", tiny_static)
+    assert len(index) == 29 and lee[0].id not in {h.doc_id for h in index.search(lee[0].text[:80], k=29)[0]}
     with pytest.raises(CtxEmbedError, match="HNSW8 index cannot delete vectors; rebuild"):
-        update_index(tmp_path / "i", tiny_static, deletes=[lee[0].id])
-    assert len(VectorIndex.load(tmp_path / "i", tiny_static)) == 30
+        update_index(tmp_path / "i", tiny_static, compact=True)
+    assert len(VectorIndex.load(tmp_path / "i", tiny_static)) == 29
 
 
 @pytest.fixture
@@ -136,16 +172,19 @@ def test_a_second_update_waits_for_none(small, tiny_static, lee):
     update_index(small, tiny_static, deletes=[lee[0].id])  # the lock is free again
 
 
+@pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize("failure", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
-def test_a_crash_or_a_full_disk_mid_update_leaves_the_old_index(small, tiny_static, lee, monkeypatch, failure):
+def test_a_crash_or_a_full_disk_mid_update_leaves_the_old_index(small, tiny_static, lee, monkeypatch, failure, compact):
+    import ctxembed.index.append as append
     import ctxembed.index.update as update
 
     def fail(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(update, "write_folder", fail)
+    monkeypatch.setattr(update, "write_folder", fail)  # the compaction's last writes
+    monkeypatch.setattr(append, "_bm25_part", fail)  # a part's last write, after its documents and vectors
     with pytest.raises(type(failure)):
-        update_index(small, tiny_static, changes=[replace(lee[0], text="changed text")])
+        update_index(small, tiny_static, changes=[replace(lee[0], text="changed text")], compact=compact)
     _unchanged(small, tiny_static)
     assert VectorIndex.load(small, tiny_static).search(lee[0].text[:60], k=3)[0]
 
@@ -164,6 +203,10 @@ def test_the_cli_updates_and_deletes(small, lee, tiny_vectors_file, tmp_path, ca
     assert code == 0 and "3 deleted; 28 documents (generation 2)" in err
     code, _, err = run_cli(capsys, "delete", str(tmp_path / "cli"))
     assert code != 0 and "no id given" in err
+    code, _, err = run_cli(capsys, "update", str(tmp_path / "cli"), "--compact")
+    assert code == 0 and "28 documents (generation 3, compacted)" in err
+    code, _, err = run_cli(capsys, "update", str(tmp_path / "cli"))
+    assert code != 0 and "nothing to do" in err
 
 
 def main_ok(capsys, *argv):
