@@ -1,5 +1,6 @@
-"""A living index at scale: update 1% of a static index of N documents, delete 1%, and filtered search, each
-against the full build (or unfiltered search) measured in the same run.
+"""A living index at scale: update 1% of a static index of N documents, delete 1%, compact it, and search it
+(filtered and not, before and after the updates), each against the full build (or unfiltered search of the
+fresh build) measured in the same run.
 
 python scripts/bench_update.py [--docs 1000000] [--share 0.01] [--queries 200]
 
@@ -25,7 +26,7 @@ def main() -> int:
 
     from ctxembed.data import Document
     from ctxembed.index import VectorIndex
-    from ctxembed.index.update import update_index
+    from ctxembed.index.update import MAX_PARTS, update_index
     from ctxembed.index.vector_index import build_index
     from ctxembed.registry import load_embedder
     from ctxembed.static.vectors import load_vectors
@@ -61,17 +62,35 @@ def main() -> int:
         build_index(embedder, lambda: docs, folder, sparse=True, chunk_size=4096).close()
         build = time.perf_counter() - started
         print(f"full build: {build:.1f}s")
-        report = update_index(folder, embedder, changes=changes)
-        print(f"update {args.share:.0%}: {report.seconds:.1f}s = {report.seconds / build:.1%} of the full build")
-        report = update_index(folder, embedder, deletes=deletes)
-        print(f"delete {args.share:.0%}: {report.seconds:.1f}s = {report.seconds / build:.1%} of the full build")
+        fresh = VectorIndex.load(folder, embedder)
+        before = {mode: _p95(fresh, queries, mode, None) for mode in ("dense", "hybrid")}
+        fresh.close()
+        update = update_index(folder, embedder, changes=changes)
+        print(f"update {args.share:.0%}: {update.seconds:.1f}s = {update.seconds / build:.1%} of the full build")
+        delete = update_index(folder, embedder, deletes=deletes)
+        print(f"delete {args.share:.0%}: {delete.seconds:.1f}s = {delete.seconds / build:.1%} of the full build")
         index = VectorIndex.load(folder, embedder)
         for mode in ("dense", "hybrid"):
             base = _p95(index, queries, mode, None)
-            print(f"{mode}: unfiltered p95 {base:.1f} ms")
+            print(
+                f"{mode}: p95 {base:.1f} ms after the updates, {before[mode]:.1f} ms fresh = {base / before[mode]:.2f}x"
+            )
             for condition, share in (("bucket<500", "50%"), ("bucket<50", "5%"), ("bucket<1", "0.1%")):
                 filtered = _p95(index, queries, mode, condition)
                 print(f"  filter {condition} ({share}): p95 {filtered:.1f} ms = {filtered / base:.2f}x unfiltered")
+        index.close()
+        compact = update_index(folder, embedder, compact=True)
+        print(f"compaction: {compact.seconds:.1f}s = {compact.seconds / build:.1%} of the full build")
+        parts = MAX_PARTS
+        amortised = (parts * update.seconds + compact.seconds) / (parts + 1)
+        print(
+            f"amortised over {parts} updates and the compaction that follows them: {amortised:.1f}s an update = "
+            f"{amortised / build:.1%} of the full build"
+        )
+        index = VectorIndex.load(folder, embedder)
+        print("after compaction: " + ", ".join(
+            f"{mode} p95 {_p95(index, queries, mode, None) / before[mode]:.2f}x fresh" for mode in ("dense", "hybrid")
+        ))  # fmt: skip
         index.close()
     return 0
 

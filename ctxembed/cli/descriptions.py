@@ -40,9 +40,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "update": (
         "Add the documents of a change file to a saved index, replacing those whose id it already has. Only "
-        "those documents are encoded; BM25, the passages and the manifest follow. The folder is swapped in "
-        "atomically, so a running search or service sees the old index or the new one.",
-        "ctxembed update runs/docs --corpus changed.jsonl",
+        "those documents are encoded and written (as a new part of the folder); BM25, the passages and the "
+        "manifest follow. The folder is swapped in atomically, so a running search or service sees the old "
+        "index or the new one. --compact writes the index whole again without its deleted documents, which an "
+        "update also does by itself once they pass 20% of the index or the parts pass 16.",
+        "ctxembed update runs/docs --corpus changed.jsonl\n  ctxembed update runs/docs --compact",
     ),
     "delete": (
         "Delete documents (with all their passages) from a saved index, by id: on the command line or one id "

@@ -30,7 +30,7 @@ from ctxembed.index.files import (
 )
 from ctxembed.index.metadata import METADATA_FILE, metadata_table, write_metadata
 from ctxembed.index.passage_map import EncodedChunk
-from ctxembed.index.segments import PART_FILES, current_vocab
+from ctxembed.index.segments import PART_FILES, current_vocab, write_term_counts
 from ctxembed.index.store import DocStoreWriter
 from ctxembed.retrieval.bm25 import text_postings
 from ctxembed.retrieval.bm25_matrix import POSTINGS
@@ -39,22 +39,37 @@ REWRITTEN = {INDEX_FILE, PASSAGES_FILE, METADATA_FILE, DELETED_FILE, VOCAB_FILE,
 
 
 def write_part(
-    tmp: Path, folder: Path, index: Any, manifest: dict[str, Any], dead: np.ndarray, encoded: EncodedChunk
+    tmp: Path,
+    folder: Path,
+    index: Any,
+    manifest: dict[str, Any],
+    dead: np.ndarray,
+    encoded: EncodedChunk,
+    *,
+    merge: bool = False,
 ) -> dict[str, Any]:
     """Write into `tmp` the generation after `index` (loaded from `folder`) with the positions `dead` deleted
-    (replaced or deleted) and the `encoded` documents added as a new part; return its manifest."""
-    link_unchanged(folder, tmp)
+    (replaced or deleted) and the `encoded` documents added as a new part; with `merge`, that part also takes
+    the documents of every earlier part (whose positions stay as they are). Return its manifest."""
     segments = json.loads(json.dumps(manifest.get("segments") or {"parts": []}))
-    part = tmp / f"{PART_PREFIX}{len(segments['parts']) + 1:06d}" if encoded.docs else None  # none for deletes only
-    if part is not None:
+    merged = [part["name"] for part in segments["parts"]] if merge else []
+    link_unchanged(folder, tmp, skip=set(merged))
+    earlier = index.docs.stores[1:] if merge else []
+    part = None
+    if encoded.docs or earlier:  # no part for deletes alone
+        part = tmp / f"{PART_PREFIX}{int(manifest.get('generation', 0)) + 1:06d}"  # named by its generation
         part.mkdir()
         writer = DocStoreWriter(part)
         try:
+            for store in earlier:
+                writer.add_lines(store, np.ones(len(store), dtype=bool))
             writer.add(encoded.docs)
             writer.close()
         except BaseException:
             writer.abandon()
             raise
+        if merge:
+            segments["parts"] = []
     vectors = index.vectors
     if len(encoded.vectors):
         vectors.add(encoded.vectors)
@@ -73,19 +88,22 @@ def write_part(
     np.save(tmp / DELETED_FILE, deleted)
     segments["deleted"] = {"count": len(deleted), "sha256": sha256_of(tmp / DELETED_FILE)}
     if index.sparse is not None:
-        segments["bm25"] = _bm25_part(tmp, part, folder, index, manifest, dead, encoded)
+        segments["bm25"] = _bm25_part(tmp, part, folder, index, manifest, dead, encoded, merged)
     if part is not None:
         files = {file: sha256_of(part / file) for file in PART_FILES if (part / file).is_file()}
-        segments["parts"].append({"name": part.name, "documents": len(encoded.docs), "files": files})
+        documents = len(encoded.docs) + sum(len(store) for store in earlier)
+        segments["parts"].append({"name": part.name, "documents": documents, "files": files})
     out["segments"] = segments
     return out
 
 
-def link_unchanged(folder: Path, tmp: Path) -> None:
-    """Hard-link every file of `folder` that an update does not rewrite into `tmp` (copy where links fail): no
-    file is ever changed in place, so two generations may share them."""
+def link_unchanged(folder: Path, tmp: Path, *, skip: set[str] = frozenset()) -> None:
+    """Hard-link every file of `folder` that an update does not rewrite (nor the part folders in `skip`) into
+    `tmp` (copy where links fail): no file is ever changed in place, so two generations may share them."""
     for source in folder.rglob("*"):
         relative = source.relative_to(folder)
+        if relative.parts[0] in skip:
+            continue
         target = tmp / relative
         if source.is_dir():
             target.mkdir(exist_ok=True)
@@ -126,8 +144,10 @@ def _bm25_part(
     manifest: dict[str, Any],
     dead: np.ndarray,
     encoded: EncodedChunk,
+    merged: list[str],
 ) -> dict[str, str]:
-    """The new part's postings, and BM25's vocabulary and document frequencies of the live documents after it."""
+    """The new part's postings (the `merged` parts' first) and term counts by term, and BM25's vocabulary and
+    document frequencies of the live documents after it."""
     vocab = current_vocab(folder, manifest)
     doc_freq = getattr(index.sparse, "doc_freq", None)
     if doc_freq is None:  # the first update: the first build's matrix has one entry a (term, document)
@@ -136,10 +156,13 @@ def _bm25_part(
     doc_freq = np.pad(doc_freq, (0, len(vocab) - len(doc_freq)))
     np.subtract.at(doc_freq, _terms_of(folder, manifest, index, dead), 1)
     doc_freq += np.bincount(postings.terms, minlength=len(vocab))
-    arrays = {"terms": postings.terms, "counts": postings.counts, "per_doc": postings.per_doc, "lengths": lengths}
-    dtypes = {"terms": np.uint32, "counts": np.uint32, "per_doc": np.int32, "lengths": np.int32}
-    for key in POSTINGS if part is not None else ():
-        np.save(part / f"postings.{key}.npy", np.asarray(arrays[key], dtype=dtypes[key]))
+    if part is not None:
+        arrays = {"terms": postings.terms, "counts": postings.counts, "per_doc": postings.per_doc, "lengths": lengths}
+        dtypes = {"terms": np.uint32, "counts": np.uint32, "per_doc": np.int32, "lengths": np.int32}
+        for key in POSTINGS:
+            earlier = [np.load(folder / name / f"postings.{key}.npy", mmap_mode="r") for name in merged]
+            np.save(part / f"postings.{key}.npy", np.concatenate([*earlier, arrays[key]]).astype(dtypes[key]))
+        write_term_counts(part)
     (tmp / VOCAB_FILE).write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     np.save(tmp / DOC_FREQ_FILE, doc_freq)
     return {"vocab": sha256_of(tmp / VOCAB_FILE), "doc_freq": sha256_of(tmp / DOC_FREQ_FILE)}

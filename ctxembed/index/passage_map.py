@@ -114,8 +114,19 @@ def encode_chunk(
     return EncodedChunk(kept, vectors[embedded], rows, [d.id for d, h in zip(docs, has) if not h], passages.cut)
 
 
+def allowed_rows(dense: Any, passages: PassageMap, allowed: np.ndarray) -> tuple[Any, int]:
+    """The FAISS selection of the passages of the `allowed` documents (a mask), and how many documents that is."""
+    return dense.selection(passages.passages_of(np.flatnonzero(allowed))[0]), int(np.count_nonzero(allowed))
+
+
 def top_documents(
-    dense: Any, passages: PassageMap, queries: np.ndarray, k: int, margin: float = 0.0, allowed: Any = None
+    dense: Any,
+    passages: PassageMap,
+    queries: np.ndarray,
+    k: int,
+    margin: float = 0.0,
+    allowed: Any = None,
+    selection: tuple[Any, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each query's `k` best documents: (scores, document positions, best passage rows), each (n, k), padded
     with -inf and -1 where the index has fewer documents. A document scores as its best passage, where a passage
@@ -124,13 +135,13 @@ def top_documents(
     FAISS is asked for passages (16 k at first, then four times more) until `k` distinct documents are among them
     and, with a margin, until no document outside them could score higher, so `k` counts documents however many
     passages each has, and the scores are exact. With `allowed` (a mask over documents), only those documents'
-    passages are searched, inside FAISS.
+    passages are searched, inside FAISS (`selection`: those passages already selected, by `allowed_rows`).
     """
     n = len(queries)
-    selection, total, documents = None, len(passages), passages.documents
-    if allowed is not None:
-        selection = dense.selection(passages.passages_of(np.flatnonzero(allowed))[0])
-        total, documents = len(selection), int(np.count_nonzero(allowed))
+    total, documents = len(passages), passages.documents
+    if allowed is not None or selection is not None:
+        selection, documents = selection or allowed_rows(dense, passages, allowed)
+        total = len(selection)
         if not documents:
             return np.full((n, 1), -np.inf, np.float32), np.full((n, 1), -1), np.full((n, 1), -1)
     k = max(1, min(int(k), documents))

@@ -36,7 +36,14 @@ from ctxembed.index.store import DocStore
 from ctxembed.retrieval.bm25_matrix import POSTINGS, Postings
 from ctxembed.retrieval.bm25_segments import LiveBM25, TermCounts
 
-PART_FILES = (DOCS_FILE, OFFSETS_FILE, HASHES_FILE, *(f"postings.{name}.npy" for name in POSTINGS))
+TERM_COUNTS = ("indptr", "indices", "counts")  # a part's BM25 term counts by term: bm25.NAME.npy
+PART_FILES = (
+    DOCS_FILE,
+    OFFSETS_FILE,
+    HASHES_FILE,
+    *(f"postings.{name}.npy" for name in POSTINGS),
+    *(f"bm25.{name}.npy" for name in TERM_COUNTS),
+)
 
 
 class JoinedDocs(Sequence[Document]):
@@ -124,9 +131,10 @@ def read_live_bm25(
     params = json.loads(_text(sparse.files[names[4]]))
     parts, lengths = [TermCounts(0, *arrays[:3])], [arrays[3]]
     for part, first in zip(manifest["segments"]["parts"], docs.first[1:-1]):
-        postings = part_postings(files[part["name"]])
-        parts.append(TermCounts.of(postings[0], int(first)))
-        lengths.append(postings[1])
+        pinned = files[part["name"]]
+        counts = [np.load(readable_path(pinned.files[f"bm25.{name}.npy"]), mmap_mode="r") for name in TERM_COUNTS]
+        parts.append(TermCounts(int(first), *counts))
+        lengths.append(np.load(readable_path(pinned.files["postings.lengths.npy"]), allow_pickle=False))
     for name, key in ((VOCAB_FILE, "vocab"), (DOC_FREQ_FILE, "doc_freq")):
         if files.get(name) is None or sha256_of(files[name]) != record[key]:
             raise CtxEmbedError(f"{folder / name} is missing or damaged; rebuild the index (or --mode dense)")
@@ -138,12 +146,12 @@ def read_live_bm25(
     return LiveBM25(parts, vocab, doc_freq, all_lengths, live, k1=float(params["k1"]), b=float(params["b"]))
 
 
-def part_postings(pinned: PinnedFolder) -> tuple[Postings, np.ndarray]:
-    """A part folder's token postings and its documents' lengths (checked with the part's files)."""
-    arrays = {
-        name: np.load(readable_path(pinned.files[f"postings.{name}.npy"]), allow_pickle=False) for name in POSTINGS
-    }
-    return Postings(arrays["terms"], arrays["counts"], arrays["per_doc"]), arrays["lengths"]
+def write_term_counts(part: Path) -> None:
+    """A part's BM25 term counts by term (`bm25.indptr.npy` ...), from the postings saved in it."""
+    arrays = {name: np.load(part / f"postings.{name}.npy", allow_pickle=False) for name in POSTINGS}
+    counts = TermCounts.of(Postings(arrays["terms"], arrays["counts"], arrays["per_doc"]), 0)
+    for name in TERM_COUNTS:
+        np.save(part / f"bm25.{name}.npy", getattr(counts, name))
 
 
 def check_files(pinned: PinnedFolder, expected: dict[str, str | None]) -> None:

@@ -42,8 +42,8 @@ from ctxembed.retrieval.bm25 import COUNTS_FILE, SparseIndex
 from ctxembed.types import Embedder
 
 RETRAIN_SHARE = 0.5  # an IVF index whose vectors are more than this share new since it was trained: rebuild
-MAX_PARTS = 16  # an update that would make more parts than this compacts the index
-DEAD_SHARE = 0.2  # ... and so does one that would leave more than this share of the positions deleted
+MAX_PARTS = 16  # an update that would make more parts than this merges them into its own
+DEAD_SHARE = 0.2  # an update that would leave more than this share of the positions deleted compacts the index
 
 
 @dataclass(frozen=True)
@@ -136,16 +136,17 @@ def _needs_compaction(
     folder: Path, index: VectorIndex, manifest: dict[str, Any], dead: np.ndarray, encoded: Any
 ) -> bool:
     """Whether this update should write the index whole again: it would leave more than `DEAD_SHARE` of the
-    positions deleted or more than `MAX_PARTS` parts, or the folder predates parts (no ids' hashes, no BM25
-    term counts)."""
-    segments = manifest.get("segments") or {"parts": []}
+    positions deleted (not for HNSW, which cannot be compacted), or the folder predates parts (no ids' hashes,
+    no BM25 term counts)."""
     positions = len(index.docs) + len(encoded.docs)
     deleted = (0 if index.live is None else int(np.count_nonzero(~index.live))) + len(dead)
     sparse = manifest.get("sparse")
     predates = not (folder / HASHES_FILE).is_file() or (
         sparse is not None and (COUNTS_FILE not in sparse.get("files", {}) or not sparse.get("postings"))
     )
-    return predates or deleted > DEAD_SHARE * positions or len(segments["parts"]) + bool(encoded.docs) > MAX_PARTS
+    if "HNSW" in index.factory.upper() and not predates:
+        return False  # FAISS's HNSW cannot remove vectors: its deleted positions stay (a rebuild drops them)
+    return predates or deleted > DEAD_SHARE * positions
 
 
 def _check_request(changes: Sequence[Document], deletes: Sequence[str], compact: bool) -> None:
@@ -187,9 +188,11 @@ def update_lock(folder: Path) -> Iterator[None]:
 def _append(
     folder: Path, index: VectorIndex, manifest: dict[str, Any], dead: np.ndarray, encoded: Any, changed: set[str]
 ) -> dict[str, Any]:
-    """Write the new generation as the last one plus a part holding the changes."""
-    with atomic_dir(folder, overwrite=True) as tmp:
-        written = write_part(tmp, folder, index, manifest, dead, encoded)
+    """Write the new generation as the last one plus a part holding the changes (and the earlier parts' documents,
+    once there are `MAX_PARTS`)."""
+    parts = len((manifest.get("segments") or {"parts": []})["parts"])
+    with atomic_dir(folder, overwrite=True) as tmp:  # past MAX_PARTS, the parts are merged into the new one
+        written = write_part(tmp, folder, index, manifest, dead, encoded, merge=parts + bool(encoded.docs) > MAX_PARTS)
         notes = _finish(tmp, manifest, written, index.vectors, encoded, changed)
     return {"documents": written["count"], "generation": written["generation"], "notes": notes}
 

@@ -21,7 +21,7 @@ from ctxembed.index.checks import check_unique, cut_message, id_hashes, left_out
 from ctxembed.index.files import MANIFEST_FILE, read_manifest
 from ctxembed.index.fusion_choice import choose_fusion
 from ctxembed.index.metadata import matching, metadata_table
-from ctxembed.index.passage_map import PassageMap, document_scores, encode_chunk, top_documents
+from ctxembed.index.passage_map import PassageMap, allowed_rows, document_scores, encode_chunk, top_documents
 from ctxembed.index.persist import manifest_record, read_folder, save_folder
 from ctxembed.index.vectors import DenseVectors
 from ctxembed.passages import PassageSettings
@@ -60,6 +60,7 @@ class VectorIndex:
         self.fusion_chosen: dict[str, Any] | None = None  # how a label-free weight was chosen (the manifest's)
         self.metadata: Any = None  # the documents' metadata (a pyarrow Table), for filters
         self.live: np.ndarray | None = None  # positions still in the index, where updates deleted any (`segments`)
+        self._live_rows: Any = None  # the FAISS selection of the live documents' passages, made at first use
 
     @property
     def faiss_index(self) -> Any:
@@ -126,7 +127,7 @@ class VectorIndex:
         index.skipped = list(saved.manifest.get("skipped", []))
         index.fusion = FusionSettings(**saved.manifest.get("fusion", {}))
         index.fusion_chosen = saved.manifest.get("fusion_chosen")
-        index.metadata, index.live = saved.metadata, saved.live
+        index.metadata, index.live, index._live_rows = saved.metadata, saved.live, None
         return index
 
     def save(self, folder: str | Path, *, overwrite: bool = False) -> Path:
@@ -216,14 +217,22 @@ class VectorIndex:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
         queries = np.asarray(vectors, dtype=np.float32)
-        if self.live is not None:  # deleted documents are never hits
-            allowed = self.live if allowed is None else allowed & self.live
-        return top_documents(self.vectors, self.passages, queries, k, self.passage_settings.lead_margin, allowed)
+        selection = None
+        if self.live is not None and (allowed is None or allowed is self.live):  # deleted documents are no hits
+            if self._live_rows is None:
+                self._live_rows = allowed_rows(self.vectors, self.passages, self.live)
+            allowed, selection = None, self._live_rows
+        elif self.live is not None:
+            allowed = allowed & self.live
+        return top_documents(
+            self.vectors, self.passages, queries, k, self.passage_settings.lead_margin, allowed, selection
+        )
 
     def matching(self, filters: str | Sequence[str]) -> np.ndarray:
-        """A mask over the documents: True where every filter (`field=value`, `field in a,b`, `field>=3`...)
-        holds (`ctxembed.index.metadata`)."""
-        return matching(self.metadata, [filters] if isinstance(filters, str) else list(filters), len(self.docs))
+        """A mask over the documents' positions: True where every filter (`field=value`, `field in a,b`,
+        `field>=3`...) holds (`ctxembed.index.metadata`), and never at a deleted one."""
+        mask = matching(self.metadata, [filters] if isinstance(filters, str) else list(filters), len(self.docs))
+        return mask if self.live is None else mask & self.live
 
     @property
     def default_mode(self) -> SearchMode:

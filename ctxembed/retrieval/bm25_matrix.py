@@ -107,7 +107,12 @@ def lucene_weight(
     idf: np.ndarray, tf: np.ndarray, length: np.ndarray | float, avg_len: float, *, k1: float, b: float
 ) -> np.ndarray:
     """Lucene's BM25 weight of a term that occurs `tf` times in a document of `length` tokens (bm25s's)."""
-    return idf * tf / (k1 * ((1 - b) + b * np.asarray(length, dtype=np.float64) / avg_len) + tf)
+    return idf * tf / (length_norm(length, avg_len, k1=k1, b=b) + tf)
+
+
+def length_norm(length: np.ndarray | float, avg_len: float, *, k1: float, b: float) -> np.ndarray:
+    """The part of Lucene's BM25 denominator that depends on a document's length, not on the term."""
+    return k1 * ((1 - b) + b * np.asarray(length, dtype=np.float64) / avg_len)
 
 
 def average_length(spool: PostingsSpool) -> float:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctxembed.retrieval.bm25 import unindexed_scores
-from ctxembed.retrieval.bm25_matrix import Postings, lucene_idf, lucene_weight
+from ctxembed.retrieval.bm25_matrix import Postings, length_norm, lucene_idf
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class LiveBM25:
         self.average_length = float(np.asarray(lengths)[live].sum() / documents) if documents else 0.0
         self.doc_freq = np.asarray(doc_freq, dtype=np.int64)
         self.idf = lucene_idf(self.doc_freq.astype(np.float64), documents)
-        self.lengths = np.asarray(lengths, dtype=np.float64)
+        self.norm = length_norm(lengths, self.average_length or 1.0, k1=k1, b=b)  # each position's, once
 
     def __len__(self) -> int:
         return len(self.live)
@@ -80,11 +80,8 @@ class LiveBM25:
         for term in (self.vocab[t] for t in tokens if t in self.vocab):
             for part in self.parts:
                 docs, tf = part.entries(term)
-                if len(docs):
-                    weights = lucene_weight(
-                        self.idf[term], tf, self.lengths[docs], self.average_length, k1=self.k1, b=self.b
-                    )
-                    out[docs] += weights.astype(np.float32)
+                if len(docs):  # lucene_weight, with each document's length part computed once
+                    out[docs] += (self.idf[term] * tf / (self.norm[docs] + tf)).astype(np.float32)
         out[~self.live] = 0.0
         return out
 

@@ -93,6 +93,24 @@ def test_an_update_writes_only_the_changes(small, tiny_static, lee):
     assert len(index) == 29 and index.search("bushfires near the river", k=1)[0][0].doc_id == lee[0].id
 
 
+def test_parts_past_the_limit_merge_into_one(small, tiny_static, lee, monkeypatch):
+    import ctxembed.index.update as update
+
+    monkeypatch.setattr(update, "MAX_PARTS", 2)
+    for i in range(3):
+        update_index(small, tiny_static, changes=[Document(f"n{i}", f"river number {i} floods the town")])
+    update_index(small, tiny_static, deletes=["n1"])
+    assert [p.name for p in small.iterdir() if p.name.startswith("part-")] == ["part-000003"]
+    index = VectorIndex.load(small, tiny_static)
+    fresh = VectorIndex.build(tiny_static, lee[:30] + [Document(f"n{i}", f"river number {i} floods the town") for i in (0, 2)], sparse=True)  # fmt: skip
+    assert len(index) == 32 and [d.id for d in _live(index)[0]] == [d.id for d in fresh.docs]
+    for tokens in query_tokens(QUERIES + ["river floods town"]):
+        np.testing.assert_allclose(
+            index.sparse.scores(tokens)[index.live_positions()], fresh.sparse.scores(tokens), atol=1e-6
+        )
+    assert _ids(index.search(QUERIES, 5, mode="dense")) == _ids(fresh.search(QUERIES, 5, mode="dense"))
+
+
 def test_many_deletes_compact_the_index(small, tiny_static, lee):
     report = update_index(small, tiny_static, deletes=[d.id for d in lee[:7]])  # 7 of 30 > DEAD_SHARE
     assert report.compacted and report.documents == 23
