@@ -12,6 +12,7 @@ The corpus is synthetic: 40 to 120 Zipf-drawn GloVe words a document (as scripts
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -26,7 +27,7 @@ def main() -> int:
 
     from ctxembed.data import Document
     from ctxembed.index import VectorIndex
-    from ctxembed.index.update import MAX_PARTS, update_index
+    from ctxembed.index.update import DEAD_SHARE, MAX_PARTS, update_index
     from ctxembed.index.vector_index import build_index
     from ctxembed.registry import load_embedder
     from ctxembed.static.vectors import load_vectors
@@ -49,8 +50,19 @@ def main() -> int:
     docs = [Document(str(i), text(), "", {"bucket": i % 1000}) for i in range(args.docs)]
     embedder = load_embedder("static")
     changed = int(args.docs * args.share)
-    changes = [Document(f"new{i}", text(), "", {"bucket": i % 1000}) for i in range(changed // 2)]
-    changes += [Document(str(i), text(), "", {"bucket": i % 1000}) for i in range(0, args.docs, args.docs // (changed - changed // 2))][: changed - changed // 2]  # fmt: skip
+    replaced = changed - changed // 2
+    batches = iter(range(10**9))
+
+    def fresh_changes() -> list:
+        """Half new documents, half replacing documents spread over the index."""
+        batch = next(batches)
+        out = [Document(f"new{batch}-{i}", text(), "", {"bucket": i % 1000}) for i in range(changed // 2)]
+        step = args.docs // replaced
+        return (
+            out + [Document(str(i), text(), "", {"bucket": i % 1000}) for i in range(batch, args.docs, step)][:replaced]
+        )
+
+    changes = fresh_changes()
     deletes = [str(i) for i in range(1, args.docs, args.docs // changed)][:changed]
     queries = [" ".join(rng.choice(vocab[:5000], size=int(rng.integers(3, 7)))) for _ in range(args.queries)]
     print(
@@ -69,6 +81,14 @@ def main() -> int:
         print(f"update {args.share:.0%}: {update.seconds:.1f}s = {update.seconds / build:.1%} of the full build")
         delete = update_index(folder, embedder, deletes=deletes)
         print(f"delete {args.share:.0%}: {delete.seconds:.1f}s = {delete.seconds / build:.1%} of the full build")
+        more = [update_index(folder, embedder, changes=fresh_changes()) for _ in range(MAX_PARTS)]
+        merge = more[-1]  # it would make a part past MAX_PARTS: the parts are merged into its own
+        seconds = [update.seconds] + [r.seconds for r in more]
+        print(
+            f"{len(seconds)} updates of {args.share:.0%}: mean {np.mean(seconds):.1f}s = "
+            f"{np.mean(seconds) / build:.1%} of the full build; the last merged {MAX_PARTS} parts into one in "
+            f"{merge.seconds:.1f}s ({len(list(folder.glob('part-*')))} part now)"
+        )
         index = VectorIndex.load(folder, embedder)
         for mode in ("dense", "hybrid"):
             base = _p95(index, queries, mode, None)
@@ -81,11 +101,11 @@ def main() -> int:
         index.close()
         compact = update_index(folder, embedder, compact=True)
         print(f"compaction: {compact.seconds:.1f}s = {compact.seconds / build:.1%} of the full build")
-        parts = MAX_PARTS
-        amortised = (parts * update.seconds + compact.seconds) / (parts + 1)
+        cycle = math.ceil(DEAD_SHARE / (replaced / args.docs))  # updates like these before one compacts
+        amortised = np.mean(seconds) + compact.seconds / cycle
         print(
-            f"amortised over {parts} updates and the compaction that follows them: {amortised:.1f}s an update = "
-            f"{amortised / build:.1%} of the full build"
+            f"each update leaves {replaced / args.docs:.2%} of the positions deleted, so one in {cycle} compacts: "
+            f"amortised {amortised:.1f}s an update = {amortised / build:.1%} of the full build"
         )
         index = VectorIndex.load(folder, embedder)
         print("after compaction: " + ", ".join(
