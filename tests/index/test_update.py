@@ -111,6 +111,18 @@ def test_parts_past_the_limit_merge_into_one(small, tiny_static, lee, monkeypatc
     assert _ids(index.search(QUERIES, 5, mode="dense")) == _ids(fresh.search(QUERIES, 5, mode="dense"))
 
 
+def test_an_index_from_before_parts_is_compacted_once(small, tiny_static, lee):
+    (small / "docs.hashes").unlink()  # as an older ctxembed wrote it: no ids' hashes, no BM25 term counts
+    (small / "sparse" / "counts.csc.index.npy").unlink()
+    manifest = json.loads((small / "manifest.json").read_text())
+    del manifest["sparse"]["files"]["counts.csc.index.npy"]
+    (small / "manifest.json").write_text(json.dumps(manifest))
+    assert update_index(small, tiny_static, deletes=[lee[0].id]).compacted
+    assert (small / "docs.hashes").is_file() and (small / "sparse" / "counts.csc.index.npy").is_file()
+    assert not update_index(small, tiny_static, deletes=[lee[1].id]).compacted
+    assert len(VectorIndex.load(small, tiny_static)) == 28
+
+
 def test_many_deletes_compact_the_index(small, tiny_static, lee):
     report = update_index(small, tiny_static, deletes=[d.id for d in lee[:7]])  # 7 of 30 > DEAD_SHARE
     assert report.compacted and report.documents == 23
