@@ -8,6 +8,7 @@ frequencies are brought up to date (the deleted documents' terms out, the new on
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -51,7 +52,7 @@ def write_part(
     """Write into `tmp` the generation after `index` (loaded from `folder`) with the positions `dead` deleted
     (replaced or deleted) and the `encoded` documents added as a new part; with `merge`, that part also takes
     the documents of every earlier part (whose positions stay as they are). Return its manifest."""
-    segments = json.loads(json.dumps(manifest.get("segments") or {"parts": []}))
+    segments = copy.deepcopy(manifest.get("segments") or {"parts": []})
     merged = [part["name"] for part in segments["parts"]] if merge else []
     link_unchanged(folder, tmp, skip=set(merged))
     earlier = index.docs.stores[1:] if merge else []

@@ -29,10 +29,12 @@ from ctxembed.index.files import (
     DOCS_FILE,
     HASHES_FILE,
     OFFSETS_FILE,
+    SPARSE_DIR,
     VOCAB_FILE,
     PinnedFolder,
 )
 from ctxembed.index.store import DocStore
+from ctxembed.retrieval.bm25 import COUNTS_FILE
 from ctxembed.retrieval.bm25_matrix import POSTINGS, Postings
 from ctxembed.retrieval.bm25_segments import LiveBM25, TermCounts
 
@@ -117,9 +119,6 @@ def read_live_bm25(
 ) -> LiveBM25:
     """BM25 of an updated index: the first build's term counts (`sparse/`) and each part's, with the live
     corpus's vocabulary and document frequencies."""
-    from ctxembed.index.files import SPARSE_DIR
-    from ctxembed.retrieval.bm25 import COUNTS_FILE
-
     record = manifest["segments"]["bm25"]
     sparse = files.get(SPARSE_DIR)
     if sparse is None:
@@ -171,8 +170,6 @@ def _text(fh: Any) -> str:
 def stored_postings(folder: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
     """The token postings of every position of the index in `folder` (the first build's, then each part's), as
     `write_postings` saves them, each file checked against the manifest."""
-    from ctxembed.index.files import SPARSE_DIR
-
     record = manifest["sparse"].get("postings") or {}
     sources = [(folder / SPARSE_DIR, record)]
     for part in manifest.get("segments", {}).get("parts", []):
@@ -191,7 +188,5 @@ def stored_postings(folder: Path, manifest: dict[str, Any]) -> dict[str, np.ndar
 
 def current_vocab(folder: Path, manifest: dict[str, Any]) -> dict[str, int]:
     """BM25's term ids today: the first build's, with the words updates added."""
-    from ctxembed.index.files import SPARSE_DIR
-
     path = folder / VOCAB_FILE if manifest.get("segments") else folder / SPARSE_DIR / "vocab.index.json"
     return json.loads(path.read_text(encoding="utf-8"))

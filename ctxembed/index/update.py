@@ -30,7 +30,7 @@ from ctxembed.data import Document
 from ctxembed.errors import CorpusError, CtxEmbedError
 from ctxembed.index.append import write_part
 from ctxembed.index.build import passage_splitter
-from ctxembed.index.checks import left_out_message
+from ctxembed.index.checks import id_hashes, left_out_message
 from ctxembed.index.files import HASHES_FILE, MANIFEST_FILE, read_manifest
 from ctxembed.index.metadata import metadata_table
 from ctxembed.index.passage_map import encode_chunk
@@ -110,8 +110,6 @@ def update_index(
 def index_positions(docs: Any, live: np.ndarray | None, ids: Sequence[str]) -> dict[str, int]:
     """The position of each of `ids` that the index holds (a live document of that id), found by the ids' stored
     hashes and checked against the documents' own ids."""
-    from ctxembed.index.checks import id_hashes
-
     hashes = docs.hashes()
     order = np.argsort(hashes, kind="stable")
     ordered = hashes[order]
