@@ -143,7 +143,7 @@ def _held_out_dense(index: Any, queries: list[str], targets: list[int], batch_si
         full = doc.full_text
         start = len(full) - len(doc.text) + doc.text.index(sentence)
         cut = (start, start + len(sentence))
-        held = full[: cut[0]] + " " + full[cut[1] :]
+        held = _without(doc, sentence).full_text  # the text before the cut, one space, the text after it
         flat, _ = index.passages.passages_of(np.array([position]))
         for row in flat.tolist():
             span = index.passages.span(row) or (0, len(full))
