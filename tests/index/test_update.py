@@ -123,6 +123,22 @@ def test_an_index_from_before_parts_is_compacted_once(small, tiny_static, lee):
     assert len(VectorIndex.load(small, tiny_static)) == 28
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "part-000001" / "docs.offsets").write_bytes(b"x"), "part-000001/docs.offsets does not match"),
+        (lambda f: (f / "deleted.npy").unlink(), "deleted.npy is missing or damaged"),
+        (lambda f: (f / "bm25.doc_freq.npy").write_bytes(b"x"), "bm25.doc_freq.npy is missing or damaged"),
+        (lambda f: __import__("shutil").rmtree(f / "part-000001"), "part-000001 is missing"),
+    ],
+)
+def test_a_damaged_part_is_a_clear_error(small, tiny_static, lee, damage, message):
+    update_index(small, tiny_static, changes=[replace(lee[0], text="bushfires near the river")])
+    damage(small)
+    with pytest.raises(CtxEmbedError, match=message + ".*rebuild"):
+        VectorIndex.load(small, tiny_static)
+
+
 def test_many_deletes_compact_the_index(small, tiny_static, lee):
     report = update_index(small, tiny_static, deletes=[d.id for d in lee[:7]])  # 7 of 30 > DEAD_SHARE
     assert report.compacted and report.documents == 23
