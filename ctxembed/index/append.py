@@ -31,10 +31,12 @@ from ctxembed.index.files import (
 )
 from ctxembed.index.metadata import METADATA_FILE, metadata_table, write_metadata
 from ctxembed.index.passage_map import EncodedChunk
-from ctxembed.index.segments import PART_FILES, current_vocab, write_term_counts
+from ctxembed.index.persist import write_dense
+from ctxembed.index.segments import PART_FILES, TERM_COUNTS, current_vocab
 from ctxembed.index.store import DocStoreWriter
 from ctxembed.retrieval.bm25 import text_postings
-from ctxembed.retrieval.bm25_matrix import POSTINGS
+from ctxembed.retrieval.bm25_matrix import POSTINGS, Postings
+from ctxembed.retrieval.bm25_segments import TermCounts
 
 REWRITTEN = {INDEX_FILE, PASSAGES_FILE, METADATA_FILE, DELETED_FILE, VOCAB_FILE, DOC_FREQ_FILE, MANIFEST_FILE}
 
@@ -74,14 +76,10 @@ def write_part(
     vectors = index.vectors
     if len(encoded.vectors):
         vectors.add(encoded.vectors)
-    vectors.write(tmp / INDEX_FILE)
-    out = {**manifest, "index_sha256": sha256_of(tmp / INDEX_FILE), "count": len(index) - len(dead) + len(encoded.docs)}
     passages = index.passages.extend(encoded.rows, len(encoded.docs))
-    out["passages"] = {**(manifest.get("passages") or {"mode": "none"}), "count": len(passages)}
-    out["passages"].pop("sha256", None)
-    if passages.split:
-        np.save(tmp / PASSAGES_FILE, passages.rows)
-        out["passages"]["sha256"] = sha256_of(tmp / PASSAGES_FILE)
+    split = {k: v for k, v in (manifest.get("passages") or {}).items() if k not in ("count", "sha256")}
+    out = {**manifest, **write_dense(tmp, vectors, (passages, split or None))}
+    out["count"] = len(index) - len(dead) + len(encoded.docs)
     out.pop("metadata", None)
     if (table := _joined_metadata(index.metadata, len(index.docs), encoded)) is not None:
         out["metadata"] = write_metadata(tmp, table)
@@ -150,9 +148,7 @@ def _bm25_part(
     """The new part's postings (the `merged` parts' first) and term counts by term, and BM25's vocabulary and
     document frequencies of the live documents after it."""
     vocab = current_vocab(folder, manifest)
-    doc_freq = getattr(index.sparse, "doc_freq", None)
-    if doc_freq is None:  # the first update: the first build's matrix has one entry a (term, document)
-        doc_freq = np.diff(np.asarray(index.sparse.model.scores["indptr"])).astype(np.int64)
+    doc_freq = index.sparse.doc_freq  # the live documents' (the first build's before any update)
     postings, lengths, vocab = text_postings([doc.full_text for doc in encoded.docs], vocab)
     doc_freq = np.pad(doc_freq, (0, len(vocab) - len(doc_freq)))
     np.subtract.at(doc_freq, _terms_of(folder, manifest, index, dead), 1)
@@ -162,8 +158,11 @@ def _bm25_part(
         dtypes = {"terms": np.uint32, "counts": np.uint32, "per_doc": np.int32, "lengths": np.int32}
         for key in POSTINGS:
             earlier = [np.load(folder / name / f"postings.{key}.npy", mmap_mode="r") for name in merged]
-            np.save(part / f"postings.{key}.npy", np.concatenate([*earlier, arrays[key]]).astype(dtypes[key]))
-        write_term_counts(part)
+            arrays[key] = np.concatenate([*earlier, arrays[key]]).astype(dtypes[key])
+            np.save(part / f"postings.{key}.npy", arrays[key])
+        counts = TermCounts.of(Postings(arrays["terms"], arrays["counts"], arrays["per_doc"]), 0)
+        for name in TERM_COUNTS:  # the part's counts by term, for BM25 at query time
+            np.save(part / f"bm25.{name}.npy", getattr(counts, name))
     (tmp / VOCAB_FILE).write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     np.save(tmp / DOC_FREQ_FILE, doc_freq)
     return {"vocab": sha256_of(tmp / VOCAB_FILE), "doc_freq": sha256_of(tmp / DOC_FREQ_FILE)}
@@ -172,7 +171,7 @@ def _bm25_part(
 def _terms_of(folder: Path, manifest: dict[str, Any], index: Any, positions: np.ndarray) -> np.ndarray:
     """The distinct terms of the documents at `positions`, one entry a (document, term), from the postings of the
     parts that hold them."""
-    firsts = index.docs.first if hasattr(index.docs, "first") else np.array([0, len(index.docs)])
+    firsts = index.docs.first  # where each store of the loaded index (`JoinedDocs`) starts
     sources = [folder / SPARSE_DIR] + [folder / p["name"] for p in manifest.get("segments", {}).get("parts", [])]
     out = []
     for number, source in enumerate(sources):

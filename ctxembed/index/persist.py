@@ -113,17 +113,12 @@ def write_folder(
     the caller should hold no other reference to `vectors`: they are released first, so the build's peak
     memory holds one side at a time.
     """
-    vectors.write(tmp / INDEX_FILE)
-    passage_map, record = passages
+    passage_map = passages[0]
     manifest = {
         **manifest_record(embedder, vectors, passage_map.documents, skipped, fusion),
-        "index_sha256": sha256_of(tmp / INDEX_FILE),
+        **write_dense(tmp, vectors, passages),
         "relative_paths": relative_paths(embedder.identity(), folder),
     }
-    manifest["passages"] = {**(record or {"mode": "none"}), "count": len(passage_map)}
-    if passage_map.split:  # where every document is one passage, the folder is as it was before passages
-        np.save(tmp / PASSAGES_FILE, passage_map.rows)
-        manifest["passages"]["sha256"] = sha256_of(tmp / PASSAGES_FILE)
     if (record := write_metadata(tmp, metadata)) is not None:
         manifest["metadata"] = record
     if sparse_texts is not None:
@@ -134,6 +129,20 @@ def write_folder(
     elif sparse is not None:
         manifest["sparse"] = sparse.save(tmp / SPARSE_DIR)
     (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_dense(tmp: Path, vectors: DenseVectors, passages: tuple[PassageMap, dict[str, Any] | None]) -> dict[str, Any]:
+    """`index.faiss` and (where a document has several passages) `passages.npy` into `tmp`; their manifest
+    entries (`index_sha256`, `passages`). `passages` is the map of FAISS rows to documents and what the manifest
+    says of the split."""
+    vectors.write(tmp / INDEX_FILE)
+    passage_map, record = passages
+    entries = {"index_sha256": sha256_of(tmp / INDEX_FILE)}
+    entries["passages"] = {**(record or {"mode": "none"}), "count": len(passage_map)}
+    if passage_map.split:  # where every document is one passage, the folder is as it was before passages
+        np.save(tmp / PASSAGES_FILE, passage_map.rows)
+        entries["passages"]["sha256"] = sha256_of(tmp / PASSAGES_FILE)
+    return entries
 
 
 def read_folder(folder: str | Path, embedder: Embedder) -> SavedIndex:

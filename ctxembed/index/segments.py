@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,9 @@ from ctxembed.index.files import (
     VOCAB_FILE,
     PinnedFolder,
 )
-from ctxembed.index.store import DocStore
+from ctxembed.index.store import DocStore, PositionalDocs
 from ctxembed.retrieval.bm25 import COUNTS_FILE
-from ctxembed.retrieval.bm25_matrix import POSTINGS, Postings
+from ctxembed.retrieval.bm25_matrix import POSTINGS
 from ctxembed.retrieval.bm25_segments import LiveBM25, TermCounts
 
 TERM_COUNTS = ("indptr", "indices", "counts")  # a part's BM25 term counts by term: bm25.NAME.npy
@@ -48,8 +48,9 @@ PART_FILES = (
 )
 
 
-class JoinedDocs(Sequence[Document]):
-    """The documents of several stores as one sequence: position i of the index, whichever part holds it."""
+class JoinedDocs(PositionalDocs):
+    """The documents of a loaded index as one sequence: position i, whichever store holds it (the first build's,
+    then each part's)."""
 
     def __init__(self, stores: Sequence[DocStore]) -> None:
         self.stores = list(stores)
@@ -58,16 +59,7 @@ class JoinedDocs(Sequence[Document]):
     def __len__(self) -> int:
         return int(self.first[-1])
 
-    @overload
-    def __getitem__(self, i: int) -> Document: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Document]: ...
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
-        i %= len(self)
+    def _read(self, i: int) -> Document:
         part = int(np.searchsorted(self.first, i, side="right")) - 1
         return self.stores[part][i - int(self.first[part])]
 
@@ -78,20 +70,19 @@ class JoinedDocs(Sequence[Document]):
     def hashes(self) -> np.ndarray:
         return np.concatenate([store.hashes() for store in self.stores])
 
-    def ids(self) -> list[str]:
-        return [doc_id for store in self.stores for doc_id in store.ids()]
-
     def close(self) -> None:
         for store in self.stores:
             store.close()
 
 
-def read_parts(folder: Path, files: dict[str, Any], manifest: dict[str, Any], base: DocStore) -> tuple[Any, Any]:
+def read_parts(
+    folder: Path, files: dict[str, Any], manifest: dict[str, Any], base: DocStore
+) -> tuple[JoinedDocs, np.ndarray | None]:
     """The index's documents (the first build's `base` and each part's) and the mask of live positions (None
     where no update deleted any); each part's files are checked against the manifest's checksums."""
     record = manifest.get("segments")
     if not record:
-        return base, None
+        return JoinedDocs([base]), None
     stores = [base]
     for part in record["parts"]:
         pinned = files.get(part["name"])
@@ -123,12 +114,14 @@ def read_live_bm25(
     sparse = files.get(SPARSE_DIR)
     if sparse is None:
         raise CtxEmbedError(f"{folder / SPARSE_DIR} is missing; rebuild the index (or search with --mode dense)")
-    names = ("indptr.csc.index.npy", "indices.csc.index.npy", COUNTS_FILE, "postings.lengths.npy", "params.index.json")
-    check_files(sparse, {name: manifest["sparse"]["files"].get(name) for name in names[:3] + names[4:]})
-    check_files(sparse, {names[3]: manifest["sparse"]["postings"]["lengths"]})
-    arrays = [np.load(readable_path(sparse.files[name]), mmap_mode="r", allow_pickle=False) for name in names[:4]]
-    params = json.loads(_text(sparse.files[names[4]]))
-    parts, lengths = [TermCounts(0, *arrays[:3])], [arrays[3]]
+    matrix = ("indptr.csc.index.npy", "indices.csc.index.npy", COUNTS_FILE)  # bm25s's, with each entry's count
+    params, lengths_file = "params.index.json", "postings.lengths.npy"
+    check_files(sparse, {name: manifest["sparse"]["files"].get(name) for name in (*matrix, params)})
+    check_files(sparse, {lengths_file: manifest["sparse"]["postings"]["lengths"]})
+    arrays = [np.load(readable_path(sparse.files[name]), mmap_mode="r", allow_pickle=False) for name in matrix]
+    settings = json.loads(_text(sparse.files[params]))
+    parts = [TermCounts(0, *arrays)]
+    lengths = [np.load(readable_path(sparse.files[lengths_file]), mmap_mode="r", allow_pickle=False)]
     for part, first in zip(manifest["segments"]["parts"], docs.first[1:-1]):
         pinned = files[part["name"]]
         counts = [np.load(readable_path(pinned.files[f"bm25.{name}.npy"]), mmap_mode="r") for name in TERM_COUNTS]
@@ -142,15 +135,7 @@ def read_live_bm25(
     all_lengths = np.concatenate(lengths)
     if len(all_lengths) != len(live):
         raise CtxEmbedError(f"{folder}: BM25 holds {len(all_lengths)} lengths for {len(live)} documents; rebuild")
-    return LiveBM25(parts, vocab, doc_freq, all_lengths, live, k1=float(params["k1"]), b=float(params["b"]))
-
-
-def write_term_counts(part: Path) -> None:
-    """A part's BM25 term counts by term (`bm25.indptr.npy` ...), from the postings saved in it."""
-    arrays = {name: np.load(part / f"postings.{name}.npy", allow_pickle=False) for name in POSTINGS}
-    counts = TermCounts.of(Postings(arrays["terms"], arrays["counts"], arrays["per_doc"]), 0)
-    for name in TERM_COUNTS:
-        np.save(part / f"bm25.{name}.npy", getattr(counts, name))
+    return LiveBM25(parts, vocab, doc_freq, all_lengths, live, k1=float(settings["k1"]), b=float(settings["b"]))
 
 
 def check_files(pinned: PinnedFolder, expected: dict[str, str | None]) -> None:

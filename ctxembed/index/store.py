@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, overload
@@ -115,7 +116,26 @@ def write_store(folder: Path, docs: Iterable[Document]) -> None:
         raise
 
 
-class DocStore(Sequence[Document]):
+class PositionalDocs(Sequence[Document]):
+    """A sequence of documents by position: indexes and slices checked here, one document read by `_read`."""
+
+    @abstractmethod
+    def _read(self, i: int) -> Document:
+        """The document at position `i` (0 <= i < len)."""
+
+    @overload
+    def __getitem__(self, i: int) -> Document: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Document]: ...
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self._read(int(i) % len(self))
+
+
+class DocStore(PositionalDocs):
     """Documents read on demand from an open `docs.jsonl`; `shown` names the file in errors."""
 
     def __init__(self, fh: BinaryIO, offsets: np.ndarray, shown: Path, hashes: np.ndarray | None = None) -> None:
@@ -156,16 +176,7 @@ class DocStore(Sequence[Document]):
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
-    @overload
-    def __getitem__(self, i: int) -> Document: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Document]: ...
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
-        i %= len(self)
+    def _read(self, i: int) -> Document:
         start, end = int(self._offsets[i]), int(self._offsets[i + 1])
         return _parse(os.pread(self._fh.fileno(), end - start, start), self._shown, i + 1)
 

@@ -227,8 +227,7 @@ def _rewrite(
     with atomic_dir(folder, overwrite=True) as tmp:
         writer = DocStoreWriter(tmp)
         try:
-            stores = getattr(index.docs, "stores", [index.docs])
-            for store, start in zip(stores, np.cumsum([0] + [len(s) for s in stores])):
+            for store, start in zip(index.docs.stores, index.docs.first.tolist()):
                 writer.add_lines(store, keep[start : start + len(store)])  # the kept lines as they are
             writer.add(encoded.docs)
             writer.close()

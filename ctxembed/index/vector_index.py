@@ -218,10 +218,10 @@ class VectorIndex:
             raise ValueError(f"k must be a whole number >= 1, got {k!r}")
         queries = np.asarray(vectors, dtype=np.float32)
         selection = None
-        if self.live is not None and (allowed is None or allowed is self.live):  # deleted documents are no hits
+        if self.live is not None and allowed is None:  # deleted documents are no hits
             if self._live_rows is None:
                 self._live_rows = allowed_rows(self.vectors, self.passages, self.live)
-            allowed, selection = None, self._live_rows
+            selection = self._live_rows
         elif self.live is not None:
             allowed = allowed & self.live
         return top_documents(
@@ -262,8 +262,6 @@ class VectorIndex:
             raise ValueError(f"unknown must be 'raise' or 'skip', got {unknown!r}")
         skip = unknown == "skip"
         allowed = self.matching(filter) if filter else None
-        if self.live is not None:  # deleted documents are never hits
-            allowed = self.live if allowed is None else allowed & self.live
         fusion = fusion or self.fusion
         if mode is SearchMode.HYBRID and fusion.method == "convex" and fusion.weight in (0.0, 1.0):
             mode = SearchMode.SPARSE if fusion.weight else SearchMode.DENSE  # one side alone: exactly that side

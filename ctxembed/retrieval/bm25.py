@@ -131,11 +131,15 @@ class SparseIndex:
         document of the index, without changing them."""
         if self.average_length is None:
             raise CtxEmbedError("this BM25 index was saved before it recorded its average length; rebuild it")
-        vocab, params = self.model.vocab_dict, self.model.scores
-        wanted = np.array([vocab[t] for t in tokens if t in vocab], dtype=np.int64)
-        idf = lucene_idf(np.diff(np.asarray(params["indptr"]))[wanted], int(params["num_docs"]))
+        vocab = self.model.vocab_dict
         known = [t for t in tokens if t in vocab]
+        idf = lucene_idf(self.doc_freq[[vocab[t] for t in known]], len(self))
         return unindexed_scores(known, idf, texts, self.average_length, k1=self.model.k1, b=self.model.b)
+
+    @property
+    def doc_freq(self) -> np.ndarray:
+        """Each term's document frequency (by term id): the matrix holds one entry a (term, document)."""
+        return np.diff(np.asarray(self.model.scores["indptr"])).astype(np.int64)
 
     def save(self, target: Path) -> dict[str, Any]:
         """Write bm25s's .npy + JSON files (no pickle) into the folder `target`; return the manifest's record."""
